@@ -1,0 +1,170 @@
+"""The `aggregator` command: argument parsing and output only; the work is in the steps.
+
+Exit codes: 0 all well, 1 some sources failed, 2 bad config (or unusable database/output).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import Config, load_config
+from .errors import AggregatorError, ConfigError
+from .models import PollResult
+from .store import Store
+from .update import Pipeline
+
+EXIT_OK, EXIT_SOURCES_FAILED, EXIT_CONFIG = 0, 1, 2
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("config.yaml"),
+    show_default=True,
+    help="The configuration file.",
+)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> None:
+    click.echo(f"aggregator: {message}", err=True)
+    sys.exit(code)
+
+
+def read_config(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers content
+
+
+@contextmanager
+def open_pipeline(config: Config) -> Iterator[Pipeline]:
+    try:
+        store = Store(config.paths.database)
+    except AggregatorError as exc:
+        fail(str(exc))
+    pipeline = Pipeline(config, store)
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+        store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aggregator")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+)
+def main(log_level: str) -> None:
+    """Follow RSS/Atom sources, write documents for a static site, republish one merged feed."""
+    setup_logging(log_level)
+
+
+@main.command()
+@config_option
+def update(config_path: Path) -> None:
+    """Poll every enabled source once, write documents and the merged feed."""
+    config = read_config(config_path)
+    enabled = [s for s in config.sources if s.enabled]
+    with open_pipeline(config) as pipeline:
+        try:
+            if sys.stderr.isatty() and enabled:
+                with click.progressbar(
+                    length=len(enabled), label="Polling", file=sys.stderr
+                ) as bar:
+                    results = pipeline.update_all(progress=lambda _: bar.update(1))
+            else:
+                results = pipeline.update_all()
+        except AggregatorError as exc:
+            fail(str(exc))
+    for result in results:
+        click.echo(summary_line(result))
+    failed = sum(1 for r in results if r.status == "error")
+    new = sum(r.new for r in results)
+    changed = sum(r.changed for r in results)
+    click.echo(
+        f"{len(results)} sources: {new} new, {changed} changed, {failed} failed; "
+        f"documents in {config.paths.documents}, merged feed in {config.paths.public}"
+    )
+    sys.exit(EXIT_SOURCES_FAILED if failed else EXIT_OK)
+
+
+def summary_line(result: PollResult) -> str:
+    if result.status == "error":
+        return f"{result.source}: error: {result.error}"
+    if result.status == "not-modified":
+        return f"{result.source}: unchanged (not modified)"
+    text = f"{result.source}: {result.new} new, {result.changed} changed"
+    if result.error:
+        text += f" (warning: {result.error})"
+    return text
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: Path) -> None:
+    """Validate the configuration and say what it contains."""
+    config = read_config(config_path)
+    enabled = sum(1 for s in config.sources if s.enabled)
+    click.echo(
+        f"{config.path}: ok, {len(config.sources)} sources ({enabled} enabled); "
+        f"database {config.paths.database}, documents {config.paths.documents}, "
+        f"merged feed {config.paths.public}"
+    )
+
+
+@main.command()
+@config_option
+def sources(config_path: Path) -> None:
+    """Show every source: url, last fetch, status, entries, errors."""
+    config = read_config(config_path)
+    with open_pipeline(config) as pipeline:
+        states = {state.name: state for state in pipeline.store.source_states()}
+    rows = [("NAME", "URL", "LAST FETCH", "STATUS", "ENTRIES", "ERRORS", "LAST ERROR")]
+    for source in config.sources:
+        state = states.get(source.name)
+        if state is None:
+            continue
+        url = state.current_url or source.url
+        if state.current_url and state.current_url != source.url:
+            url += " (moved)"
+        status = state.status if source.enabled else "disabled"
+        rows.append(
+            (
+                source.name,
+                url,
+                _when(state.last_fetch),
+                status,
+                str(state.entries),
+                str(state.consecutive_errors),
+                state.error or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

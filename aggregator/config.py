@@ -1,0 +1,361 @@
+"""Reading and validating config.yaml into a typed `Config`, once, at the edge.
+
+Every mistake is reported as one `ConfigError` naming the file, the key path (with its line)
+and what is wrong, so a user never has to read a traceback to fix their config.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from . import __version__
+from .errors import ConfigError
+from .models import Paths, Source
+
+DEFAULT_USER_AGENT = (
+    f"aggregator/{__version__} (+https://github.com/aggregator/aggregator; feed aggregator)"
+)
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+DURATION_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """The merged feed: where it is written and how it presents itself."""
+
+    folder: Path
+    title: str = "Aggregated feed"
+    link: str = "http://127.0.0.1:8080/"  # public base URL the feeds are served under
+    description: str = "Entries from every followed source, newest first."
+    max_items: int = 100
+    rss_name: str = "feed.xml"
+    atom_name: str = "atom.xml"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration; paths are absolute (relative to the config file)."""
+
+    path: Path
+    paths: Paths
+    feed: FeedSettings
+    server: ServerSettings = ServerSettings()
+    sources: tuple[Source, ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0
+    max_body: int = 15 * 2**20
+    max_redirects: int = 10
+    workers: int = 8
+    max_interval: int = 86400
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from `90`, `90s`, `30m`, `2h` or `1d`; raises ValueError with the reason."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30m, 2h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = DURATION_RE.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like 90s, 30m, 2h or 1d")
+        seconds = float(match.group(1)) * DURATION_UNITS[match.group(2)]
+    if seconds < 1:
+        raise ValueError(f"{value!r} is shorter than one second")
+    return int(seconds)
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from `15MiB`, `500KB` or a plain number."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = SIZE_RE.match(str(value))
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a size like 15MiB or 500KB")
+    return int(match.group(1)) * SIZE_UNITS[(match.group(2) or "b").lower()]
+
+
+class _Reader:
+    """Walks the YAML tree, remembering the key path and line for error messages."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, path: str, problem: str, node: Any = None, key: Any = None) -> ConfigError:
+        line = ""
+        try:
+            if key is not None and node is not None:
+                line = f" (line {node.lc.key(key)[0] + 1})"
+            elif node is not None:
+                line = f" (line {node.lc.line + 1})"
+        except (AttributeError, KeyError, TypeError, IndexError):
+            pass
+        where = f"{path}{line}" if path else "top level"
+        return ConfigError(f"{self.file}: {where}: {problem}")
+
+    def mapping(self, node: Any, path: str, allowed: set[str], parent: Any = None) -> dict:
+        if node is None:
+            return {}
+        if not isinstance(node, Mapping):
+            raise self.fail(path, f"expected a mapping of keys, got {_kind(node)}", parent)
+        for key in node:
+            if key not in allowed:
+                choices = ", ".join(sorted(allowed))
+                raise self.fail(
+                    _join(path, str(key)), f"unknown key (allowed: {choices})", node, key
+                )
+        return dict(node.items())
+
+    def value(
+        self,
+        node: Mapping,
+        key: str,
+        path: str,
+        convert: Callable[[Any], Any],
+        default: Any = None,
+    ) -> Any:
+        if key not in node or node[key] is None:
+            return default
+        try:
+            return convert(node[key])
+        except (ValueError, TypeError) as exc:
+            raise self.fail(_join(path, key), str(exc), node, key) from None
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Mapping | list) or isinstance(value, bool):
+        raise ValueError(f"expected text, got {_kind(value)}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise ValueError(f"{text!r} is not an http:// or https:// URL")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"expected a positive whole number, got {_kind(value)}")
+    return value
+
+
+def _port(value: Any) -> int:
+    port = _positive_int(value) if value != 0 else 0
+    if port > 65535:
+        raise ValueError(f"{port} is not a TCP port (0-65535)")
+    return port
+
+
+def _categories(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of names, got {_kind(value)}")
+    return tuple(_text(item) for item in value)
+
+
+def _file_name(value: Any) -> str:
+    text = _text(value)
+    if "/" in text or "\\" in text or text in {".", ".."} or "\0" in text:
+        raise ValueError(f"{text!r} must be a plain file name")
+    return text
+
+
+SOURCE_KEYS = {"name", "url", "title", "author", "categories", "interval", "enabled", "image"}
+TOP_KEYS = {
+    "database",
+    "documents",
+    "feed",
+    "server",
+    "sources",
+    "user_agent",
+    "timeout",
+    "max_body",
+    "max_redirects",
+    "workers",
+    "interval",
+    "max_interval",
+}
+FEED_KEYS = {"folder", "title", "link", "description", "max_items", "rss", "atom"}
+SERVER_KEYS = {"host", "port"}
+TIMEOUT_KEYS = {"connect", "read", "total"}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the config file; raise ConfigError naming file, key and problem."""
+    file = Path(path).absolute()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file (give another with --config)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    try:
+        tree = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{file}{where}: not valid YAML: {problem}") from None
+    return build_config(tree, file)
+
+
+def build_config(tree: Any, file: Path) -> Config:
+    """Validate an already-parsed YAML tree (as ruamel's round-trip loader gives it)."""
+    reader = _Reader(file)
+    base = file.parent
+    reader.mapping(tree, "", TOP_KEYS)
+    top = tree if tree is not None else {}
+
+    def resolve(value: Any) -> Path:
+        candidate = Path(_text(value)).expanduser()
+        return candidate if candidate.is_absolute() else base / candidate
+
+    reader.mapping(top.get("feed"), "feed", FEED_KEYS, tree)
+    feed_node_raw = top.get("feed") or {}
+    feed = FeedSettings(
+        folder=reader.value(feed_node_raw, "folder", "feed", resolve, base / "public"),
+        title=reader.value(feed_node_raw, "title", "feed", _text, FeedSettings.title),
+        link=_with_slash(reader.value(feed_node_raw, "link", "feed", _url, FeedSettings.link)),
+        description=reader.value(
+            feed_node_raw, "description", "feed", _text, FeedSettings.description
+        ),
+        max_items=reader.value(
+            feed_node_raw, "max_items", "feed", _positive_int, FeedSettings.max_items
+        ),
+        rss_name=reader.value(feed_node_raw, "rss", "feed", _file_name, FeedSettings.rss_name),
+        atom_name=reader.value(feed_node_raw, "atom", "feed", _file_name, FeedSettings.atom_name),
+    )
+    if feed.rss_name == feed.atom_name:
+        raise reader.fail("feed.atom", "must differ from feed.rss", feed_node_raw, "atom")
+
+    server_raw = top.get("server") or {}
+    reader.mapping(top.get("server"), "server", SERVER_KEYS, tree)
+    server = ServerSettings(
+        host=reader.value(server_raw, "host", "server", _text, ServerSettings.host),
+        port=reader.value(server_raw, "port", "server", _port, ServerSettings.port),
+    )
+
+    timeout_raw = top.get("timeout") or {}
+    if "timeout" in top and not isinstance(top["timeout"], Mapping):
+        # A single number sets the read timeout, as requests users expect.
+        timeout_raw = {"read": top["timeout"]}
+    else:
+        reader.mapping(top.get("timeout"), "timeout", TIMEOUT_KEYS, tree)
+    default_interval = reader.value(top, "interval", "", parse_duration, 1800)
+    max_interval = reader.value(top, "max_interval", "", parse_duration, 86400)
+
+    sources = _sources(reader, tree, top.get("sources"), default_interval)
+    return Config(
+        path=file,
+        paths=Paths(
+            database=reader.value(top, "database", "", resolve, base / "aggregator.db"),
+            documents=reader.value(top, "documents", "", resolve, base / "documents"),
+            public=feed.folder,
+        ),
+        feed=feed,
+        server=server,
+        sources=sources,
+        user_agent=reader.value(top, "user_agent", "", _text, DEFAULT_USER_AGENT),
+        connect_timeout=reader.value(timeout_raw, "connect", "timeout", parse_duration, 10),
+        read_timeout=reader.value(timeout_raw, "read", "timeout", parse_duration, 20),
+        total_timeout=reader.value(timeout_raw, "total", "timeout", parse_duration, 60),
+        max_body=reader.value(top, "max_body", "", parse_size, 15 * 2**20),
+        max_redirects=reader.value(top, "max_redirects", "", _positive_int, 10),
+        workers=reader.value(top, "workers", "", _positive_int, 8),
+        max_interval=max_interval,
+    )
+
+
+def _sources(reader: _Reader, tree: Any, node: Any, default_interval: int) -> tuple[Source, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise reader.fail(
+            "sources", f"expected a list of sources, got {_kind(node)}", tree, "sources"
+        )
+    sources: list[Source] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(node):
+        path = f"sources[{index}]"
+        raw = reader.mapping(item, path, SOURCE_KEYS, node)
+        if not raw:
+            raise reader.fail(path, "a source needs at least a url and a name", node)
+        for required in ("url", "name"):
+            if raw.get(required) is None:
+                raise reader.fail(f"{path}.{required}", "missing (every source needs one)", item)
+        name = reader.value(item, "name", path, _text)
+        if not NAME_RE.match(name):
+            raise reader.fail(
+                f"{path}.name",
+                f"{name!r} must be lowercase letters, digits, - or _ (it is used in file names)",
+                item,
+                "name",
+            )
+        if name in seen:
+            raise reader.fail(
+                f"{path}.name",
+                f"duplicate name {name!r} (also sources[{seen[name]}])",
+                item,
+                "name",
+            )
+        seen[name] = index
+        sources.append(
+            Source(
+                name=name,
+                url=reader.value(item, "url", path, _url),
+                title=reader.value(item, "title", path, _text),
+                author=reader.value(item, "author", path, _text),
+                categories=reader.value(item, "categories", path, _categories, ()),
+                interval=reader.value(item, "interval", path, parse_duration, default_interval),
+                enabled=reader.value(item, "enabled", path, _bool, True),
+                image=reader.value(item, "image", path, _url),
+            )
+        )
+    return tuple(sources)
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"

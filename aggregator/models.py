@@ -1,0 +1,113 @@
+"""Plain, frozen data passed between the pipeline steps.
+
+Every step takes and returns these values and nothing richer, so each step can be tested
+alone and moved to another process (they all pickle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Source:
+    """One followed feed, as configured."""
+
+    name: str
+    url: str
+    title: str | None = None
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    interval: int = 1800  # seconds
+    enabled: bool = True
+    image: str | None = None  # default headimg/thumbnail for entries without one
+
+
+@dataclass(frozen=True)
+class HttpState:
+    """What the last successful fetch of a source left for the next conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one HTTP fetch; exactly one of body / not_modified / error is set."""
+
+    url: str  # the URL finally answered, after redirects
+    status: int | None = None  # HTTP status, None when no response arrived
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    not_modified: bool = False
+    error: str | None = None
+    http: HttpState = HttpState()
+    permanent_redirect: str | None = None  # new URL to adopt after a 301/308
+    retry_after: int | None = None  # seconds, from a 429/503
+    max_age: int | None = None  # seconds, from Cache-Control
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One normalised feed entry, independent of the feed format it came in."""
+
+    source: str
+    identity: str
+    link: str | None
+    title: str
+    author: str | None
+    published: datetime | None  # UTC, None when the feed gave no date
+    updated: datetime | None
+    content: str  # sanitised HTML
+    image: str | None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What parsing one fetched body gives: entries plus the feed's own metadata."""
+
+    entries: tuple[Entry, ...]
+    title: str | None = None
+    link: str | None = None
+    author: str | None = None
+    ttl: int | None = None  # seconds
+    error: str | None = None  # feedparser's complaint when the feed was broken (bozo)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the database keeps it, with the facts the outputs need."""
+
+    id: int
+    entry: Entry
+    date: datetime  # published, else updated, else first seen: always set
+    first_seen: datetime
+    document: str  # file name inside the documents folder, fixed at first sight
+    source_title: str | None = None
+    source_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll of one source did, for the summary line and the status."""
+
+    source: str
+    status: str  # "new", "changed", "unchanged", "not-modified", "error"
+    new: int = 0
+    changed: int = 0
+    error: str | None = None
+    duration: float = 0.0
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where outputs live; all absolute."""
+
+    database: Path
+    documents: Path
+    public: Path

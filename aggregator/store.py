@@ -1,0 +1,450 @@
+"""SQLite storage through sqlite-utils: the schema, its migrations, and every query.
+
+This is the only module with SQL. All writes of one poll happen in one transaction, so a
+crash leaves either the whole poll or none of it. An entry is kept once per
+(source, identity); its document file name is fixed when it is first seen, and
+`document_hash` is cleared whenever the document must be (re)written, so documents that a
+crash left unwritten are found and written on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import sqlite_utils
+
+from .errors import StoreError
+from .models import Entry, HttpState, StoredEntry
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        current_url TEXT,
+        title TEXT,
+        link TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        body_hash TEXT,
+        status TEXT NOT NULL DEFAULT 'new',
+        http_status INTEGER,
+        error TEXT,
+        consecutive_errors INTEGER NOT NULL DEFAULT 0,
+        last_fetch TEXT,
+        last_success TEXT,
+        next_poll TEXT,
+        ttl INTEGER
+    );
+    CREATE TABLE entries (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        link TEXT,
+        canonical_link TEXT,
+        title TEXT NOT NULL,
+        author TEXT,
+        published TEXT,
+        updated TEXT,
+        date TEXT NOT NULL,
+        content TEXT NOT NULL,
+        image TEXT,
+        categories TEXT NOT NULL DEFAULT '[]',
+        content_hash TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_changed TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        document TEXT NOT NULL UNIQUE,
+        document_hash TEXT,
+        UNIQUE (source, identity)
+    );
+    CREATE INDEX entries_by_date ON entries (date DESC, id DESC);
+    CREATE INDEX entries_by_link ON entries (canonical_link, id);
+    CREATE INDEX entries_pending ON entries (id) WHERE document_hash IS NULL;
+    """,
+}
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source's row: HTTP validators plus what the user sees in `sources` and `/status`."""
+
+    name: str
+    url: str
+    current_url: str | None = None
+    title: str | None = None
+    link: str | None = None
+    http: HttpState = HttpState()
+    status: str = "new"
+    http_status: int | None = None
+    error: str | None = None
+    consecutive_errors: int = 0
+    last_fetch: datetime | None = None
+    last_success: datetime | None = None
+    next_poll: datetime | None = None
+    ttl: int | None = None
+    entries: int = 0
+
+
+@dataclass(frozen=True)
+class KnownEntry:
+    """Just enough of a stored entry to decide whether a fetched one is new or changed."""
+
+    id: int
+    content_hash: str
+
+
+class Store:
+    """One database file. Thread-safe: a lock serialises every use of the connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existed = path.exists() and path.stat().st_size > 0
+            conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self.db = sqlite_utils.Database(conn)
+            self._check_foreign(existed)
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path}: not a usable SQLite database ({exc}); not touching it"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open the database ({exc})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _check_foreign(self, existed: bool) -> None:
+        if not existed:
+            return
+        tables = set(self.db.table_names())
+        if tables and "schema_version" not in tables:
+            raise StoreError(
+                f"{self.path}: this SQLite file belongs to something else "
+                f"(tables: {', '.join(sorted(tables))}); refusing to use it"
+            )
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self.db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer aggregator (schema {current}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade aggregator"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- sources --------------------------------------------------------------------------
+
+    def sync_sources(self, configured: Iterable[tuple[str, str]]) -> None:
+        """Make a row for every configured (name, url); a changed url resets its HTTP state."""
+        with self.transaction():
+            for name, url in configured:
+                row = self.db.execute("SELECT url FROM sources WHERE name = ?", [name]).fetchone()
+                if row is None:
+                    self.db.execute("INSERT INTO sources (name, url) VALUES (?, ?)", [name, url])
+                elif row[0] != url:
+                    self.db.execute(
+                        "UPDATE sources SET url = ?, current_url = NULL, etag = NULL, "
+                        "last_modified = NULL, body_hash = NULL WHERE name = ?",
+                        [url, name],
+                    )
+
+    def source_state(self, name: str) -> SourceState | None:
+        states = self.source_states([name])
+        return states[0] if states else None
+
+    def source_states(self, names: Sequence[str] | None = None) -> list[SourceState]:
+        sql = (
+            "SELECT s.*, (SELECT count(*) FROM entries e WHERE e.source = s.name) AS n "
+            "FROM sources s"
+        )
+        params: list[Any] = []
+        if names is not None:
+            sql += f" WHERE s.name IN ({', '.join('?' for _ in names)})"
+            params = list(names)
+        with self._lock:
+            rows = list(self.db.query(sql + " ORDER BY s.name", params))
+        return [_source_state(row) for row in rows]
+
+    # -- entries --------------------------------------------------------------------------
+
+    def known_entries(self, source: str, identities: Sequence[str]) -> dict[str, KnownEntry]:
+        """The stored hash of each identity of `source` that is already stored."""
+        known: dict[str, KnownEntry] = {}
+        with self._lock:
+            for start in range(0, len(identities), 500):
+                chunk = list(identities[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                rows = self.db.execute(
+                    f"SELECT identity, id, content_hash FROM entries "
+                    f"WHERE source = ? AND identity IN ({marks})",
+                    [source, *chunk],
+                ).fetchall()
+                for identity, row_id, content_hash in rows:
+                    known[identity] = KnownEntry(row_id, content_hash)
+        return known
+
+    def save_poll(
+        self,
+        state: SourceState,
+        new: Sequence[tuple[Entry, str, str]],
+        changed: Sequence[tuple[Entry, str]],
+        now: datetime,
+    ) -> None:
+        """Store one poll in one transaction: new entries (entry, hash, document name),
+        changed ones (entry, hash), and the source's new state."""
+        stamp = _iso(now)
+        with self.transaction():
+            for entry, content_hash, document in new:
+                date = entry.published or entry.updated or now
+                self.db.execute(
+                    "INSERT INTO entries (source, identity, link, canonical_link, title, author, "
+                    "published, updated, date, content, image, categories, content_hash, "
+                    "first_seen, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (source, identity) DO NOTHING",
+                    [
+                        entry.source,
+                        entry.identity,
+                        entry.link,
+                        canonical_link(entry.link),
+                        entry.title,
+                        entry.author,
+                        _iso(entry.published),
+                        _iso(entry.updated),
+                        _iso(date),
+                        entry.content,
+                        entry.image,
+                        json.dumps(list(entry.categories), ensure_ascii=False),
+                        content_hash,
+                        stamp,
+                        document,
+                    ],
+                )
+            for entry, content_hash in changed:
+                # The date an entry was first published under stays; first_seen never moves.
+                self.db.execute(
+                    "UPDATE entries SET link = ?, canonical_link = ?, title = ?, author = ?, "
+                    "updated = ?, content = ?, image = ?, categories = ?, content_hash = ?, "
+                    "last_changed = ?, version = version + 1, document_hash = NULL "
+                    "WHERE source = ? AND identity = ?",
+                    [
+                        entry.link,
+                        canonical_link(entry.link),
+                        entry.title,
+                        entry.author,
+                        _iso(entry.updated),
+                        entry.content,
+                        entry.image,
+                        json.dumps(list(entry.categories), ensure_ascii=False),
+                        content_hash,
+                        stamp,
+                        entry.source,
+                        entry.identity,
+                    ],
+                )
+            self._write_state(state)
+
+    def save_state(self, state: SourceState) -> None:
+        with self.transaction():
+            self._write_state(state)
+
+    def _write_state(self, state: SourceState) -> None:
+        self.db.execute(
+            "UPDATE sources SET current_url = ?, title = ?, link = ?, etag = ?, "
+            "last_modified = ?, body_hash = ?, status = ?, http_status = ?, error = ?, "
+            "consecutive_errors = ?, last_fetch = ?, last_success = ?, next_poll = ?, ttl = ? "
+            "WHERE name = ?",
+            [
+                state.current_url,
+                state.title,
+                state.link,
+                state.http.etag,
+                state.http.last_modified,
+                state.http.body_hash,
+                state.status,
+                state.http_status,
+                state.error,
+                state.consecutive_errors,
+                _iso(state.last_fetch),
+                _iso(state.last_success),
+                _iso(state.next_poll),
+                state.ttl,
+                state.name,
+            ],
+        )
+
+    def pending_documents(self, limit: int = 1000) -> list[StoredEntry]:
+        """Entries whose document has not been written since they were stored or changed."""
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    f"{_ENTRY_SELECT} WHERE e.document_hash IS NULL ORDER BY e.id LIMIT ?",
+                    [limit],
+                )
+            )
+        return [_stored_entry(row) for row in rows]
+
+    def all_entries(self, batch: int = 1000) -> Iterator[StoredEntry]:
+        """Every entry, in batches, for `render --all`."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = list(
+                    self.db.query(
+                        f"{_ENTRY_SELECT} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
+                    )
+                )
+            if not rows:
+                return
+            yield from (_stored_entry(row) for row in rows)
+            last = rows[-1]["id"]
+
+    def mark_documents(self, written: Sequence[tuple[int, str]]) -> None:
+        """Record (entry id, document hash) for documents now safely on disk."""
+        if not written:
+            return
+        with self.transaction():
+            self.db.conn.executemany(
+                "UPDATE entries SET document_hash = ? WHERE id = ?",
+                [(digest, entry_id) for entry_id, digest in written],
+            )
+
+    def newest_entries(self, limit: int) -> list[StoredEntry]:
+        """The newest `limit` entries over all sources, one per canonical link (the first
+        source to bring an article keeps it)."""
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    f"{_ENTRY_SELECT} WHERE e.canonical_link IS NULL OR NOT EXISTS ("
+                    "SELECT 1 FROM entries o WHERE o.canonical_link = e.canonical_link "
+                    "AND o.id < e.id) ORDER BY e.date DESC, e.id DESC LIMIT ?",
+                    [limit],
+                )
+            )
+        return [_stored_entry(row) for row in rows]
+
+    def count_entries(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+
+_ENTRY_SELECT = (
+    "SELECT e.*, s.title AS source_title, coalesce(s.current_url, s.url) AS source_url "
+    "FROM entries e LEFT JOIN sources s ON s.name = e.source"
+)
+
+
+def canonical_link(link: str | None) -> str | None:
+    """The link two sources would share for one article: no fragment, no tracking query."""
+    if not link:
+        return None
+    parts = urlsplit(link.strip())
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith(("utm_", "fbclid", "gclid"))
+    ]
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), "")
+    ).replace("https://", "http://", 1)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _source_state(row: dict[str, Any]) -> SourceState:
+    return SourceState(
+        name=row["name"],
+        url=row["url"],
+        current_url=row["current_url"],
+        title=row["title"],
+        link=row["link"],
+        http=HttpState(row["etag"], row["last_modified"], row["body_hash"]),
+        status=row["status"],
+        http_status=row["http_status"],
+        error=row["error"],
+        consecutive_errors=row["consecutive_errors"],
+        last_fetch=_parse_iso(row["last_fetch"]),
+        last_success=_parse_iso(row["last_success"]),
+        next_poll=_parse_iso(row["next_poll"]),
+        ttl=row["ttl"],
+        entries=row["n"],
+    )
+
+
+def _stored_entry(row: dict[str, Any]) -> StoredEntry:
+    entry = Entry(
+        source=row["source"],
+        identity=row["identity"],
+        link=row["link"],
+        title=row["title"],
+        author=row["author"],
+        published=_parse_iso(row["published"]),
+        updated=_parse_iso(row["updated"]),
+        content=row["content"],
+        image=row["image"],
+        categories=tuple(json.loads(row["categories"])),
+    )
+    return StoredEntry(
+        id=row["id"],
+        entry=entry,
+        date=_parse_iso(row["date"]) or datetime.now(UTC),
+        first_seen=_parse_iso(row["first_seen"]) or datetime.now(UTC),
+        document=row["document"],
+        source_title=row["source_title"],
+        source_url=row["source_url"],
+    )

@@ -1,0 +1,259 @@
+"""One poll of one source, start to end, and one pass over all sources; the only orchestrator.
+
+A poll: fetch (conditional) -> parse -> decide new / changed / unchanged -> store in one
+transaction. After polls: write the documents still pending (in the database, so a crash
+between storing and writing loses nothing), then republish the merged feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from .config import Config
+from .documents import document_name, write_documents
+from .errors import ParseError
+from .fetch import FetchLimits, fetch_source, make_session
+from .models import Entry, FetchResult, PollResult, Source
+from .parse import parse_feed
+from .publish import FeedInfo, publish_feeds
+from .schedule import next_delay
+from .store import SourceState, Store
+
+log = logging.getLogger(__name__)
+
+
+def content_hash(entry: Entry) -> str:
+    """What makes an entry 'changed': its title or its content."""
+    return hashlib.sha256(f"{entry.title}\0{entry.content}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What storing one parsed feed must do, computed before anything is written."""
+
+    new: tuple[tuple[Entry, str, str], ...]  # entry, hash, document name
+    changed: tuple[tuple[Entry, str], ...]
+    unchanged: int
+
+
+def decide(entries: Sequence[Entry], known: dict, now: datetime) -> Decision:
+    """Split parsed entries into new, changed and unchanged against what is stored."""
+    new, changed, unchanged = [], [], 0
+    for entry in entries:
+        digest = content_hash(entry)
+        stored = known.get(entry.identity)
+        if stored is None:
+            date = entry.published or entry.updated or now
+            name = document_name(entry.source, entry.identity, entry.title, date)
+            new.append((entry, digest, name))
+        elif stored.content_hash != digest:
+            changed.append((entry, digest))
+        else:
+            unchanged += 1
+    return Decision(tuple(new), tuple(changed), unchanged)
+
+
+class Pipeline:
+    """Everything a pass needs, opened once: the config, the store and the HTTP session."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.limits = FetchLimits(
+            user_agent=config.user_agent,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            total_timeout=config.total_timeout,
+            max_body=config.max_body,
+            max_redirects=config.max_redirects,
+        )
+        self.session = make_session(self.limits, pool_size=max(10, config.workers))
+        self.sources = {source.name: source for source in config.sources}
+        self._output_lock = threading.Lock()
+        store.sync_sources((s.name, s.url) for s in config.sources)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- one poll -------------------------------------------------------------------------
+
+    def poll(self, source: Source) -> PollResult:
+        """Fetch, parse and store one source; never raises for the source's own faults."""
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        state = self.store.source_state(source.name) or SourceState(source.name, source.url)
+        url = state.current_url or source.url
+        fetched = fetch_source(self.session, url, state.http, self.limits)
+        if fetched.permanent_redirect:
+            log.warning(
+                "source=%s moved permanently: %s -> %s; polling the new URL from now on",
+                source.name, url, fetched.permanent_redirect,
+            )  # fmt: skip
+        if fetched.error:
+            result = self._record_error(source, state, fetched, fetched.error, now)
+        elif fetched.not_modified or fetched.body is None:
+            self.store.save_state(self._success_state(source, state, fetched, now))
+            result = PollResult(source.name, "not-modified", http_status=fetched.status)
+        else:
+            result = self._store_body(source, state, fetched, now)
+        result = replace(result, duration=time.monotonic() - started)
+        _log_poll(result)
+        return result
+
+    def _store_body(
+        self, source: Source, state: SourceState, fetched: FetchResult, now: datetime
+    ) -> PollResult:
+        assert fetched.body is not None
+        try:
+            parsed = parse_feed(fetched.body, source, fetched.url, fetched.headers, now)
+        except ParseError as exc:
+            # Forget the body hash so the same broken body is parsed (and reported) again.
+            broken = replace(fetched, http=replace(fetched.http, body_hash=None))
+            return self._record_error(source, state, broken, str(exc), now)
+        known = self.store.known_entries(source.name, [e.identity for e in parsed.entries])
+        decision = decide(parsed.entries, known, now)
+        new_state = self._success_state(source, state, fetched, now, parsed.ttl)
+        new_state = replace(
+            new_state,
+            title=parsed.title or state.title,
+            link=parsed.link or state.link,
+            status="warning" if parsed.error else "ok",
+            error=parsed.error,
+        )
+        self.store.save_poll(new_state, decision.new, decision.changed, now)
+        if decision.new:
+            status = "new"
+        elif decision.changed:
+            status = "changed"
+        else:
+            status = "unchanged"
+        return PollResult(
+            source.name,
+            status,
+            new=len(decision.new),
+            changed=len(decision.changed),
+            error=parsed.error,
+            http_status=fetched.status,
+        )
+
+    def _success_state(
+        self,
+        source: Source,
+        state: SourceState,
+        fetched: FetchResult,
+        now: datetime,
+        ttl: int | None = None,
+    ) -> SourceState:
+        ttl = ttl if ttl is not None else state.ttl
+        delay = next_delay(
+            source.interval,
+            max_interval=self.config.max_interval,
+            ttl=ttl,
+            max_age=fetched.max_age,
+        )
+        return replace(
+            state,
+            url=source.url,
+            current_url=fetched.permanent_redirect or state.current_url,
+            http=fetched.http,
+            status="ok",
+            http_status=fetched.status,
+            error=None,
+            consecutive_errors=0,
+            last_fetch=now,
+            last_success=now,
+            next_poll=now + timedelta(seconds=delay),
+            ttl=ttl,
+        )
+
+    def _record_error(
+        self,
+        source: Source,
+        state: SourceState,
+        fetched: FetchResult,
+        error: str,
+        now: datetime,
+    ) -> PollResult:
+        errors = state.consecutive_errors + 1
+        delay = next_delay(
+            source.interval,
+            max_interval=self.config.max_interval,
+            retry_after=fetched.retry_after,
+            consecutive_errors=errors,
+        )
+        gone = fetched.status == 410
+        self.store.save_state(
+            replace(
+                state,
+                current_url=fetched.permanent_redirect or state.current_url,
+                http=fetched.http,
+                status="gone" if gone else "error",
+                http_status=fetched.status,
+                error=error,
+                consecutive_errors=errors,
+                last_fetch=now,
+                next_poll=None if gone else now + timedelta(seconds=delay),
+            )
+        )
+        return PollResult(source.name, "error", error=error, http_status=fetched.status)
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def write_documents(self) -> int:
+        """Write every pending document; return how many were written or confirmed."""
+        total = 0
+        with self._output_lock:
+            while pending := self.store.pending_documents(limit=500):
+                written = write_documents(self.config.paths.documents, pending, self.sources)
+                self.store.mark_documents(written)
+                total += len(written)
+        return total
+
+    def publish(self) -> bool:
+        """Rewrite the merged feeds from the newest stored entries."""
+        feed = self.config.feed
+        info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+        with self._output_lock:
+            entries = self.store.newest_entries(feed.max_items)
+            return publish_feeds(self.config.paths.public, info, entries, self.sources)
+
+    # -- one pass -------------------------------------------------------------------------
+
+    def update_all(
+        self,
+        sources: Iterable[Source] | None = None,
+        progress: Callable[[PollResult], None] | None = None,
+    ) -> list[PollResult]:
+        """Poll every enabled source once (concurrently), then write documents and publish."""
+        chosen = [s for s in (sources or self.config.sources) if s.enabled]
+        results: list[PollResult] = []
+        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
+            for result in pool.map(self.poll, chosen):
+                results.append(result)
+                if progress:
+                    progress(result)
+        self.write_documents()
+        self.publish()
+        return results
+
+
+def _log_poll(result: PollResult) -> None:
+    level = logging.WARNING if result.status == "error" else logging.INFO
+    log.log(
+        level,
+        "source=%s status=%s http=%s new=%d changed=%d duration=%.2fs%s",
+        result.source,
+        result.status,
+        result.http_status if result.http_status is not None else "-",
+        result.new,
+        result.changed,
+        result.duration,
+        f" error={result.error!r}" if result.error else "",
+    )
