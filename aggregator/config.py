@@ -154,7 +154,7 @@ def _kind(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, Mapping | list) or isinstance(value, bool):
+    if isinstance(value, Mapping | list | bool):
         raise ValueError(f"expected text, got {_kind(value)}")
     text = str(value).strip()
     if not text:

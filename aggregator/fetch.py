@@ -154,9 +154,9 @@ class _TooSlow(Exception):
 def _read_capped(response: requests.Response, limit: int, deadline: float) -> bytes:
     """Read the decompressed body, stopping as soon as it passes `limit` or the deadline."""
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and not response.headers.get("Content-Encoding"):
-        if int(declared) > limit:
-            raise _TooBig
+    encoded = response.headers.get("Content-Encoding")
+    if declared and declared.isdigit() and not encoded and int(declared) > limit:
+        raise _TooBig
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(CHUNK):

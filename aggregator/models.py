@@ -44,7 +44,7 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)
     not_modified: bool = False
     error: str | None = None
-    http: HttpState = HttpState()
+    http: HttpState = field(default_factory=HttpState)
     permanent_redirect: str | None = None  # new URL to adopt after a 301/308
     retry_after: int | None = None  # seconds, from a 429/503
     max_age: int | None = None  # seconds, from Cache-Control

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ class SourceState:
     current_url: str | None = None
     title: str | None = None
     link: str | None = None
-    http: HttpState = HttpState()
+    http: HttpState = field(default_factory=HttpState)
     status: str = "new"
     http_status: int | None = None
     error: str | None = None

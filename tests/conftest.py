@@ -1,0 +1,92 @@
+"""The world the tests run in: a temp folder, a config file, a real HTTP server of feeds."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from aggregator.config import Config, load_config
+
+
+@dataclass
+class Feed:
+    """A feed the server answers with, honouring If-None-Match like RSSHub does."""
+
+    body: bytes
+    content_type: str = "application/rss+xml; charset=utf-8"
+    status: int = 200
+    etag: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+    def respond(self, request: Request) -> Response:
+        self.requests += 1
+        tag = '"' + hashlib.sha1(self.body).hexdigest() + '"'
+        if self.etag and self.status == 200 and request.headers.get("If-None-Match") == tag:
+            return Response(status=304, headers={"ETag": tag})
+        headers = dict(self.headers)
+        if self.etag and self.status == 200:
+            headers["ETag"] = tag
+        return Response(
+            self.body, status=self.status, headers=headers, content_type=self.content_type
+        )
+
+
+class FeedServer:
+    """pytest-httpserver with mutable feeds at fixed paths."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.feeds: dict[str, Feed] = {}
+
+    def serve(self, path: str, body: bytes, **options) -> Feed:
+        feed = Feed(body=body, **options)
+        if path not in self.feeds:
+            self.server.expect_request(path).respond_with_handler(
+                lambda request, path=path: self.feeds[path].respond(request)
+            )
+        self.feeds[path] = feed
+        return feed
+
+    def url(self, path: str) -> str:
+        return self.server.url_for(path)
+
+
+@pytest.fixture
+def feed_server(httpserver: HTTPServer) -> FeedServer:
+    return FeedServer(httpserver)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """Write a config.yaml in tmp_path from keyword settings and load it."""
+
+    def make(sources: list[dict], **settings) -> Config:
+        path = tmp_path / "config.yaml"
+        data = {"database": "data/test.db", **settings, "sources": sources}
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return load_config(path)
+
+    return make
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """The real command line, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
