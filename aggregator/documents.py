@@ -50,7 +50,7 @@ def render_document(stored: StoredEntry, source: Source | None) -> str:
     source_label = (source.title if source else None) or stored.source_title or entry.source
     categories = list(source.categories) if source and source.categories else [source_label]
     image = entry.image or (source.image if source else None)
-    author = entry.author or source_label
+    author = _one_line(entry.author or "") or source_label
     lines = ["---", f"title: {quoted(entry.title)}", "categories:"]
     lines += [f" - {scalar(name)}" for name in categories]
     if image:

@@ -49,6 +49,8 @@ def parse_feed(
     problem = _bozo_message(parsed)
     version = parsed.get("version") or ""
     if not parsed.entries and (problem or not version):
+        if _looks_like_html(body):
+            raise ParseError("not a feed (an HTML page; give the feed's own URL)")
         raise ParseError(problem or "not a feed (no RSS/Atom/RDF document found)")
     feed = parsed.feed
     feed_link = absolute_url(feed.get("link"), url) or url
@@ -79,8 +81,9 @@ def normalise_entry(
     link = absolute_url(raw.get("link"), feed_link)
     base = link or feed_link
     title = plain_text(raw.get("title"))
-    published = _date(raw.get("published_parsed"), now)
-    updated = _date(raw.get("updated_parsed"), now)
+    # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed.
+    published = _date(dict.get(raw, "published_parsed"), now)
+    updated = _date(dict.get(raw, "updated_parsed"), now)
     content = sanitize_html(_longest_content(raw), base)
     identity = (raw.get("id") or "").strip() or link
     if not identity:
@@ -102,6 +105,11 @@ def normalise_entry(
         image=first_image(content) or _media_image(raw, base),
         categories=_categories(raw),
     )
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
 def _bozo_message(parsed: Any) -> str | None:

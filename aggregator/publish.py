@@ -52,6 +52,8 @@ def build_feeds(
     generator.title(info.title)
     generator.subtitle(info.description)
     generator.generator("aggregator", __version__)
+    # RFC 4287 wants an author on the feed when some entries have none.
+    generator.author(name=info.title)
     # feedgen's RSS <link> is whichever alternate link was added last, so add it last.
     generator.link(href=atom_url, rel="self", type="application/atom+xml")
     generator.link(href=info.link, rel="alternate")

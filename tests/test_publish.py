@@ -1,0 +1,90 @@
+"""The merged feed: valid RSS 2.0 and Atom 1.0, newest first, stable ids, byte-stable output."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.etree import ElementTree
+
+import feedparser
+
+from aggregator.models import Entry, Source, StoredEntry
+from aggregator.publish import FeedInfo, build_feeds, item_id, publish_feeds
+
+INFO = FeedInfo("Merged", "https://feeds.example.org/", "All of it")
+SOURCES = {"a": Source("a", "https://a.example/feed", title="Source A")}
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def stored(index: int, *, author: str | None = "Ann", content: str = "<p>x &amp; y</p>"):
+    date = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=index)
+    entry = Entry(
+        "a",
+        f"id-{index}",
+        f"https://a.example/{index}",
+        f"Title {index} <&>",
+        author,
+        date,
+        None,
+        content,
+        None,
+        ("cat",),
+    )
+    return StoredEntry(
+        index, entry, date, date, f"{index}.md", "Source A", "https://a.example/feed"
+    )
+
+
+def entries() -> list[StoredEntry]:
+    return [stored(3), stored(2, author=None), stored(1, content="")]
+
+
+def test_both_feeds_parse_cleanly_with_items_newest_first() -> None:
+    rss, atom = build_feeds(INFO, entries(), SOURCES)
+    for data, version in ((rss, "rss20"), (atom, "atom10")):
+        parsed = feedparser.parse(data)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.version == version
+        assert [e.title for e in parsed.entries] == ["Title 3 <&>", "Title 2 <&>", "Title 1 <&>"]
+        assert parsed.entries[0].id == item_id("a", "id-3")
+        assert parsed.entries[0].link == "https://a.example/3"
+        first = parsed.entries[0]
+        html = first.content[0].value if "content" in first else first.summary
+        assert html == "<p>x &amp; y</p>"
+
+
+def test_self_links_and_required_elements() -> None:
+    rss, atom = build_feeds(INFO, entries(), SOURCES)
+    channel = ElementTree.fromstring(rss).find("channel")
+    assert channel.findtext("link") == "https://feeds.example.org/"
+    self_link = channel.find(f"{ATOM}link")
+    assert self_link.get("href") == "https://feeds.example.org/feed.xml"
+    assert self_link.get("rel") == "self"
+    for item in channel.findall("item"):
+        assert item.find("guid").get("isPermaLink") == "false"
+        assert item.findtext("source") == "Source A"
+        assert item.find("source").get("url") == "https://a.example/feed"
+
+    feed = ElementTree.fromstring(atom)
+    assert feed.findtext(f"{ATOM}id") == "https://feeds.example.org/atom.xml"
+    links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
+    assert links["self"] == "https://feeds.example.org/atom.xml"
+    assert feed.find(f"{ATOM}author") is not None  # entries without an author are covered
+    for item in feed.findall(f"{ATOM}entry"):
+        for required in ("id", "title", "updated"):
+            assert item.findtext(f"{ATOM}{required}")
+        assert item.find(f"{ATOM}source/{ATOM}title").text == "Source A"
+
+
+def test_output_is_byte_stable(tmp_path: Path) -> None:
+    assert build_feeds(INFO, entries(), SOURCES) == build_feeds(INFO, entries(), SOURCES)
+    assert publish_feeds(tmp_path, INFO, entries(), SOURCES) is True
+    first = (tmp_path / "feed.xml").stat().st_mtime_ns
+    assert publish_feeds(tmp_path, INFO, entries(), SOURCES) is False
+    assert (tmp_path / "feed.xml").stat().st_mtime_ns == first
+
+
+def test_empty_feed_is_valid() -> None:
+    rss, atom = build_feeds(INFO, [], SOURCES)
+    assert not feedparser.parse(rss).bozo
+    assert not feedparser.parse(atom).bozo

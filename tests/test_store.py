@@ -1,0 +1,125 @@
+"""Storage: schema, dedupe per (source, identity), changes, and refusing foreign files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import StoreError
+from aggregator.models import Entry
+from aggregator.store import SourceState, Store, canonical_link
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def entry(identity: str, title: str = "T", link: str | None = None, source: str = "a") -> Entry:
+    return Entry(source, identity, link, title, None, None, None, "<p>c</p>", None)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "db.sqlite")
+    store.sync_sources([("a", "http://x.test/a"), ("b", "http://x.test/b")])
+    yield store
+    store.close()
+
+
+def test_schema_is_versioned_and_wal(store: Store) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 1
+    assert store.integrity_check() == "ok"
+
+
+def test_reopening_migrates_nothing_twice(tmp_path: Path) -> None:
+    Store(tmp_path / "db.sqlite").close()
+    again = Store(tmp_path / "db.sqlite")
+    versions = [r[0] for r in again.db.execute("SELECT version FROM schema_version")]
+    assert versions == sorted(set(versions))
+    again.close()
+
+
+def test_entry_is_stored_once_per_source_and_identity(store: Store) -> None:
+    state = SourceState("a", "http://x.test/a")
+    store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
+    store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)  # a replay changes nothing
+    assert store.count_entries() == 1
+    assert store.known_entries("a", ["1", "2"]).keys() == {"1"}
+    assert store.known_entries("b", ["1"]) == {}
+
+
+def test_changed_entry_updates_row_and_keeps_first_seen(store: Store) -> None:
+    state = SourceState("a", "http://x.test/a")
+    store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
+    store.mark_documents([(1, "doc")])
+    assert store.pending_documents() == []
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    store.save_poll(state, [], [(entry("1", title="New"), "h2")], later)
+    (pending,) = store.pending_documents()
+    assert pending.entry.title == "New"
+    assert pending.first_seen == NOW
+    assert pending.document == "d1.md"
+    row = store.db.execute("SELECT version, last_changed FROM entries").fetchone()
+    assert row[0] == 2 and row[1].startswith("2026-02-01")
+
+
+def test_entry_without_date_keeps_its_first_fetch_time(store: Store) -> None:
+    state = SourceState("a", "http://x.test/a")
+    store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
+    store.save_poll(state, [], [(entry("1", title="x"), "h2")], datetime(2027, 1, 1, tzinfo=UTC))
+    (stored,) = store.newest_entries(10)
+    assert stored.date == NOW
+
+
+def test_same_article_from_two_sources_is_one_item_in_the_merged_feed(store: Store) -> None:
+    store.save_poll(
+        SourceState("a", "u"),
+        [(entry("1", link="https://news.example/story?utm_source=x#top"), "h", "a.md")],
+        [],
+        NOW,
+    )
+    store.save_poll(
+        SourceState("b", "u"),
+        [(entry("9", link="https://NEWS.example/story/", source="b"), "h", "b.md")],
+        [],
+        NOW,
+    )
+    newest = store.newest_entries(10)
+    assert [s.entry.source for s in newest] == ["a"]
+    assert store.count_entries() == 2
+
+
+def test_canonical_link() -> None:
+    assert canonical_link("https://E.org/a/?utm_medium=x&id=3#frag") == "http://e.org/a?id=3"
+    assert canonical_link(None) is None
+
+
+def test_a_transaction_that_fails_leaves_nothing(store: Store) -> None:
+    state = SourceState("a", "http://x.test/a")
+    with pytest.raises(sqlite3.IntegrityError):
+        # Two new entries claiming one document name: the second insert fails.
+        store.save_poll(
+            state, [(entry("1"), "h", "same.md"), (entry("2"), "h", "same.md")], [], NOW
+        )
+    assert store.count_entries() == 0
+
+
+def test_foreign_and_corrupt_files_are_refused_untouched(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE accounts (id INTEGER)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(StoreError, match="belongs to something else"):
+        Store(foreign)
+    assert foreign.read_bytes() == before
+
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a database at all" * 100)
+    before = corrupt.read_bytes()
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        Store(corrupt)
+    assert corrupt.read_bytes() == before
