@@ -40,6 +40,7 @@ class FeedSettings:
     max_items: int = 100
     rss_name: str = "feed.xml"
     atom_name: str = "atom.xml"
+    hub: str | None = None  # WebSub hub the merged feeds advertise and are announced to
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Config:
     max_redirects: int = 10
     workers: int = 8
     max_interval: int = 86400
+    documents_format: str = "hexo"  # front matter for hexo, hugo or jekyll
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -196,6 +198,30 @@ def _categories(value: Any) -> tuple[str, ...]:
     return tuple(_text(item) for item in value)
 
 
+def _patterns(value: Any) -> tuple[str, ...]:
+    """Filter regexes, compiled once here so that a typo is a config error, not a poll error."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of regular expressions, got {_kind(value)}")
+    patterns = []
+    for item in value:
+        pattern = _text(item)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        patterns.append(pattern)
+    return tuple(patterns)
+
+
+def _document_format(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in DOCUMENT_FORMATS:
+        raise ValueError(f"{text!r} is not one of {', '.join(DOCUMENT_FORMATS)}")
+    return text
+
+
 def _file_name(value: Any) -> str:
     text = _text(value)
     if "/" in text or "\\" in text or text in {".", ".."} or "\0" in text:
@@ -203,7 +229,20 @@ def _file_name(value: Any) -> str:
     return text
 
 
-SOURCE_KEYS = {"name", "url", "title", "author", "categories", "interval", "enabled", "image"}
+SOURCE_KEYS = {
+    "name",
+    "url",
+    "title",
+    "author",
+    "categories",
+    "interval",
+    "enabled",
+    "image",
+    "include",
+    "exclude",
+    "keep",
+}
+DOCUMENT_FORMATS = ("hexo", "hugo", "jekyll")
 TOP_KEYS = {
     "database",
     "documents",
@@ -217,8 +256,9 @@ TOP_KEYS = {
     "workers",
     "interval",
     "max_interval",
+    "documents_format",
 }
-FEED_KEYS = {"folder", "title", "link", "description", "max_items", "rss", "atom"}
+FEED_KEYS = {"folder", "title", "link", "description", "max_items", "rss", "atom", "hub"}
 SERVER_KEYS = {"host", "port"}
 TIMEOUT_KEYS = {"connect", "read", "total"}
 
@@ -267,6 +307,7 @@ def build_config(tree: Any, file: Path) -> Config:
         ),
         rss_name=reader.value(feed_node_raw, "rss", "feed", _file_name, FeedSettings.rss_name),
         atom_name=reader.value(feed_node_raw, "atom", "feed", _file_name, FeedSettings.atom_name),
+        hub=reader.value(feed_node_raw, "hub", "feed", _url),
     )
     if feed.rss_name == feed.atom_name:
         raise reader.fail("feed.atom", "must differ from feed.rss", feed_node_raw, "atom")
@@ -306,6 +347,7 @@ def build_config(tree: Any, file: Path) -> Config:
         max_redirects=reader.value(top, "max_redirects", "", _positive_int, 10),
         workers=reader.value(top, "workers", "", _positive_int, 8),
         max_interval=max_interval,
+        documents_format=reader.value(top, "documents_format", "", _document_format, "hexo"),
     )
 
 
@@ -352,6 +394,9 @@ def _sources(reader: _Reader, tree: Any, node: Any, default_interval: int) -> tu
                 interval=reader.value(item, "interval", path, parse_duration, default_interval),
                 enabled=reader.value(item, "enabled", path, _bool, True),
                 image=reader.value(item, "image", path, _url),
+                include=reader.value(item, "include", path, _patterns, ()),
+                exclude=reader.value(item, "exclude", path, _patterns, ()),
+                keep=reader.value(item, "keep", path, _positive_int),
             )
         )
     return tuple(sources)

@@ -23,6 +23,9 @@ class Source:
     interval: int = 1800  # seconds
     enabled: bool = True
     image: str | None = None  # default headimg/thumbnail for entries without one
+    include: tuple[str, ...] = ()  # regexes: when given, an entry must match one to be kept
+    exclude: tuple[str, ...] = ()  # regexes: an entry matching any is dropped
+    keep: int | None = None  # cap on stored entries; the oldest by date are pruned
 
 
 @dataclass(frozen=True)
