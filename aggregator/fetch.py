@@ -2,20 +2,35 @@
 can make us do (time, size after decompression, redirects).
 
 Never raises for a source's fault: every failure comes back as a `FetchResult` with `error`
-set, so one broken source can never stop a pass over the others.
+set, in words a user can act on ("HTTP 404 Not Found", "timed out after 20 s waiting for the
+server", "response larger than the 15 MiB limit"), so one broken source can never stop a pass
+over the others.
+
+The total time limit holds even against a server that dribbles one byte just inside each read
+timeout: a watchdog shuts the fetch's socket down when the time is up. The size limit holds
+after decompression (urllib3 inflates at most what is asked for), so a gzip bomb costs no more
+memory than `max_body`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import re
+import socket
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError
 
 from .models import FetchResult, HttpState
 
@@ -45,7 +60,7 @@ def make_session(limits: FetchLimits, pool_size: int = 10) -> requests.Session:
     session = requests.Session()
     session.max_redirects = limits.max_redirects
     session.trust_env = False  # no proxy or .netrc surprises in a daemon
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = _GuardedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers.update(
@@ -62,12 +77,26 @@ def fetch_source(
     session: requests.Session, url: str, previous: HttpState, limits: FetchLimits
 ) -> FetchResult:
     """GET `url` conditionally; a 304, or a 200 whose body is unchanged, is `not_modified`."""
+    with _Deadline(limits.total_timeout) as deadline:
+        result = _fetch(session, url, previous, limits, deadline)
+    if result.error:
+        # Server-supplied text (reason phrases, URLs) ends up here: keep it one short line.
+        result = replace(result, error=_printable(result.error, 300))
+    return result
+
+
+def _fetch(
+    session: requests.Session,
+    url: str,
+    previous: HttpState,
+    limits: FetchLimits,
+    deadline: _Deadline,
+) -> FetchResult:
     headers = {}
     if previous.etag:
         headers["If-None-Match"] = previous.etag
     if previous.last_modified:
         headers["If-Modified-Since"] = previous.last_modified
-    deadline = time.monotonic() + limits.total_timeout
     try:
         response = session.get(
             url,
@@ -76,60 +105,66 @@ def fetch_source(
             stream=True,
             allow_redirects=True,
         )
-    except requests.TooManyRedirects:
-        return FetchResult(url=url, error=f"too many redirects (more than {limits.max_redirects})")
-    except requests.Timeout as exc:
-        return FetchResult(url=url, error=f"timed out: {_reason(exc)}")
-    except requests.ConnectionError as exc:
-        return FetchResult(url=url, error=f"connection failed: {_reason(exc)}")
     except requests.RequestException as exc:
-        return FetchResult(url=url, error=f"request failed: {_reason(exc)}")
+        return FetchResult(url=url, error=_request_error(exc, limits, deadline))
 
     with response:
-        final_url = response.url or url
-        answer = {k.lower(): v for k, v in response.headers.items()}
-        common = {
-            "url": final_url,
-            "status": response.status_code,
-            "headers": answer,
-            "permanent_redirect": _permanent_target(response, url),
-            "max_age": _max_age(answer.get("cache-control")),
-        }
-        if response.status_code == 304:
-            return FetchResult(
-                **common,
-                not_modified=True,
-                http=HttpState(
-                    etag=answer.get("etag") or previous.etag,
-                    last_modified=answer.get("last-modified") or previous.last_modified,
-                    body_hash=previous.body_hash,
-                ),
-            )
-        if response.status_code != 200:
-            return FetchResult(
-                **common,
-                error=_status_text(response),
-                retry_after=_retry_after(answer.get("retry-after")),
-                http=previous,
-            )
         try:
-            body = _read_capped(response, limits.max_body, deadline)
-        except _TooBig:
-            return FetchResult(
-                **common,
-                error=f"response larger than the {limits.max_body} byte limit",
-                http=previous,
-            )
-        except _TooSlow:
-            return FetchResult(
-                **common,
-                error=f"took longer than {limits.total_timeout:g} s in total",
-                http=previous,
-            )
-        except requests.RequestException as exc:
-            return FetchResult(
-                **common, error=f"reading body failed: {_reason(exc)}", http=previous
-            )
+            return _answer(response, url, previous, limits, deadline)
+        finally:
+            # Before the connection goes back to the pool, where the watchdog must not reach.
+            deadline.cancel()
+
+
+def _answer(
+    response: requests.Response,
+    url: str,
+    previous: HttpState,
+    limits: FetchLimits,
+    deadline: _Deadline,
+) -> FetchResult:
+    final_url = response.url or url
+    answer = {k.lower(): v for k, v in response.headers.items()}
+    common: dict[str, Any] = {
+        "url": final_url,
+        "status": response.status_code,
+        "headers": answer,
+        "permanent_redirect": _permanent_target(response, url),
+        "max_age": _max_age(answer.get("cache-control")),
+    }
+    if response.status_code == 304:
+        return FetchResult(
+            **common,
+            not_modified=True,
+            http=HttpState(
+                etag=answer.get("etag") or previous.etag,
+                last_modified=answer.get("last-modified") or previous.last_modified,
+                body_hash=previous.body_hash,
+            ),
+        )
+    if response.status_code != 200:
+        retry_after = _retry_after(answer.get("retry-after"))
+        error = _status_text(response)
+        if retry_after is not None and response.status_code in (429, 503):
+            error += f" (retry after {retry_after} s)"
+        return FetchResult(**common, error=error, retry_after=retry_after, http=previous)
+    try:
+        body = _read_capped(response, limits.max_body, deadline.ends)
+    except _TooBig:
+        return FetchResult(
+            **common,
+            error=f"response larger than the {_size(limits.max_body)} limit (max_body)",
+            http=previous,
+        )
+    except _TooSlow:
+        return FetchResult(**common, error=deadline.message, http=previous)
+    except requests.RequestException as exc:
+        if deadline.fired:
+            return FetchResult(**common, error=deadline.message, http=previous)
+        return FetchResult(**common, error=f"reading body failed: {_reason(exc)}", http=previous)
+    if deadline.fired:
+        # The watchdog's shutdown can look like a normal end of a body without a length.
+        return FetchResult(**common, error=deadline.message, http=previous)
     digest = hashlib.sha256(body).hexdigest()
     # RSSHub sends a fresh Last-Modified each time; a validator that is only "now" is useless,
     # so ETag wins when both are present.
@@ -141,6 +176,152 @@ def fetch_source(
     if digest == previous.body_hash:
         return FetchResult(**common, not_modified=True, http=state)
     return FetchResult(**common, body=body, http=state)
+
+
+def _request_error(exc: requests.RequestException, limits: FetchLimits, deadline: _Deadline) -> str:
+    """What went wrong before any response arrived, in a user's words."""
+    if deadline.fired:
+        return deadline.message
+    if isinstance(exc, requests.TooManyRedirects):
+        hops = [r.url for r in (exc.response.history if exc.response is not None else [])]
+        if exc.response is not None:
+            hops.append(exc.response.url)
+        if len(set(hops)) < len(hops):
+            return f"redirect loop (the server keeps redirecting back to {hops[-1]})"
+        return f"too many redirects (more than {limits.max_redirects})"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"could not connect within {limits.connect_timeout:g} s"
+    if isinstance(exc, requests.Timeout):
+        return f"timed out after {limits.read_timeout:g} s waiting for the server"
+    if isinstance(exc, requests.exceptions.InvalidSchema | requests.exceptions.InvalidURL):
+        return f"not a web URL ({_reason(exc)})"
+    causes = _causes(exc)
+    for cause in causes:
+        if isinstance(cause, NameResolutionError):
+            host = getattr(cause, "_host", None) or "the host"
+            return f"cannot resolve host {host} (DNS lookup failed)"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (nothing listens at that address and port)"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed: {_reason(exc)}"
+    return f"request failed: {_reason(exc)}"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and everything it wraps (requests wraps urllib3, which wraps socket errors)."""
+    seen: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(seen) < 20:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return seen
+
+
+class _Deadline:
+    """The total time of one fetch, enforced by shutting its sockets down when it is up.
+
+    A per-read timeout alone lets a server that sends one byte every few seconds keep a
+    worker for ever; this bounds a fetch to `seconds` plus at most one connect timeout.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.fired = False
+        self._done = False
+        self._connections: list[_Watched] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    @property
+    def message(self) -> str:
+        return f"timed out after {self.seconds:g} s in total (the server sends too slowly)"
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
+        _current.deadline = None
+
+    def watch(self, connection: _Watched) -> None:
+        with self._lock:
+            if not self._done:
+                self._connections.append(connection)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+            self._connections.clear()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for connection in self._connections:
+                sock = connection.sock or connection.last_socket
+                if sock is not None:
+                    with contextlib.suppress(OSError):  # already closed: nothing to interrupt
+                        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()
+
+
+class _Watched:
+    """Mixin for urllib3 connections: each puts itself under the current fetch's deadline.
+
+    The socket is remembered at connect time because http.client drops `sock` from the
+    connection once a response without a length owns it, which is exactly the dribbling case.
+    """
+
+    sock: socket.socket | None
+    last_socket: socket.socket | None = None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self.last_socket = self.sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.watch(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """requests' adapter with connections the fetch deadline can interrupt."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
 
 
 class _TooBig(Exception):
@@ -179,10 +360,29 @@ def _permanent_target(response: requests.Response, original: str) -> str | None:
 
 
 def _status_text(response: requests.Response) -> str:
-    reason = response.reason or ""
-    if isinstance(reason, bytes):
-        reason = reason.decode("latin-1")
+    """ "HTTP 404 Not Found": the standard phrase, since a server's own can say anything."""
+    try:
+        reason = HTTPStatus(response.status_code).phrase
+    except ValueError:
+        reason = response.reason or ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("latin-1")
+        reason = _printable(reason, 60)
     return f"HTTP {response.status_code} {reason}".strip()
+
+
+def _size(limit: int) -> str:
+    """15728640 -> "15 MiB": a limit in the unit the user wrote it in."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if limit >= factor and limit % factor == 0:
+            return f"{limit // factor} {unit}"
+    return f"{limit} bytes"
+
+
+def _printable(text: str, limit: int) -> str:
+    """One line of printable text at most `limit` long: no terminal escapes from a server."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retry_after(value: str | None) -> int | None:

@@ -127,8 +127,8 @@ def test_a_failing_source_does_not_stop_the_others(feed_server, make_config, pip
     pipeline = pipeline_for(config)
     results = {r.source: r for r in pipeline.update_all()}
     assert results["ok"].status == "new"
-    assert results["broken"].error == "HTTP 500 INTERNAL SERVER ERROR"
-    assert results["refused"].error.startswith("connection failed")
+    assert results["broken"].error == "HTTP 500 Internal Server Error"
+    assert results["refused"].error.startswith("connection refused")
     assert "not a feed" in results["html"].error
     states = {s.name: s for s in pipeline.store.source_states()}
     assert states["broken"].status == "error" and states["broken"].consecutive_errors == 1

@@ -71,7 +71,7 @@ def test_failing_source_exit_code_1_and_others_still_done(feed_server, tmp_path:
     )
     result = run_cli("update", "--config", str(config))
     assert result.returncode == 1
-    assert "gone: error: HTTP 404 NOT FOUND" in result.stdout
+    assert "gone: error: HTTP 404 Not Found" in result.stdout
     assert "ok: 1 new" in result.stdout
     assert "Traceback" not in result.stderr
 
