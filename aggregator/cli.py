@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .config import Config, load_config
+from .daemon import InstanceLock, run_daemon
 from .errors import AggregatorError, ConfigError
 from .models import PollResult
 from .store import Store
@@ -65,6 +67,20 @@ def open_pipeline(config: Config) -> Iterator[Pipeline]:
         store.close()
 
 
+@contextmanager
+def held_lock(config: Config) -> Iterator[None]:
+    """The database's one-instance lock (the one `run` holds), or exit 2 saying who has it."""
+    lock = InstanceLock(config.paths.database)
+    try:
+        lock.acquire()
+    except AggregatorError as exc:
+        fail(str(exc))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aggregator")
 @click.option(
@@ -84,7 +100,7 @@ def update(config_path: Path) -> None:
     """Poll every enabled source once, write documents and the merged feed."""
     config = read_config(config_path)
     enabled = [s for s in config.sources if s.enabled]
-    with open_pipeline(config) as pipeline:
+    with held_lock(config), open_pipeline(config) as pipeline:
         try:
             if sys.stderr.isatty() and enabled:
                 with click.progressbar(
@@ -116,6 +132,31 @@ def summary_line(result: PollResult) -> str:
     if result.error:
         text += f" (warning: {result.error})"
     return text
+
+
+@main.command()
+@config_option
+@click.option(
+    "--log-level",
+    "run_log_level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    help="Log level of the service [default: info, one line per poll; or the global one].",
+)
+@click.pass_context
+def run(ctx: click.Context, config_path: Path, run_log_level: str | None) -> None:
+    """Run as a service: poll each source on its schedule, republish, serve the feeds."""
+    parent = ctx.parent
+    if run_log_level:
+        logging.getLogger().setLevel(run_log_level.upper())
+    elif parent is None or parent.get_parameter_source("log_level") is ParameterSource.DEFAULT:
+        logging.getLogger().setLevel(logging.INFO)
+    config = read_config(config_path)
+    try:
+        code = run_daemon(config)
+    except AggregatorError as exc:
+        fail(str(exc))
+    sys.exit(code)
 
 
 @main.command("check-config")

@@ -9,9 +9,16 @@ that cap forever so that a source recovers by itself when its server does.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .models import Source
 
 BACKOFF_CAP = 24 * 3600
 BACKOFF_BASE = 60
+STARTUP_DELAY = 1.0  # seconds: "shortly after start", once the server is up
+STARTUP_SPREAD = 30.0  # at most this many seconds of jitter over the first polls
 
 
 def next_delay(
@@ -39,3 +46,78 @@ def next_delay(
 def jitter(delay: float, fraction: float = 0.1) -> float:
     """Spread polls so that sources added together do not keep firing together."""
     return delay + random.uniform(0, delay * fraction)
+
+
+def first_poll_delay(
+    now: datetime,
+    next_poll: datetime | None,
+    interval: int,
+    *,
+    gone: bool = False,
+    url_changed: bool = False,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Seconds until a source's first poll after a start or a reload; None: do not poll.
+
+    A stored time still ahead is kept (it may carry a backoff or a Retry-After). A source
+    that is due, new, or whose URL changed is polled shortly, spread over a tenth of its
+    interval (at most STARTUP_SPREAD) so a restart does not fire every source at once. A
+    source that answered 410 Gone stays stopped until its configured URL changes.
+    """
+    if gone and not url_changed:
+        return None
+    if url_changed or next_poll is None or next_poll <= now:
+        spread = min(STARTUP_SPREAD, interval / 10)
+        return STARTUP_DELAY + (rng or random).uniform(0, spread)
+    # A time beyond the backoff cap can only come from a clock that jumped back.
+    return min((next_poll - now).total_seconds(), float(BACKOFF_CAP))
+
+
+def retimed_next_poll(
+    last_fetch: datetime | None,
+    stored_next_poll: datetime | None,
+    interval: int,
+    *,
+    max_interval: int = 86400,
+    ttl: int | None = None,
+    consecutive_errors: int = 0,
+) -> datetime | None:
+    """When a source whose configured interval changed is due.
+
+    A healthy source is due one new interval (or its feed's ttl) after its last fetch; a
+    failing one keeps its stored time, since that carries its backoff and any Retry-After.
+    """
+    if consecutive_errors or last_fetch is None:
+        return stored_next_poll
+    return last_fetch + timedelta(seconds=next_delay(interval, max_interval=max_interval, ttl=ttl))
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    """What a new configuration changes for the scheduler, by source name."""
+
+    start: tuple[str, ...] = ()  # new, or newly enabled
+    stop: tuple[str, ...] = ()  # removed, or disabled
+    moved: tuple[str, ...] = ()  # configured URL changed: poll the new one soon
+    retimed: tuple[str, ...] = ()  # interval changed
+
+    @property
+    def empty(self) -> bool:
+        return not (self.start or self.stop or self.moved or self.retimed)
+
+
+def plan_reload(old: Mapping[str, Source], new: Mapping[str, Source]) -> ReloadPlan:
+    """Compare two configurations' sources; only enabled sources are scheduled."""
+    before = {name for name, source in old.items() if source.enabled}
+    after = {name for name, source in new.items() if source.enabled}
+    kept = sorted(before & after)
+    return ReloadPlan(
+        start=tuple(sorted(after - before)),
+        stop=tuple(sorted(before - after)),
+        moved=tuple(name for name in kept if old[name].url != new[name].url),
+        retimed=tuple(
+            name
+            for name in kept
+            if old[name].url == new[name].url and old[name].interval != new[name].interval
+        ),
+    )

@@ -1,0 +1,626 @@
+"""The long-running service behind `aggregator run`: scheduling, republishing, signals,
+reload, the one-instance lock and systemd notification.
+
+Threads and who owns what:
+- the main thread waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads), watches the
+  config file's mtime, and pings the systemd watchdog while the scheduler is alive;
+- APScheduler fires one date job per source, at the time the last poll recorded in the
+  database (`sources.next_poll`), into a pool of `workers` threads; the job is re-added only
+  after the previous one finished, so one source is never polled twice at once;
+- one republisher thread writes pending documents and the merged feed after polls that
+  changed something, one pass per burst, never two passes at once;
+- the HTTP server (server.py) answers on its own threads from bytes in memory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from . import __version__
+from .atomic import remove_stale_temps
+from .config import Config, load_config
+from .errors import AggregatorError, StoreError
+from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
+from .server import FeedServer, Site, make_site
+from .store import SourceState, Store
+from .update import Pipeline
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT = 20.0  # seconds running polls get to finish after SIGTERM
+CONFIG_WATCH = 5.0  # seconds between looks at the config file's mtime
+PUBLISH_SETTLE = 0.25  # seconds to let a burst of finishing polls gather into one republish
+PUBLISH_RETRY = 60.0  # seconds before a failed republish is tried again
+HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
+HEARTBEAT_STALE = 4 * HEARTBEAT
+
+
+# -- one instance per database ------------------------------------------------------------
+
+
+class InstanceLock:
+    """An exclusive flock on `<database>.lock`, held for the life of `run` or `update`.
+
+    The kernel releases it however the process ends, so there is never a stale lock to
+    clean up by hand. The file stays after release: deleting it would race with the next
+    process taking it.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.path = database.with_name(database.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise StoreError naming the process that holds it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the lock file ({exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise StoreError(
+                f"another aggregator{who} is already running on {self.database}; "
+                f"stop it first (lock file {self.path})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> InstanceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+# -- systemd ------------------------------------------------------------------------------
+
+
+def notify(*messages: str) -> bool:
+    """Send sd_notify messages (READY=1, STOPPING=1, WATCHDOG=1, ...) when run by systemd.
+
+    A datagram to $NOTIFY_SOCKET is the whole protocol; without the variable this does
+    nothing, so the same code runs under systemd, in a container or in a terminal.
+    """
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract socket namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(messages).encode())
+    except OSError as exc:
+        log.warning("cannot notify systemd at %s: %s", os.environ["NOTIFY_SOCKET"], exc)
+        return False
+    return True
+
+
+def watchdog_interval() -> float | None:
+    """Seconds between WATCHDOG=1 pings (half of WATCHDOG_USEC), or None when not asked."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 1e6 / 2
+
+
+# -- republishing -------------------------------------------------------------------------
+
+
+class Republisher:
+    """One thread that writes pending documents, then the merged feed, when asked.
+
+    Requests that arrive while a pass runs (or within PUBLISH_SETTLE of the first one) are
+    covered by one more pass, so a burst of polls finishing together costs one or two passes,
+    and two passes never run at once. A failed pass is retried: the work is pending in the
+    database, never lost.
+    """
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._dirty = False
+        self._thread = threading.Thread(target=self._run, name="republish", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def request(self) -> None:
+        self._dirty = True
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        """Finish what was requested, then end the thread (waiting at most `timeout`)."""
+        self._closing.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            if not self._closing.is_set():
+                self._closing.wait(PUBLISH_SETTLE)
+            self._wake.clear()
+            if self._dirty:
+                self._dirty = False
+                if not self._pass() and not self._closing.wait(PUBLISH_RETRY):
+                    self.request()
+            if self._closing.is_set() and not self._dirty:
+                return
+
+    def _pass(self) -> bool:
+        pipeline = self.daemon.pipeline
+        started = time.monotonic()
+        try:
+            written = pipeline.write_documents()
+            changed = pipeline.publish()
+        except AggregatorError as exc:
+            log.error("republish failed: %s; retrying in %g s", exc, PUBLISH_RETRY)
+            return False
+        except Exception:
+            log.exception("republish failed unexpectedly; retrying in %g s", PUBLISH_RETRY)
+            return False
+        log.info(
+            "republished documents=%d merged_feed=%s duration=%.2fs",
+            written,
+            "updated" if changed else "unchanged",
+            time.monotonic() - started,
+        )
+        return True
+
+
+# -- the daemon ---------------------------------------------------------------------------
+
+
+class Daemon:
+    """Everything `aggregator run` keeps for its life; `run()` blocks until told to stop."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.started = datetime.now(UTC)
+        # What the database said before this configuration was synced into it: a source whose
+        # URL changed while we were down is told apart from one that did not.
+        self._states_at_start = {state.name: state for state in store.source_states()}
+        self.pipeline = Pipeline(config, store)
+        self._requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._state = threading.Condition()  # guards pipeline, _running, _retired, _stopping
+        self._running: dict[str, Pipeline] = {}  # source name -> the pipeline polling it
+        self._retired: list[Pipeline] = []  # replaced by a reload, closed once unused
+        self._stopping = False
+        self._heartbeat = time.monotonic()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(config.workers),
+                # Its own thread, so that slow polls filling the pool never look like death.
+                "heartbeat": ThreadPoolExecutor(1),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.add_listener(self._after_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self.republisher = Republisher(self)
+        try:
+            self.server = FeedServer(
+                config.server.host,
+                config.server.port,
+                _site(config),
+                health=self.healthy,
+                status=self.status,
+            )
+        except OSError as exc:
+            self.pipeline.close()
+            raise AggregatorError(
+                f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
+                " (change server.host / server.port in the config)"
+            ) from None
+
+    # -- life -----------------------------------------------------------------------------
+
+    def run(self) -> list[str]:
+        """Serve until SIGTERM/SIGINT; return the sources whose polls outlived STOP_WAIT."""
+        previous = self._install_signals()
+        try:
+            self._prepare_outputs()
+            self.server.start()
+            self.republisher.start()
+            self.scheduler.start()
+            self.scheduler.add_job(
+                self._beat,
+                IntervalTrigger(seconds=HEARTBEAT, timezone=UTC),
+                id="_heartbeat",
+                executor="heartbeat",
+            )
+            enabled = [s.name for s in self.config.sources if s.enabled]
+            self._start_sources(enabled, self._states_at_start)
+            feeds = " ".join(self.server.url + path.lstrip("/") for path in self.server.site.feeds)
+            log.info(
+                "aggregator %s running: %d sources enabled, %d workers; serving %s (feeds: %s)",
+                __version__, len(enabled), self.config.workers, self.server.url, feeds,
+            )  # fmt: skip
+            notify("READY=1", f"STATUS=following {len(enabled)} sources; serving {feeds}")
+            self._wait_for_stop()
+        finally:
+            unfinished = self._shutdown()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return unfinished
+
+    def _prepare_outputs(self) -> None:
+        """Complete what a crash may have left: stale temp files, unwritten documents, feed."""
+        paths = self.config.paths
+        removed = remove_stale_temps(paths.documents) + remove_stale_temps(paths.public)
+        written = self.pipeline.write_documents()
+        self.pipeline.publish()
+        log.info(
+            "outputs ready: documents=%d written, stale temp files removed=%d", written, removed
+        )
+
+    def _install_signals(self) -> dict[int, Any]:
+        # Handlers only enqueue: SimpleQueue.put is safe in a signal handler, logging is not.
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self._requests.put(("stop", signal.Signals(signum).name))
+
+        def reload(signum: int, frame: FrameType | None) -> None:
+            self._requests.put(("reload", signal.Signals(signum).name))
+
+        previous = {}
+        for signum, handler in (
+            (signal.SIGTERM, stop),
+            (signal.SIGINT, stop),
+            (signal.SIGHUP, reload),
+        ):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    def _wait_for_stop(self) -> None:
+        watchdog = watchdog_interval()
+        tick = min(CONFIG_WATCH, watchdog) if watchdog else CONFIG_WATCH
+        seen = _file_stamp(self.config.path)
+        while True:
+            try:
+                action, why = self._requests.get(timeout=tick)
+            except queue.Empty:
+                action, why = "", ""
+            if action == "stop":
+                log.info("%s received: stopping", why)
+                return
+            stamp = _file_stamp(self.config.path)
+            if action == "reload" or stamp != seen:
+                seen = stamp
+                self.reload(f"{why} received" if action else "config file changed")
+            # Timed waits do not count time suspended; this catches up at once after a resume.
+            self.scheduler.wakeup()
+            if watchdog and self.healthy():
+                notify("WATCHDOG=1")
+
+    def _shutdown(self) -> list[str]:
+        notify("STOPPING=1")
+        with self._state:
+            self._stopping = True
+            running = sorted(self._running)
+        if running:
+            log.info("waiting up to %g s for running polls: %s", STOP_WAIT, ", ".join(running))
+        if self.scheduler.running:
+            self.scheduler.remove_all_jobs()
+        deadline = time.monotonic() + STOP_WAIT
+        with self._state:
+            while self._running and (left := deadline - time.monotonic()) > 0:
+                self._state.wait(left)
+            unfinished = sorted(self._running)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.republisher.alive():
+            self.republisher.stop(timeout=STOP_WAIT)
+        self.server.stop()
+        if unfinished:
+            log.warning(
+                "polls still running after %g s, abandoned (nothing half-stored): %s",
+                STOP_WAIT, ", ".join(unfinished),
+            )  # fmt: skip
+        else:
+            self._close_retired()
+            self.pipeline.close()
+        log.info("stopped")
+        return unfinished
+
+    # -- health and status ----------------------------------------------------------------
+
+    def _beat(self) -> None:
+        self._heartbeat = time.monotonic()
+
+    def healthy(self) -> bool:
+        """True while sources are being scheduled: the scheduler and republisher are alive."""
+        return (
+            not self._stopping
+            and self.scheduler.running
+            and self.republisher.alive()
+            and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Every configured source's state, for /status."""
+        config = self.config
+        states = {state.name: state for state in self.store.source_states()}
+        scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        with self._state:
+            running = set(self._running)
+        sources = []
+        for source in config.sources:
+            state = states.get(source.name) or SourceState(source.name, source.url)
+            sources.append(
+                {
+                    "name": source.name,
+                    "title": source.title or state.title,
+                    "url": source.url,
+                    "current_url": state.current_url or source.url,
+                    "enabled": source.enabled,
+                    "status": state.status if source.enabled else "disabled",
+                    "polling": source.name in running,
+                    "http_status": state.http_status,
+                    "error": state.error,
+                    "consecutive_errors": state.consecutive_errors,
+                    "entries": state.entries,
+                    "last_poll": _iso(state.last_fetch),
+                    "last_success": _iso(state.last_success),
+                    "next_poll": _iso(scheduled.get(source.name)),
+                }
+            )
+        return {
+            "version": __version__,
+            "started": _iso(self.started),
+            "healthy": self.healthy(),
+            "sources": sources,
+        }
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    def _start_sources(
+        self, names: list[str], states: dict[str, SourceState], moved: tuple[str, ...] = ()
+    ) -> None:
+        now = datetime.now(UTC)
+        for name in names:
+            source = self.pipeline.sources[name]
+            state = states.get(name)
+            delay = first_poll_delay(
+                now,
+                state.next_poll if state else None,
+                source.interval,
+                gone=state is not None and state.status == "gone",
+                url_changed=name in moved or (state is not None and state.url != source.url),
+            )
+            if delay is None:
+                log.warning(
+                    "source=%s not polled: its server answered 410 Gone; "
+                    "change its url or remove it from the config",
+                    name,
+                )
+                continue
+            self._schedule(name, now + timedelta(seconds=delay))
+
+    def _schedule(self, name: str, when: datetime) -> None:
+        self.scheduler.add_job(
+            self._poll,
+            DateTrigger(run_date=when, timezone=UTC),
+            args=(name,),
+            id=name,
+            name=f"poll {name}",
+            replace_existing=True,
+        )
+
+    def _unschedule(self, name: str) -> None:
+        if self.scheduler.get_job(name) is not None:
+            self.scheduler.remove_job(name)
+
+    def _poll(self, name: str) -> datetime | None:
+        """One scheduled poll; returns when the next one is due (None: not again)."""
+        with self._state:
+            pipeline = self.pipeline
+            source = pipeline.sources.get(name)
+            if self._stopping or source is None or not source.enabled:
+                return None
+            self._running[name] = pipeline
+        result = pipeline.poll(source)
+        if result.status in {"new", "changed"}:
+            self.republisher.request()
+        state = self.store.source_state(name)
+        if state is not None and state.status == "gone":
+            log.warning(
+                "source=%s disabled: its server says it is gone for good (HTTP 410); "
+                "change its url or remove it from the config",
+                name,
+            )
+            return None
+        return state.next_poll if state else None
+
+    def _after_poll(self, event: JobExecutionEvent) -> None:
+        """Re-add a source's job once its poll has finished, at the time the poll recorded.
+
+        APScheduler calls listeners after it counted the job as finished, so the new job
+        can never be refused as a second instance of a running one.
+        """
+        name = event.job_id
+        if name.startswith("_"):
+            return
+        with self._state:
+            self._running.pop(name, None)
+            self._state.notify_all()
+            if self._stopping:
+                return
+        self._close_retired()
+        source = self.pipeline.sources.get(name)
+        if source is None or not source.enabled:
+            return
+        when: datetime | None = event.retval
+        if event.exception is not None:
+            # Our fault (database, disk), not the source's: try again later, never give up.
+            delay = max(source.interval, BACKOFF_BASE)
+            log.error("source=%s poll failed: %s; retrying in %d s", name, event.exception, delay)
+            when = datetime.now(UTC) + timedelta(seconds=delay)
+        if when is not None:
+            self._schedule(name, when)
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def reload(self, reason: str) -> None:
+        """Apply a changed config: added sources start, removed ones stop, changed URLs and
+        intervals apply. A config that does not load is rejected and the old one runs on."""
+        try:
+            config = self._keep_fixed_settings(load_config(self.config.path))
+        except AggregatorError as exc:
+            log.error("config reload (%s) rejected, the running config stays: %s", reason, exc)
+            return
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        states = {state.name: state for state in self.store.source_states()}
+        try:
+            pipeline = Pipeline(config, self.store)
+        except AggregatorError as exc:
+            log.error("config reload (%s) failed, the running config stays: %s", reason, exc)
+            notify("READY=1")
+            return
+        with self._state:
+            old = self.pipeline
+            self.pipeline, self.config = pipeline, config
+            self._retired.append(old)
+            running = set(self._running)  # their jobs are re-added when they finish
+        self._close_retired()
+        plan = plan_reload(old.sources, pipeline.sources)
+        self.server.site = _site(config)
+        for name in plan.stop:
+            self._unschedule(name)
+        starting = [name for name in plan.start + plan.moved if name not in running]
+        self._start_sources(starting, states, moved=plan.moved)
+        now = datetime.now(UTC)
+        for name in plan.retimed:
+            state = states.get(name)
+            if name in running or state is None:
+                continue
+            source = pipeline.sources[name]
+            due = retimed_next_poll(
+                state.last_fetch,
+                state.next_poll,
+                source.interval,
+                max_interval=config.max_interval,
+                ttl=state.ttl,
+                consecutive_errors=state.consecutive_errors,
+            )
+            delay = first_poll_delay(now, due, source.interval, gone=state.status == "gone")
+            if delay is not None:
+                self._schedule(name, now + timedelta(seconds=delay))
+        self.republisher.request()  # titles and feed settings may have changed
+        log.info(
+            "config reloaded (%s): %d sources enabled; started=%s stopped=%s moved=%s retimed=%s",
+            reason,
+            sum(1 for s in config.sources if s.enabled),
+            ",".join(plan.start) or "-",
+            ",".join(plan.stop) or "-",
+            ",".join(plan.moved) or "-",
+            ",".join(plan.retimed) or "-",
+        )
+        notify("READY=1")
+
+    def _close_retired(self) -> None:
+        """Close pipelines replaced by a reload once no running poll uses them any more."""
+        with self._state:
+            in_use = {id(pipeline) for pipeline in self._running.values()}
+            done = [p for p in self._retired if id(p) not in in_use]
+            self._retired = [p for p in self._retired if id(p) in in_use]
+        for pipeline in done:
+            pipeline.close()
+
+    def _keep_fixed_settings(self, config: Config) -> Config:
+        """Settings a running daemon cannot change; kept, with a warning, until a restart."""
+        current = self.config
+        if config.paths.database != current.paths.database:
+            log.warning("database changed in the config: takes effect at the next restart")
+            config = replace(config, paths=replace(config.paths, database=current.paths.database))
+        if config.server != current.server:
+            log.warning("server address changed in the config: takes effect at the next restart")
+            config = replace(config, server=current.server)
+        if config.workers != current.workers:
+            log.warning("workers changed in the config: takes effect at the next restart")
+            config = replace(config, workers=current.workers)
+        return config
+
+
+def run_daemon(config: Config) -> int:
+    """`aggregator run`: take the instance lock, open the database, serve until stopped.
+
+    Raises AggregatorError (exit code 2 in the CLI) when it cannot start: another instance,
+    an unusable database or output folder, a port in use. Returns 0 after SIGTERM/SIGINT.
+    """
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # APScheduler logs every job run at INFO, which would double each poll line.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    lock = InstanceLock(config.paths.database)
+    lock.acquire()
+    try:
+        store = Store(config.paths.database)
+        try:
+            unfinished = Daemon(config, store).run()
+            if unfinished:
+                # Their threads would hold the exit until the polls' own timeouts; the
+                # database rolls back anything they had not committed.
+                logging.shutdown()
+                os._exit(0)
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    return 0
+
+
+def _site(config: Config) -> Site:
+    feed = config.feed
+    return make_site(feed.title, config.paths.public, feed.rss_name, feed.atom_name)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,349 @@
+"""`aggregator run` in a subprocess, against a local server of feeds, as systemd would run it.
+
+Every wait polls a condition against a deadline; nothing sleeps for a fixed long time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import feedparser
+import pytest
+import yaml
+from conftest import FeedServer, run_cli
+from feedworld import rsshub_feed, rsshub_item
+
+T = TypeVar("T")
+DEADLINE = 20.0
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout: float = DEADLINE) -> T:
+    """The first truthy value of `condition()`, checked every 0.1 s until `timeout`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def local(feed_server: FeedServer, path: str) -> str:
+    return feed_server.url(path).replace("//localhost:", "//127.0.0.1:")
+
+
+def write_config(folder: Path, sources: list[dict], **settings: Any) -> Path:
+    path = folder / "config.yaml"
+    data = {
+        "database": "state/agg.db",
+        "documents": "site/_posts",
+        "interval": "1s",
+        "max_interval": "1s",  # the test feeds say <ttl>5</ttl>; don't wait 5 minutes
+        "workers": 4,
+        "server": {"host": "127.0.0.1", "port": 0},
+        "feed": {"folder": "public", "title": "Test merged feed"},
+        **settings,
+        "sources": sources,
+    }
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class RunningDaemon:
+    """One `python -m aggregator run` process, its log file and its HTTP address."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.log = config.parent / "daemon.log"
+        self._log_file = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log_file,
+            env={**os.environ, **(env or {})},
+        )
+        match = wait_for(
+            lambda: self.running() and re.search(r"serving http://([\d.]+):(\d+)/", self.text()),
+            "the daemon to log its address",
+        )
+        self.host, self.port = match.group(1), int(match.group(2))
+
+    def running(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the daemon exited early:\n{self.text()}")
+        return True
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def request(self, path: str, method: str = "GET", **headers: str) -> Response:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            connection.request(
+                method, path, headers={k.replace("_", "-"): v for k, v in headers.items()}
+            )
+            answer = connection.getresponse()
+            return Response(answer.status, dict(answer.getheaders()), answer.read())
+        finally:
+            connection.close()
+
+    def status(self, name: str) -> dict[str, Any]:
+        return next(s for s in self.request("/status").json()["sources"] if s["name"] == name)
+
+    def stop(self, timeout: float = 10) -> tuple[int, float]:
+        """SIGTERM; (exit code, seconds it took to exit)."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        return code, time.monotonic() - started
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[Callable[..., RunningDaemon]]:
+    started: list[RunningDaemon] = []
+
+    def start(config: Path, env: dict[str, str] | None = None) -> RunningDaemon:
+        daemon = RunningDaemon(config, env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.close()
+
+
+class NotifySocket:
+    """What systemd's $NOTIFY_SOCKET would receive: every datagram, in order."""
+
+    def __init__(self) -> None:
+        # A short path: AF_UNIX addresses are limited to 108 bytes, pytest's tmp_path is long.
+        self._folder = tempfile.TemporaryDirectory(prefix="agg-notify-")
+        self.path = os.path.join(self._folder.name, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._open = True
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while self._open:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def lines(self) -> list[str]:
+        return [line for message in list(self.messages) for line in message.splitlines()]
+
+    def close(self) -> None:
+        self._open = False
+        self._thread.join(2)
+        self.sock.close()
+        self._folder.cleanup()
+
+
+def when(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def documents(folder: Path) -> list[Path]:
+    return sorted((folder / "site/_posts").glob("*.md"))
+
+
+def test_polls_republishes_and_serves_the_merged_feed(
+    feed_server: FeedServer, tmp_path: Path, start_daemon: Callable[..., RunningDaemon]
+) -> None:
+    feed_server.serve("/news", rsshub_feed([rsshub_item(1), rsshub_item(2)]))
+    feed_server.serve("/broken", b"<html>oops</html>", status=500, etag=False)
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "news", "url": local(feed_server, "/news"), "title": "News"},
+            {"name": "broken", "url": local(feed_server, "/broken")},
+        ],
+    )
+    notify = NotifySocket()
+    try:
+        daemon = start_daemon(config, {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"})
+        wait_for(lambda: len(documents(tmp_path)) == 2, "the first two documents")
+
+        def served_entries(count: int) -> Response | None:
+            answer = daemon.request("/feed.xml")
+            parsed = feedparser.parse(answer.body)
+            return answer if len(parsed.entries) == count else None
+
+        feed = wait_for(lambda: served_entries(2), "the served feed to hold two entries")
+        assert feed.status == 200
+        assert feed.headers["Content-Type"] == "application/rss+xml; charset=utf-8"
+        etag, modified = feed.headers["ETag"], feed.headers["Last-Modified"]
+        assert not feedparser.parse(feed.body).bozo
+
+        # A reader's conditional GETs, by either validator, get 304 and no body.
+        again = daemon.request("/feed.xml", If_None_Match=etag)
+        assert (again.status, again.body) == (304, b"")
+        assert again.headers["ETag"] == etag
+        again = daemon.request("/feed.xml", If_Modified_Since=modified)
+        assert (again.status, again.body) == (304, b"")
+        head = daemon.request("/feed.xml", method="HEAD")
+        assert head.status == 200 and head.body == b""
+        assert int(head.headers["Content-Length"]) == len(feed.body)
+        zipped = daemon.request("/feed.xml", Accept_Encoding="gzip, deflate")
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped.body) == feed.body
+        assert daemon.request("/feed.xml", If_None_Match=zipped.headers["ETag"]).status == 304
+        atom = daemon.request("/atom.xml")
+        assert atom.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+        assert len(feedparser.parse(atom.body).entries) == 2
+        index = daemon.request("/").body.decode()
+        assert 'rel="alternate" type="application/rss+xml"' in index
+        assert 'href="feed.xml"' in index and 'href="atom.xml"' in index
+        assert daemon.request("/healthz").status == 200
+        assert daemon.request("/nothing-here").status == 404
+
+        # A failing source stays visible: its error, its HTTP status, its next retry.
+        broken = wait_for(
+            lambda: (s := daemon.status("broken"))["consecutive_errors"] >= 1 and s,
+            "/status to show the broken source",
+        )
+        assert broken["status"] == "error" and broken["http_status"] == 500
+        assert "500" in broken["error"] and broken["next_poll"] is not None
+        assert daemon.status("news")["status"] == "ok"
+        assert daemon.status("news")["entries"] == 2
+
+        # A new item in the source reaches the documents and the served feed on its own.
+        feed_server.serve("/news", rsshub_feed([rsshub_item(i) for i in range(3)]))
+        wait_for(lambda: len(documents(tmp_path)) == 3, "the third document")
+        newer = wait_for(lambda: served_entries(3), "the served feed to hold three entries")
+        assert newer.headers["ETag"] != etag
+        assert daemon.request("/feed.xml", If_None_Match=etag).status == 200
+
+        code, took = daemon.stop()
+        assert code == 0, daemon.text()
+        assert took < 5, f"SIGTERM took {took:.1f} s"
+        log = daemon.text()
+        assert "source=news status=new" in log and "source=broken status=error" in log
+        assert "Traceback" not in log
+        lines = wait_for(lambda: "STOPPING=1" in notify.lines() and notify.lines(), "STOPPING=1")
+        assert lines.index("READY=1") < lines.index("STOPPING=1")
+        assert "WATCHDOG=1" in lines
+    finally:
+        notify.close()
+
+
+def test_reload_by_sighup_and_by_config_change(
+    feed_server: FeedServer, tmp_path: Path, start_daemon: Callable[..., RunningDaemon]
+) -> None:
+    first = feed_server.serve("/first", rsshub_feed([rsshub_item(1)]))
+    feed_server.serve("/second", rsshub_feed([rsshub_item(i, guid=f"s{i}") for i in (7, 8)]))
+    one = {"name": "first", "url": local(feed_server, "/first")}
+    two = {"name": "second", "url": local(feed_server, "/second")}
+    config = write_config(tmp_path, [one])
+    daemon = start_daemon(config)
+    wait_for(lambda: len(documents(tmp_path)) == 1, "the first source's document")
+
+    # SIGHUP: an added source starts.
+    write_config(tmp_path, [one, two])
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(documents(tmp_path)) == 3, "the added source's documents")
+    assert "config reloaded (SIGHUP received)" in daemon.text()
+    assert daemon.status("second")["status"] == "ok"
+
+    # A broken config file is rejected, found by its mtime alone; the old config runs on.
+    config.write_text("sources:\n  - name: Not A Valid Name\n", encoding="utf-8")
+    wait_for(lambda: "rejected, the running config stays" in daemon.text(), "the rejection")
+    polled = first.requests
+    wait_for(lambda: first.requests > polled, "the first source to be polled again")
+    assert daemon.request("/healthz").status == 200
+
+    # A removed source stops; a changed interval applies.
+    write_config(tmp_path, [{**two, "interval": "1h"}], max_interval="1d")
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "stopped=first" in daemon.text(), "the removal")
+    assert "retimed=second" in daemon.text()
+    wait_for(
+        lambda: (
+            (s := daemon.status("second"))["next_poll"]
+            and when(s["next_poll"]) - when(s["last_poll"]) > 3000
+        ),
+        "the next poll of 'second' to be an hour after its last",
+    )
+    before = first.requests
+    time.sleep(2.5)  # a few of the old 1 s intervals
+    assert first.requests == before
+    assert [s["name"] for s in daemon.request("/status").json()["sources"]] == ["second"]
+    code, _ = daemon.stop()
+    assert code == 0
+
+
+def test_one_instance_gone_and_moved_sources(
+    feed_server: FeedServer, tmp_path: Path, start_daemon: Callable[..., RunningDaemon]
+) -> None:
+    gone = feed_server.serve("/gone", b"", status=410, etag=False)
+    new_home = local(feed_server, "/new-home")
+    feed_server.serve("/old-home", b"", status=301, etag=False, headers={"Location": new_home})
+    moved = feed_server.serve("/new-home", rsshub_feed([rsshub_item(3)]))
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "gone", "url": local(feed_server, "/gone")},
+            {"name": "moved", "url": local(feed_server, "/old-home")},
+        ],
+    )
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.status("gone")["status"] == "gone", "the 410 to disable 'gone'")
+    wait_for(lambda: daemon.status("moved")["current_url"] == new_home, "the 301 to be adopted")
+    assert daemon.status("gone")["next_poll"] is None
+    assert "moved permanently" in daemon.text()
+
+    # A second daemon, or an update, on the same database is refused with exit code 2.
+    second = run_cli("run", "--config", str(config), timeout=30)
+    assert second.returncode == 2
+    assert "already running" in second.stderr and str(daemon.process.pid) in second.stderr
+    update = run_cli("update", "--config", str(config), timeout=30)
+    assert update.returncode == 2 and "already running" in update.stderr
+
+    # The moved source is polled at its new home; the gone one is never asked again.
+    polled = moved.requests
+    wait_for(lambda: moved.requests >= polled + 2, "two more polls of the moved source")
+    assert gone.requests == 1
+    assert daemon.request("/healthz").status == 200
+    code, _ = daemon.stop()
+    assert code == 0
+    # Once it is stopped, the database is free again.
+    after = run_cli("update", "--config", str(config), timeout=60)
+    assert after.returncode != 2 and "already running" not in after.stderr

@@ -1,0 +1,186 @@
+"""The scheduling decisions, as pure functions over plain values: no clock, no server."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.models import Source
+from aggregator.schedule import (
+    BACKOFF_CAP,
+    STARTUP_DELAY,
+    STARTUP_SPREAD,
+    ReloadPlan,
+    first_poll_delay,
+    jitter,
+    next_delay,
+    plan_reload,
+    retimed_next_poll,
+)
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+# -- next_delay -----------------------------------------------------------------------------
+
+
+def test_a_healthy_source_waits_its_interval() -> None:
+    assert next_delay(1800) == 1800
+
+
+@pytest.mark.parametrize(
+    ("ttl", "max_age", "expected"),
+    [
+        (3600, None, 3600),  # the feed's <ttl> asks for longer
+        (None, 7200, 7200),  # Cache-Control: max-age asks for longer
+        (3600, 7200, 7200),  # the longest hint wins
+        (60, 120, 1800),  # hints never make polling more frequent than configured
+        (10 * 86400, None, 86400),  # ...and are capped at max_interval
+    ],
+)
+def test_server_hints_lengthen_the_interval_up_to_the_cap(
+    ttl: int | None, max_age: int | None, expected: int
+) -> None:
+    assert next_delay(1800, max_interval=86400, ttl=ttl, max_age=max_age) == expected
+
+
+def test_a_configured_interval_above_max_interval_is_kept() -> None:
+    assert next_delay(2 * 86400, max_interval=86400, ttl=3 * 86400) == 2 * 86400
+
+
+def test_errors_back_off_exponentially_and_never_stop() -> None:
+    delays = [next_delay(60, consecutive_errors=n) for n in range(1, 20)]
+    assert delays[:4] == [60, 120, 240, 480]
+    assert delays == sorted(delays)
+    assert delays[-1] == BACKOFF_CAP  # capped at 24 h...
+    assert next_delay(60, consecutive_errors=10_000) == BACKOFF_CAP  # ...forever, no overflow
+
+
+def test_backoff_never_polls_more_often_than_the_interval() -> None:
+    assert next_delay(3600, consecutive_errors=1) == 3600
+
+
+@pytest.mark.parametrize("errors", [0, 1, 3])
+def test_retry_after_is_honoured_and_capped(errors: int) -> None:
+    assert next_delay(60, retry_after=5000, consecutive_errors=errors) >= 5000
+    assert next_delay(60, retry_after=10 * 86400, consecutive_errors=errors) == BACKOFF_CAP
+
+
+def test_jitter_only_delays_and_by_at_most_the_fraction() -> None:
+    values = [jitter(100.0) for _ in range(200)]
+    assert all(100.0 <= value <= 110.0 for value in values)
+
+
+# -- first_poll_delay ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("next_poll", [None, NOW - timedelta(hours=5), NOW])
+def test_a_due_or_new_source_is_polled_shortly_after_start(next_poll: datetime | None) -> None:
+    delay = first_poll_delay(NOW, next_poll, 1800, rng=random.Random(1))
+    assert delay is not None
+    assert STARTUP_DELAY <= delay <= STARTUP_DELAY + STARTUP_SPREAD
+
+
+def test_first_polls_are_spread_so_sources_do_not_fire_together() -> None:
+    rng = random.Random(7)
+    delays = [first_poll_delay(NOW, None, 1800, rng=rng) for _ in range(50)]
+    assert len({round(d or 0, 3) for d in delays}) > 40
+    assert max(d or 0 for d in delays) - min(d or 0 for d in delays) > STARTUP_SPREAD / 2
+
+
+def test_the_spread_is_small_for_short_intervals() -> None:
+    delays = [first_poll_delay(NOW, None, 2) for _ in range(50)]
+    assert all(d is not None and STARTUP_DELAY <= d <= STARTUP_DELAY + 0.2 for d in delays)
+
+
+def test_a_stored_time_ahead_is_kept() -> None:
+    assert first_poll_delay(NOW, NOW + timedelta(minutes=7), 1800) == 420.0
+
+
+def test_a_stored_time_from_a_clock_gone_wrong_is_capped() -> None:
+    assert first_poll_delay(NOW, NOW + timedelta(days=400), 1800) == BACKOFF_CAP
+
+
+def test_a_gone_source_stays_stopped_until_its_url_changes() -> None:
+    assert first_poll_delay(NOW, None, 1800, gone=True) is None
+    moved = first_poll_delay(NOW, None, 1800, gone=True, url_changed=True)
+    assert moved is not None and moved <= STARTUP_DELAY + STARTUP_SPREAD
+
+
+def test_a_changed_url_is_polled_soon_even_during_a_backoff() -> None:
+    delay = first_poll_delay(NOW, NOW + timedelta(hours=8), 1800, url_changed=True)
+    assert delay is not None and delay <= STARTUP_DELAY + STARTUP_SPREAD
+
+
+# -- retimed_next_poll --------------------------------------------------------------------
+
+
+def test_a_new_interval_counts_from_the_last_fetch() -> None:
+    last = NOW - timedelta(minutes=10)
+    assert retimed_next_poll(last, NOW + timedelta(hours=5), 3600) == last + timedelta(hours=1)
+    assert retimed_next_poll(last, NOW + timedelta(hours=5), 300) == last + timedelta(minutes=5)
+
+
+def test_a_new_interval_still_respects_the_feed_ttl() -> None:
+    last = NOW - timedelta(minutes=10)
+    due = retimed_next_poll(last, None, 300, ttl=3600, max_interval=86400)
+    assert due == last + timedelta(hours=1)
+
+
+def test_a_failing_source_keeps_its_backoff_when_the_interval_changes() -> None:
+    stored = NOW + timedelta(hours=3)
+    assert retimed_next_poll(NOW, stored, 60, consecutive_errors=4) == stored
+
+
+def test_a_never_fetched_source_keeps_what_is_stored() -> None:
+    assert retimed_next_poll(None, None, 60) is None
+
+
+# -- plan_reload --------------------------------------------------------------------------
+
+
+def sources(*items: Source) -> dict[str, Source]:
+    return {source.name: source for source in items}
+
+
+def test_an_unchanged_config_changes_nothing() -> None:
+    same = sources(Source("a", "http://x/a"), Source("b", "http://x/b", interval=60))
+    assert plan_reload(same, dict(same)) == ReloadPlan()
+    assert plan_reload(same, dict(same)).empty
+
+
+def test_reload_plan_names_every_kind_of_change() -> None:
+    old = sources(
+        Source("kept", "http://x/kept"),
+        Source("removed", "http://x/removed"),
+        Source("disabled", "http://x/disabled"),
+        Source("enabled", "http://x/enabled", enabled=False),
+        Source("moved", "http://x/moved"),
+        Source("retimed", "http://x/retimed", interval=1800),
+    )
+    new = sources(
+        Source("kept", "http://x/kept", title="A new title changes no schedule"),
+        Source("disabled", "http://x/disabled", enabled=False),
+        Source("enabled", "http://x/enabled"),
+        Source("moved", "http://y/moved"),
+        Source("retimed", "http://x/retimed", interval=60),
+        Source("added", "http://x/added"),
+    )
+    plan = plan_reload(old, new)
+    assert plan == ReloadPlan(
+        start=("added", "enabled"),
+        stop=("disabled", "removed"),
+        moved=("moved",),
+        retimed=("retimed",),
+    )
+    assert not plan.empty
+
+
+def test_a_moved_source_with_a_new_interval_is_only_moved() -> None:
+    plan = plan_reload(
+        sources(Source("a", "http://x/a", interval=60)),
+        sources(Source("a", "http://x/b", interval=120)),
+    )
+    assert plan == ReloadPlan(moved=("a",))

@@ -1,0 +1,128 @@
+"""The HTTP server's decisions (validators, gzip, autodiscovery) and its cache, without a
+daemon; the whole server is exercised in tests/e2e/test_daemon.py."""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+import pytest
+
+from aggregator.server import (
+    ATOM_TYPE,
+    RSS_TYPE,
+    FeedCache,
+    FeedServer,
+    accepts_gzip,
+    index_page,
+    make_site,
+    not_modified,
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("deflate, GZIP;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0", False),
+        ("identity", False),
+        ("*", True),
+        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accepts_gzip(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Path:
+    path = tmp_path / "feed.xml"
+    path.write_bytes(b"<rss>one</rss>")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    return path
+
+
+def test_validators_match_either_coding_and_weak_forms(feed: Path) -> None:
+    current = FeedCache().get(feed)
+    assert current is not None
+    assert current.etag != current.gzip_etag
+    assert not_modified(current, current.etag, None)
+    assert not_modified(current, current.gzip_etag, None)
+    assert not_modified(current, f'"other", W/{current.etag}', None)
+    assert not_modified(current, "*", None)
+    assert not not_modified(current, '"other"', None)
+    assert not not_modified(current, None, None)
+
+
+def test_if_modified_since(feed: Path) -> None:
+    current = FeedCache().get(feed)
+    assert current is not None
+    assert current.last_modified == email.utils.formatdate(1_700_000_000, usegmt=True)
+    assert not_modified(current, None, current.last_modified)
+    assert not_modified(current, None, email.utils.formatdate(1_700_000_100, usegmt=True))
+    assert not not_modified(current, None, email.utils.formatdate(1_699_999_000, usegmt=True))
+    assert not not_modified(current, None, "not a date")
+    # If-None-Match decides when both are sent (RFC 9110 13.2.2).
+    assert not not_modified(current, '"other"', current.last_modified)
+
+
+def test_the_cache_rereads_a_replaced_file_only(feed: Path) -> None:
+    cache = FeedCache()
+    first = cache.get(feed)
+    assert first is not None and cache.get(feed) is first
+    replacement = feed.with_name(".feed.xml.tmp")
+    replacement.write_bytes(b"<rss>two, longer</rss>")
+    os.replace(replacement, feed)
+    second = cache.get(feed)
+    assert second is not None and second.body == b"<rss>two, longer</rss>"
+    assert second.etag != first.etag
+    assert gzip.decompress(second.gzipped) == second.body
+
+
+def test_a_missing_file_is_none(tmp_path: Path) -> None:
+    assert FeedCache().get(tmp_path / "absent.xml") is None
+
+
+def test_index_page_has_autodiscovery_links(tmp_path: Path) -> None:
+    page = index_page(make_site("News <&> more", tmp_path, "feed.xml", "atom.xml")).decode()
+    assert '<link rel="alternate" type="application/rss+xml"' in page
+    assert '<link rel="alternate" type="application/atom+xml"' in page
+    assert 'href="feed.xml"' in page and 'href="atom.xml"' in page
+    assert "News &lt;&amp;&gt; more" in page and "<&>" not in page
+
+
+def test_serves_many_concurrent_readers(feed: Path, tmp_path: Path) -> None:
+    site = make_site("t", tmp_path, "feed.xml", "atom.xml")
+    (tmp_path / "atom.xml").write_bytes(b"<feed/>")
+    healthy = threading.Event()
+    server = FeedServer("127.0.0.1", 0, site, health=healthy.is_set, status=lambda: {"ok": 1})
+    server.start()
+    try:
+
+        def read(_: int) -> tuple[int, str, bytes]:
+            with urlopen(Request(server.url + "feed.xml"), timeout=10) as answer:
+                return answer.status, answer.headers["Content-Type"], answer.read()
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(read, range(200)))
+        assert set(answers) == {(200, RSS_TYPE, b"<rss>one</rss>")}
+        with urlopen(server.url + "atom.xml", timeout=10) as answer:
+            assert answer.headers["Content-Type"] == ATOM_TYPE
+        with pytest.raises(Exception, match="503"):
+            urlopen(server.url + "healthz", timeout=10)
+        healthy.set()
+        with urlopen(server.url + "healthz", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        server.stop()
