@@ -87,8 +87,10 @@ def scalar(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    return " ".join(text.split()).encode("utf-8", "replace").decode("utf-8")
+    folded = " ".join(text.split())
+    if not folded.isprintable():  # rare: control or format characters inside a word
+        folded = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return folded.encode("utf-8", "replace").decode("utf-8")
 
 
 def write_documents(

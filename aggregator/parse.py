@@ -17,7 +17,7 @@ import feedparser
 
 from .errors import ParseError
 from .models import Entry, ParsedFeed, Source
-from .sanitize import absolute_url, first_image, plain_text, sanitize_html
+from .sanitize import absolute_url, clean_html, plain_text
 
 IMAGE_TYPES = ("image/",)
 # Dates before this are a broken feed's zero value, not news; after now+1 day, a typo.
@@ -84,7 +84,7 @@ def normalise_entry(
     # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed.
     published = _date(dict.get(raw, "published_parsed"), now)
     updated = _date(dict.get(raw, "updated_parsed"), now)
-    content = sanitize_html(_longest_content(raw), base)
+    content, content_image = clean_html(_longest_content(raw), base)
     identity = (raw.get("id") or "").strip() or link
     if not identity:
         stamp = (published or updated).isoformat() if (published or updated) else ""
@@ -102,7 +102,7 @@ def normalise_entry(
         published=published,
         updated=updated,
         content=content,
-        image=first_image(content) or _media_image(raw, base),
+        image=content_image or _media_image(raw, base),
         categories=_categories(raw),
     )
 

@@ -86,15 +86,25 @@ def _cleaner_options(base: str | None, iframes: bool) -> dict:
 
 def sanitize_html(fragment: str, base: str | None = None) -> str:
     """Return `fragment` safe to embed in a page; keep the original text if it was already."""
+    return clean_html(fragment, base)[0]
+
+
+def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]:
+    """`sanitize_html` and `first_image` of its result in one go: each entry's HTML is parsed
+    once for both, which is most of what sanitising costs after nh3 itself."""
     if not fragment:
-        return ""
+        return "", None
     if base is not None and not base.startswith(("http://", "https://")):
         base = None
     iframes = "<iframe" in fragment.lower()
     cleaned = nh3.clean(fragment, **_cleaner_options(base, iframes))
-    if cleaned != fragment and _same_tree(fragment, cleaned):
-        return fragment
-    return cleaned
+    if cleaned == fragment:
+        return fragment, first_image(fragment)
+    original_tree = _parse_wrapped(fragment)
+    cleaned_tree = _parse_wrapped(cleaned)
+    if _same_parsed(original_tree, cleaned_tree):
+        return fragment, _first_src(original_tree)
+    return cleaned, _first_src(cleaned_tree)
 
 
 def plain_text(fragment: str | None) -> str:
@@ -103,6 +113,9 @@ def plain_text(fragment: str | None) -> str:
         return ""
     text = nh3.clean(fragment, tags=set()) if "<" in fragment else fragment
     text = html.unescape(text)
+    folded = " ".join(text.split())
+    if folded.isprintable():  # the usual case, without a Python loop over every character
+        return folded
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(text.split())
 
@@ -131,15 +144,40 @@ def strip_blank_lines(fragment: str) -> str:
 
 
 def _same_tree(original: str, cleaned: str) -> bool:
+    return _same_parsed(_parse_wrapped(original), _parse_wrapped(cleaned))
+
+
+def _parse_wrapped(fragment: str) -> LexborHTMLParser:
     # The wrapper and the trailing sentinel catch unbalanced markup (an unclosed <div>) that
     # would otherwise swallow whatever the document or page puts after the entry.
-    wrap = "<div>{}</div><i></i>"
-    return _tree(wrap.format(original)) == _tree(wrap.format(cleaned))
+    return LexborHTMLParser(f"<body><div>{fragment}</div><i></i></body>")
+
+
+def _same_parsed(original: LexborHTMLParser, cleaned: LexborHTMLParser) -> bool:
+    """Whether two parsed fragments are the same tree. Equal serialisations (lexbor, in C)
+    mean equal trees; only when they differ (attribute order, say) is the tree walked."""
+    first, second = original.body, cleaned.body
+    if first is not None and second is not None and first.html == second.html:
+        return True
+    return _shape(original) == _shape(cleaned)
+
+
+def _first_src(tree: LexborHTMLParser) -> str | None:
+    """What `first_image` gives, from an already parsed tree."""
+    for node in tree.tags("img"):
+        attributes = node.attributes
+        if "src" in attributes:
+            return attributes["src"]
+    return None
 
 
 def _tree(fragment: str) -> list[tuple]:
     """The parsed tree as a flat list of (depth, tag, attributes) / (depth, text) items."""
-    body = LexborHTMLParser(f"<body>{fragment}</body>").body
+    return _shape(LexborHTMLParser(f"<body>{fragment}</body>"))
+
+
+def _shape(tree: LexborHTMLParser) -> list[tuple]:
+    body = tree.body
     shape: list[tuple] = []
     stack = [(body, 0)] if body is not None else []
     while stack:

@@ -403,6 +403,10 @@ def _iso(moment: datetime | None) -> str | None:
 def _parse_iso(text: str | None) -> datetime | None:
     if not text:
         return None
+    if len(text) == 27 and text[-1] == "Z":
+        # What `_iso` writes; fromisoformat is ~30x faster than strptime, and reading the
+        # newest 1,000 entries for the merged feed parses four dates per entry.
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 

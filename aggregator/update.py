@@ -3,16 +3,31 @@
 A poll: fetch (conditional) -> parse -> decide new / changed / unchanged -> store in one
 transaction. After polls: write the documents still pending (in the database, so a crash
 between storing and writing loses nothing), then republish the merged feed.
+
+Where the time goes (bench/README.md has the figures): parsing and sanitising are most of a
+cold poll and are pure CPU, so they run in a small pool of worker processes while threads
+fetch; storing stays in this process (SQLite has one writer anyway). A pass keeps a bounded
+number of polls in flight, so memory does not grow with the number of sources.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -20,13 +35,20 @@ from .config import Config
 from .documents import document_name, write_documents
 from .errors import ParseError
 from .fetch import FetchLimits, fetch_source, make_session
-from .models import Entry, FetchResult, PollResult, Source
+from .models import Entry, FetchResult, ParsedFeed, PollResult, Source
 from .parse import parse_feed
 from .publish import FeedInfo, publish_feeds
 from .schedule import next_delay
 from .store import SourceState, Store
 
 log = logging.getLogger(__name__)
+
+# Two cores parse ~2x faster than one; beyond four the single writer is the limit anyway.
+PARSE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+# Documents are written in this many entries at a time while the pass goes on, so that
+# rendering overlaps with parsing in the workers instead of waiting for the last poll.
+DOCUMENT_BATCH = 500
+STATE_CHUNK = 500
 
 
 def content_hash(entry: Entry) -> str:
@@ -61,9 +83,15 @@ def decide(entries: Sequence[Entry], known: dict, now: datetime) -> Decision:
 
 
 class Pipeline:
-    """Everything a pass needs, opened once: the config, the store and the HTTP session."""
+    """Everything a pass needs, opened once: the config, the store, the HTTP session and
+    (started on first use) the parser processes.
 
-    def __init__(self, config: Config, store: Store) -> None:
+    `parse_processes=0` parses in the calling thread: the plain path, used by tests that
+    compare the two and by the step-by-step profile."""
+
+    def __init__(
+        self, config: Config, store: Store, *, parse_processes: int | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.limits = FetchLimits(
@@ -77,18 +105,71 @@ class Pipeline:
         self.session = make_session(self.limits, pool_size=max(10, config.workers))
         self.sources = {source.name: source for source in config.sources}
         self._output_lock = threading.Lock()
+        self.parse_processes = (
+            PARSE_PROCESSES if parse_processes is None else parse_processes
+        )
+        self._parser: ProcessPoolExecutor | None = None
+        self._parser_lock = threading.Lock()
         store.sync_sources((s.name, s.url) for s in config.sources)
 
     def close(self) -> None:
         self.session.close()
+        with self._parser_lock:
+            parser, self._parser = self._parser, None
+        if parser is not None:
+            parser.shutdown(wait=True, cancel_futures=True)
+
+    # -- parsing, in worker processes -------------------------------------------------------
+
+    def _parser_pool(self) -> ProcessPoolExecutor:
+        with self._parser_lock:
+            if self._parser is None:
+                # spawn, not fork: the daemon has threads (scheduler, server), and a forked
+                # child of a threaded process can inherit a held lock and hang.
+                self._parser = ProcessPoolExecutor(
+                    max_workers=self.parse_processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_ignore_interrupts,
+                )
+            return self._parser
+
+    def _parse(
+        self,
+        body: bytes,
+        source: Source,
+        url: str,
+        headers: Mapping[str, str],
+        now: datetime,
+    ) -> ParsedFeed:
+        """`parse_feed`, in a worker process when there are any; the same result either way
+        (tests/test_parse_parallel.py checks this)."""
+        if self.parse_processes <= 0:
+            return parse_feed(body, source, url, headers, now)
+        pool = self._parser_pool()
+        try:
+            return pool.submit(
+                parse_feed, body, source, url, dict(headers), now
+            ).result()
+        except BrokenProcessPool:
+            # A worker died (killed, or crashed on this body): start fresh ones next time.
+            with self._parser_lock:
+                if self._parser is pool:
+                    self._parser = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise ParseError(
+                "the parser process died while parsing this feed"
+            ) from None
 
     # -- one poll -------------------------------------------------------------------------
 
     def poll(self, source: Source) -> PollResult:
         """Fetch, parse and store one source; never raises for the source's own faults."""
+        return self._poll(source, self.store.source_state(source.name))
+
+    def _poll(self, source: Source, state: SourceState | None) -> PollResult:
         started = time.monotonic()
         now = datetime.now(UTC)
-        state = self.store.source_state(source.name) or SourceState(source.name, source.url)
+        state = state or SourceState(source.name, source.url)
         url = state.current_url or source.url
         fetched = fetch_source(self.session, url, state.http, self.limits)
         if fetched.permanent_redirect:
@@ -112,12 +193,16 @@ class Pipeline:
     ) -> PollResult:
         assert fetched.body is not None
         try:
-            parsed = parse_feed(fetched.body, source, fetched.url, fetched.headers, now)
+            parsed = self._parse(
+                fetched.body, source, fetched.url, fetched.headers, now
+            )
         except ParseError as exc:
             # Forget the body hash so the same broken body is parsed (and reported) again.
             broken = replace(fetched, http=replace(fetched.http, body_hash=None))
             return self._record_error(source, state, broken, str(exc), now)
-        known = self.store.known_entries(source.name, [e.identity for e in parsed.entries])
+        known = self.store.known_entries(
+            source.name, [e.identity for e in parsed.entries]
+        )
         decision = decide(parsed.entries, known, now)
         new_state = self._success_state(source, state, fetched, now, parsed.ttl)
         new_state = replace(
@@ -211,7 +296,9 @@ class Pipeline:
         total = 0
         with self._output_lock:
             while pending := self.store.pending_documents(limit=500):
-                written = write_documents(self.config.paths.documents, pending, self.sources)
+                written = write_documents(
+                    self.config.paths.documents, pending, self.sources
+                )
                 self.store.mark_documents(written)
                 total += len(written)
         return total
@@ -219,7 +306,9 @@ class Pipeline:
     def publish(self) -> bool:
         """Rewrite the merged feeds from the newest stored entries."""
         feed = self.config.feed
-        info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+        info = FeedInfo(
+            feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name
+        )
         with self._output_lock:
             entries = self.store.newest_entries(feed.max_items)
             return publish_feeds(self.config.paths.public, info, entries, self.sources)
@@ -230,18 +319,59 @@ class Pipeline:
         self,
         sources: Iterable[Source] | None = None,
         progress: Callable[[PollResult], None] | None = None,
+        *,
+        write_outputs: bool = True,
     ) -> list[PollResult]:
-        """Poll every enabled source once (concurrently), then write documents and publish."""
+        """Poll every enabled source once (concurrently), then write documents and publish.
+
+        Results come in the order of `sources`. At most twice `workers` polls are in flight,
+        so memory stays flat however many sources there are; documents are written while the
+        pass goes on. `write_outputs=False` only fetches, parses and stores (the benchmark
+        compares that part with other feed readers)."""
         chosen = [s for s in (sources or self.config.sources) if s.enabled]
-        results: list[PollResult] = []
-        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-            for result in pool.map(self.poll, chosen):
-                results.append(result)
+        results: list[PollResult | None] = [None] * len(chosen)
+        window = max(2, 2 * self.config.workers)
+        running: dict[Future[PollResult], int] = {}
+        unwritten = 0
+
+        def collect(done: Iterable[Future[PollResult]]) -> None:
+            nonlocal unwritten
+            for future in done:
+                result = future.result()
+                results[running.pop(future)] = result
+                unwritten += result.new + result.changed
                 if progress:
                     progress(result)
-        self.write_documents()
-        self.publish()
-        return results
+            if write_outputs and unwritten >= DOCUMENT_BATCH:
+                unwritten = 0
+                self.write_documents()
+
+        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
+            for start in range(0, len(chosen), STATE_CHUNK):
+                chunk = chosen[start : start + STATE_CHUNK]
+                # One query for a chunk's states instead of one per poll.
+                states = {
+                    s.name: s for s in self.store.source_states([s.name for s in chunk])
+                }
+                for index, source in enumerate(chunk, start):
+                    while len(running) >= window:
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        collect(done)
+                    running[
+                        pool.submit(self._poll, source, states.get(source.name))
+                    ] = index
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                collect(done)
+        if write_outputs:
+            self.write_documents()
+            self.publish()
+        return [result for result in results if result is not None]
+
+
+def _ignore_interrupts() -> None:
+    """Parser processes leave Ctrl-C to the daemon, which shuts them down in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _log_poll(result: PollResult) -> None:

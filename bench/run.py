@@ -1,0 +1,654 @@
+"""Benchmark: our pipeline against the peer (`reader`) on the same local feed world.
+
+    python bench/run.py                       # scenarios 1-4 at 1,000 feeds, with the peer
+    python bench/run.py --feeds 200 --scenario cold --scenario warm
+    python bench/run.py --scenario daemon --feeds 10000 --cycles 10   # scenario 5
+    python bench/run.py --scenario profile    # where one feed's time goes, step by step
+
+A feed world server (bench/world.py) runs as its own process; every measured cycle runs in a
+fresh subprocess so that its peak RSS is its own. Figures are printed, never asserted: timing
+belongs here, not in unit tests. The peer runs under its own interpreter, by default
+/tmp/peer-venv/bin/python, which is created with `pip install reader sgmllib3k` if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEER_PYTHON = Path("/tmp/peer-venv/bin/python")
+CLOCK = os.sysconf("SC_CLK_TCK")
+SCENARIOS = ("cold", "warm", "changed", "publish", "daemon", "profile")
+
+
+# -- the world server ---------------------------------------------------------------------
+
+
+@dataclass
+class WorldServer:
+    """The feed world process; `cpu()` reads its user+system seconds from /proc."""
+
+    process: subprocess.Popen
+    port: int
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=600) as r:
+            return r.read().decode()
+
+
+@contextmanager
+def world_server(feeds: int) -> Iterator[WorldServer]:
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "world.py"), "--feeds", str(feeds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"feed world did not start: {line!r}")
+        yield WorldServer(process, int(line.split()[1]))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- running one measured child -------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    """One measured run: the child's own report plus CPU seen from outside."""
+
+    label: str
+    report: dict[str, Any]
+    cpu: float  # user + system seconds of the child and its workers
+    server_cpu: float
+
+    @property
+    def wall(self) -> float:
+        return float(self.report["wall"])
+
+
+def run_child(
+    label: str, command: list[str], server: WorldServer | None, env: dict | None = None
+) -> Measure:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = server.cpu() if server else 0.0
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    server_cpu = (server.cpu() - server_before) if server else 0.0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise RuntimeError(f"{label}: child failed with exit code {done.returncode}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measure(label, report, cpu, server_cpu)
+
+
+def ours(mode: str, **options: Any) -> list[str]:
+    command = [sys.executable, str(HERE / "run.py"), "--child", mode]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    return command
+
+
+def peer_python() -> Path:
+    """The peer's interpreter, installing `reader` into its own venv the first time."""
+    if PEER_PYTHON.exists():
+        return PEER_PYTHON
+    print(f"installing the peer into {PEER_PYTHON.parent.parent} (reader, sgmllib3k) ...")
+    subprocess.run([sys.executable, "-m", "venv", str(PEER_PYTHON.parent.parent)], check=True)
+    pip = [str(PEER_PYTHON), "-m", "pip", "install", "-q", "reader", "sgmllib3k"]
+    subprocess.run(pip, check=True)
+    return PEER_PYTHON
+
+
+def peer(directory: Path, port: int, feeds: int, workers: int) -> list[str]:
+    return [
+        str(peer_python()),
+        str(HERE / "peer.py"),
+        "--dir",
+        str(directory),
+        "--port",
+        str(port),
+        "--feeds",
+        str(feeds),
+        "--workers",
+        str(workers),
+    ]
+
+
+# -- printing -------------------------------------------------------------------------------
+
+
+def show(scenario: str, measure: Measure, feeds: int) -> None:
+    report = measure.report
+    wall = measure.wall
+    rss = f"{report['maxrss_mb']:.0f}"
+    if "workers_maxrss_mb" in report:
+        rss += f" (+{report['workers_maxrss_mb']:.0f}/worker; sum {report['peak_sum_mb']:.0f})"
+    print(
+        f"{scenario:<9} {measure.label:<24} wall {wall:8.2f} s  {feeds / wall:8.1f} feeds/s  "
+        f"{report.get('new_entries', 0) / wall:9.0f} new entries/s  "
+        f"CPU {measure.cpu:7.2f} s ({measure.cpu / wall / os.cpu_count() * 100:3.0f}% of "
+        f"{os.cpu_count()} cores)  peak RSS {rss} MB  "
+        f"server CPU {measure.server_cpu:5.2f} s "
+        f"({measure.server_cpu / wall * 100:.0f}% of a core)",
+        flush=True,
+    )
+
+
+def ratio(scenario: str, mine: Measure, theirs: Measure) -> None:
+    print(
+        f"{scenario:<9} ratio {mine.label} / peer: {theirs.wall / mine.wall:.2f}x the peer's "
+        f"feeds/s (wall {mine.wall:.2f} s vs {theirs.wall:.2f} s)",
+        flush=True,
+    )
+
+
+# -- the scenarios ------------------------------------------------------------------------
+
+
+def run_cycles(args: argparse.Namespace, base: Path) -> None:
+    """Scenarios 1-3: cold, warm all-304, warm with 10% changed, for us and the peer."""
+    wanted = [s for s in ("cold", "warm", "changed") if s in args.scenario]
+    if not wanted:
+        return
+    with world_server(args.feeds) as server:
+        sides: list[tuple[str, Callable[[], list[str]]]] = [
+            (
+                "ours fetch+parse+store",
+                lambda: ours(
+                    "cycle", dir=base / "ours-store", port=server.port, feeds=args.feeds, outputs=0
+                ),
+            ),
+            (
+                "ours + docs + publish",
+                lambda: ours(
+                    "cycle", dir=base / "ours-full", port=server.port, feeds=args.feeds, outputs=1
+                ),
+            ),
+        ]
+        if args.peer:
+            sides.append(
+                ("peer reader", lambda: peer(base / "peer", server.port, args.feeds, args.workers))
+            )
+        for scenario in ("cold", "warm", "changed"):
+            if scenario == "changed":
+                server.get("/_bump?every=10")
+            if scenario not in wanted and scenario != "cold":
+                continue
+            results = [run_child(label, make(), server) for label, make in sides]
+            if scenario not in wanted:
+                continue  # cold was only run to prepare the warm databases
+            for measure in results:
+                show(scenario, measure, args.feeds)
+            if args.peer:
+                for measure in results[:-1]:
+                    ratio(scenario, measure, results[-1])
+
+
+def run_publish(args: argparse.Namespace, base: Path) -> None:
+    """Scenario 4: RSS + Atom of the newest 1,000 from a database of 100,000 entries."""
+    if "publish" not in args.scenario:
+        return
+    directory = base / "publish"
+    run_child("seed", ours("seed", dir=directory, entries=args.entries), None)
+    measure = run_child("ours publish", ours("publish", dir=directory, items=1000), None)
+    report = measure.report
+    print(
+        f"publish   newest 1000 of {report['entries']} entries: "
+        f"first {report['first'] * 1000:.0f} ms, "
+        f"best of {report['repeats']} {report['wall'] * 1000:.0f} ms "
+        f"(query {report['query'] * 1000:.0f} ms + build {report['build'] * 1000:.0f} ms "
+        f"+ write {report['write'] * 1000:.0f} ms); RSS {report['maxrss_mb']:.0f} MB; "
+        f"peer: no merged feed, n/a",
+        flush=True,
+    )
+
+
+def run_daemon(args: argparse.Namespace, base: Path) -> None:
+    """Scenario 5: many sources, several cycles in one long-lived process, memory watched."""
+    if "daemon" not in args.scenario:
+        return
+    with world_server(args.feeds) as server:
+        command = ours(
+            "daemon",
+            dir=base / "daemon",
+            port=server.port,
+            feeds=args.feeds,
+            cycles=args.cycles,
+        )
+        measure = run_child("ours daemon", command, server)
+        for cycle in measure.report["cycles"]:
+            print(
+                f"daemon    N={args.feeds} cycle {cycle['cycle']:>2} ({cycle['kind']:<7}) "
+                f"wall {cycle['wall']:7.2f} s  {args.feeds / cycle['wall']:7.1f} feeds/s  "
+                f"new {cycle['new']:>6}  RSS after: main {cycle['rss_mb']:.0f} MB, "
+                f"with workers {cycle['rss_sum_mb']:.0f} MB",
+                flush=True,
+            )
+        report = measure.report
+        print(
+            f"daemon    N={args.feeds} total wall {report['wall']:.1f} s, CPU {measure.cpu:.1f} s; "
+            f"peak RSS main {report['maxrss_mb']:.0f} MB, largest worker "
+            f"{report['workers_maxrss_mb']:.0f} MB, sampled peak of the sum "
+            f"{report['peak_sum_mb']:.0f} MB; server CPU {measure.server_cpu:.1f} s",
+            flush=True,
+        )
+        if args.peer and args.peer_daemon:
+            theirs = run_child(
+                "peer reader",
+                peer(base / "peer-daemon", server.port, args.feeds, args.workers),
+                server,
+            )
+            show("cold-10k", theirs, args.feeds)
+            first = report["cycles"][0]["wall"]
+            print(
+                f"cold-10k  ratio ours (docs+publish) / peer: {theirs.wall / first:.2f}x",
+                flush=True,
+            )
+
+
+def run_profile(args: argparse.Namespace, base: Path) -> None:
+    if "profile" not in args.scenario:
+        return
+    with world_server(min(args.feeds, 200)) as server:
+        measure = run_child(
+            "profile",
+            ours("profile", dir=base / "profile", port=server.port, feeds=min(args.feeds, 200)),
+            server,
+        )
+    report = measure.report
+    total = sum(report["steps"].values())
+    print(f"profile   CPU per feed of 50 new entries, one process, {report['feeds']} feeds:")
+    for step, seconds in report["steps"].items():
+        print(f"profile     {step:<28} {seconds * 1000:7.2f} ms  {seconds / total * 100:5.1f}%")
+    print(f"profile     {'total':<28} {total * 1000:7.2f} ms", flush=True)
+
+
+# -- children: the measured side ------------------------------------------------------------
+
+
+def write_config(directory: Path, port: int, feeds: int, max_items: int = 100) -> Path:
+    """A config.yaml for `feeds` sources of the world at `port` (written once per folder)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.yaml"
+    if not path.exists():
+        lines = [
+            "database: data/aggregator.db",
+            "documents: documents",
+            "workers: 8",
+            "feed:",
+            "  folder: public",
+            f"  max_items: {max_items}",
+            "sources:",
+        ]
+        for index in range(feeds):
+            lines.append(f"  - name: s{index}")
+            lines.append(f"    url: http://127.0.0.1:{port}/feed/{index}.xml")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class RssSampler:
+    """Peak of (our RSS + every child's RSS), sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, rss_with_children())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 1024
+
+
+def rss_kb(pid: int | str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_with_children() -> int:
+    total = rss_kb("self")
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(rss_kb(pid) for pid in children)
+    return total
+
+
+def usage_report() -> dict[str, float]:
+    return {
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "workers_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def child_cycle(args: argparse.Namespace) -> dict[str, Any]:
+    from aggregator.config import load_config
+    from aggregator.store import Store
+    from aggregator.update import Pipeline
+
+    config = load_config(write_config(args.dir, args.port, args.feeds))
+    sampler = RssSampler()
+    store = Store(config.paths.database)
+    before = store.count_entries()
+    pipeline = Pipeline(config, store)
+    started = time.perf_counter()
+    results = pipeline.update_all(write_outputs=bool(args.outputs))
+    wall = time.perf_counter() - started
+    pipeline.close()
+    after = store.count_entries()
+    store.close()
+    statuses: dict[str, int] = {}
+    for result in results:
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+    return {
+        "wall": wall,
+        "new_entries": after - before,
+        "statuses": statuses,
+        "peak_sum_mb": sampler.stop(),
+        **usage_report(),
+    }
+
+
+def child_seed(args: argparse.Namespace) -> dict[str, Any]:
+    """A database of `entries` entries over entries/50 sources, stored through the store."""
+    sys.path.insert(0, str(HERE))
+    from datetime import UTC, datetime, timedelta
+
+    from world import PARAGRAPHS  # type: ignore[import-not-found]
+
+    from aggregator.config import load_config
+    from aggregator.documents import document_name
+    from aggregator.models import Entry
+    from aggregator.store import SourceState, Store
+    from aggregator.update import content_hash
+
+    feeds = max(1, args.entries // 50)
+    config = load_config(write_config(args.dir, 1, feeds, max_items=1000))
+    store = Store(config.paths.database)
+    store.sync_sources((s.name, s.url) for s in config.sources)
+    start = datetime(2022, 1, 1, tzinfo=UTC)
+    body = "\n".join(PARAGRAPHS[:16])
+    now = datetime.now(UTC)
+    for index, source in enumerate(config.sources):
+        new = []
+        for number in range(50):
+            date = start + timedelta(minutes=number * 997 + index * 13)
+            entry = Entry(
+                source=source.name,
+                identity=f"https://chinese.example.net/news/{index}/story-{number}",
+                link=f"https://chinese.example.net/news/{index}/story-{number}",
+                title=f"第{number}条 新闻 {index}",
+                author=None,
+                published=date,
+                updated=None,
+                content=f"<p>{index}-{number}</p>\n{body}",
+                image=None,
+            )
+            name = document_name(entry.source, entry.identity, entry.title, date)
+            new.append((entry, content_hash(entry), name))
+        store.save_poll(SourceState(source.name, source.url, status="ok"), new, [], now)
+    count = store.count_entries()
+    store.close()
+    return {"wall": 0.0, "entries": count, **usage_report()}
+
+
+def child_publish(args: argparse.Namespace) -> dict[str, Any]:
+    from aggregator.config import load_config
+    from aggregator.publish import FeedInfo, build_feeds, publish_feeds
+    from aggregator.store import Store
+    from aggregator.update import Pipeline
+
+    config = load_config(args.dir / "config.yaml")
+    assert config.feed.max_items == args.items
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store)
+    timings = []
+    for _ in range(6):
+        started = time.perf_counter()
+        pipeline.publish()
+        timings.append(time.perf_counter() - started)
+    # The same work in its three parts, to show where publishing spends its time.
+    feed = config.feed
+    info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+    t0 = time.perf_counter()
+    entries = store.newest_entries(feed.max_items)
+    t1 = time.perf_counter()
+    build_feeds(info, entries, pipeline.sources)
+    t2 = time.perf_counter()
+    publish_feeds(config.paths.public, info, entries, pipeline.sources)
+    t3 = time.perf_counter()
+    count = store.count_entries()
+    pipeline.close()
+    store.close()
+    return {
+        "wall": min(timings[1:]),
+        "first": timings[0],
+        "repeats": len(timings) - 1,
+        "entries": count,
+        "query": t1 - t0,
+        "build": t2 - t1,
+        "write": (t3 - t2) - (t2 - t1),
+        **usage_report(),
+    }
+
+
+def child_daemon(args: argparse.Namespace) -> dict[str, Any]:
+    """Cycles as the daemon runs them: one Pipeline, update_all again and again."""
+    from aggregator.config import load_config
+    from aggregator.store import Store
+    from aggregator.update import Pipeline
+
+    config = load_config(write_config(args.dir, args.port, args.feeds))
+    sampler = RssSampler()
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store)
+    cycles = []
+    started = time.perf_counter()
+    for cycle in range(1, args.cycles + 1):
+        kind = "cold" if cycle == 1 else ("changed" if cycle % 2 == 0 else "304")
+        if kind == "changed":
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{args.port}/_bump?every=10", timeout=600
+            ) as answer:
+                answer.read()
+        before = store.count_entries()
+        t0 = time.perf_counter()
+        pipeline.update_all()
+        wall = time.perf_counter() - t0
+        cycles.append(
+            {
+                "cycle": cycle,
+                "kind": kind,
+                "wall": wall,
+                "new": store.count_entries() - before,
+                "rss_mb": rss_kb("self") / 1024,
+                "rss_sum_mb": rss_with_children() / 1024,
+            }
+        )
+        print(json.dumps(cycles[-1]), file=sys.stderr, flush=True)
+    wall = time.perf_counter() - started
+    pipeline.close()
+    store.close()
+    return {"wall": wall, "cycles": cycles, "peak_sum_mb": sampler.stop(), **usage_report()}
+
+
+def child_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """The real step functions, one feed after another in one process, each step timed in
+    CPU seconds: where a cold feed's time goes before any parallelism."""
+    import feedparser
+
+    from aggregator import parse as parse_module
+    from aggregator.config import load_config
+    from aggregator.fetch import fetch_source
+    from aggregator.models import HttpState
+    from aggregator.publish import FeedInfo, publish_feeds
+    from aggregator.store import Store
+    from aggregator.update import Pipeline, decide
+
+    config = load_config(write_config(args.dir, args.port, args.feeds))
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store, parse_processes=0)
+    steps = dict.fromkeys(
+        [
+            "fetch (requests)",
+            "parse (feedparser)",
+            "sanitise + normalise",
+            "decide (hash, names)",
+            "store (one transaction)",
+            "documents (render+write)",
+            "publish (100 items)",
+        ],
+        0.0,
+    )
+    plain_parse = feedparser.parse
+    feedparser_time = [0.0]
+
+    def timed_parse(*a: Any, **k: Any) -> Any:
+        t = time.process_time()
+        try:
+            return plain_parse(*a, **k)
+        finally:
+            feedparser_time[0] += time.process_time() - t
+
+    parse_module.feedparser.parse = timed_parse  # type: ignore[assignment]
+    clock = time.process_time
+    for source in config.sources:
+        t0 = clock()
+        fetched = fetch_source(pipeline.session, source.url, HttpState(), pipeline.limits)
+        t1 = clock()
+        assert fetched.body is not None
+        feedparser_time[0] = 0.0
+        parsed = parse_module.parse_feed(fetched.body, source, fetched.url, fetched.headers)
+        t2 = clock()
+        known = store.known_entries(source.name, [e.identity for e in parsed.entries])
+        from datetime import UTC, datetime
+
+        decision = decide(parsed.entries, known, datetime.now(UTC))
+        t3 = clock()
+        state = store.source_state(source.name)
+        assert state is not None
+        store.save_poll(state, decision.new, decision.changed, datetime.now(UTC))
+        t4 = clock()
+        pipeline.write_documents()
+        t5 = clock()
+        steps["fetch (requests)"] += t1 - t0
+        steps["parse (feedparser)"] += feedparser_time[0]
+        steps["sanitise + normalise"] += (t2 - t1) - feedparser_time[0]
+        steps["decide (hash, names)"] += t3 - t2
+        steps["store (one transaction)"] += t4 - t3
+        steps["documents (render+write)"] += t5 - t4
+    feed = config.feed
+    info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+    t0 = clock()
+    for _ in range(5):
+        publish_feeds(config.paths.public, info, store.newest_entries(100), pipeline.sources)
+    steps["publish (100 items)"] = (clock() - t0) / 5 / len(config.sources)
+    count = len(config.sources)
+    pipeline.close()
+    store.close()
+    per_feed = {
+        step: seconds / count if "publish" not in step else seconds
+        for step, seconds in steps.items()
+    }
+    return {"wall": 0.0, "feeds": count, "steps": per_feed, **usage_report()}
+
+
+CHILDREN: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "cycle": child_cycle,
+    "seed": child_seed,
+    "publish": child_publish,
+    "daemon": child_daemon,
+    "profile": child_profile,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="cold, warm, changed, publish (default: all four), daemon (scenario 5), profile",
+    )
+    parser.add_argument("--no-peer", dest="peer", action="store_false")
+    parser.add_argument(
+        "--peer-daemon",
+        action="store_true",
+        help="also run the peer at --feeds in the daemon scenario",
+    )
+    parser.add_argument("--workers", type=int, default=8, help="the peer's update_feeds workers")
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    # Child-only options.
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--outputs", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--items", type=int, default=1000, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args)), flush=True)
+        return
+    args.scenario = args.scenario or ["cold", "warm", "changed", "publish"]
+    base = args.keep or Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, python "
+        f"{sys.version.split()[0]}, N={args.feeds}, work in {base}",
+        flush=True,
+    )
+    try:
+        run_profile(args, base)
+        run_cycles(args, base)
+        run_publish(args, base)
+        run_daemon(args, base)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The fast paths give exactly what the plain ones give.
+
+Parsing in worker processes must return the same entries as `parse_feed` in this process,
+and the one-parse sanitiser (`clean_html`) the same HTML and image as sanitising and then
+looking for the first image separately, on every feed in tests/data and on generated ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nh3
+import pytest
+from feedworld import DATA, rsshub_feed, rsshub_item
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.config import Config
+from aggregator.errors import ParseError
+from aggregator.models import Source
+from aggregator.parse import parse_feed
+from aggregator.sanitize import (
+    _cleaner_options,
+    _parse_wrapped,
+    _shape,
+    clean_html,
+    first_image,
+)
+from aggregator.store import Store
+from aggregator.update import Pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from world import feed_xml
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SOURCE = Source(name="corpus", url="https://chinese.aljazeera.net/news", author="Someone")
+
+
+def corpus() -> list[tuple[str, bytes]]:
+    """Every feed file in tests/data, plus RSSHub-shaped and bench-world feeds."""
+    feeds = [
+        (path.name, path.read_bytes())
+        for path in sorted(DATA.iterdir())
+        if path.suffix in {".rss", ".xml", ".rdf", ".atom"}
+    ]
+    odd_bodies = [
+        "<p>未闭合的段落<div>还有一个",
+        '<img src="/relative.jpg"><script>alert(1)</script><p onclick="x()">点击</p>',
+        '<p><a href="javascript:alert(1)">链接</a><img alt src="https://a.example/x.png"></p>',
+        '<iframe src="https://www.youtube.com/embed/x"></iframe><iframe src="http://evil/"></iframe>',
+        "<!-- 注释 --><p>文字</p>",
+        "",
+    ]
+    items = [rsshub_item(i, body=body) for i, body in enumerate(odd_bodies)]
+    feeds.append(("rsshub-odd", rsshub_feed(items + [rsshub_item(i) for i in range(6, 12)])))
+    feeds.append(("world-0", feed_xml(0, 0)))
+    feeds.append(("world-7-v3", feed_xml(7, 3)))
+    feeds.append(("not-a-feed", b"<html><body>Not a feed</body></html>"))
+    feeds.append(("empty", b""))
+    return feeds
+
+
+def parse_or_error(body: bytes) -> object:
+    try:
+        return parse_feed(body, SOURCE, SOURCE.url, {}, NOW)
+    except ParseError as exc:
+        return ("ParseError", str(exc))
+
+
+@pytest.fixture
+def pipeline(make_config) -> Iterator[Pipeline]:
+    config: Config = make_config([{"name": "corpus", "url": SOURCE.url}])
+    store = Store(config.paths.database)
+    opened = Pipeline(config, store, parse_processes=2)
+    yield opened
+    opened.close()
+    store.close()
+
+
+def test_worker_processes_parse_exactly_like_this_process(pipeline: Pipeline) -> None:
+    for name, body in corpus():
+        plain = parse_or_error(body)
+        try:
+            parallel: object = pipeline._parse(body, SOURCE, SOURCE.url, {}, NOW)
+        except ParseError as exc:
+            parallel = ("ParseError", str(exc))
+        assert parallel == plain, name
+
+
+def reference_clean(fragment: str, base: str | None) -> tuple[str, str | None]:
+    """The plain path: sanitise, compare whole trees, then parse again for the image."""
+    if not fragment:
+        return "", None
+    if base is not None and not base.startswith(("http://", "https://")):
+        base = None
+    cleaned = nh3.clean(fragment, **_cleaner_options(base, "<iframe" in fragment.lower()))
+    if cleaned != fragment and _shape(_parse_wrapped(fragment)) == _shape(_parse_wrapped(cleaned)):
+        cleaned = fragment
+    return cleaned, first_image(cleaned)
+
+
+def test_one_parse_sanitiser_matches_the_plain_path_on_the_corpus() -> None:
+    import feedparser
+
+    for name, body in corpus():
+        parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+        for raw in parsed.entries:
+            for fragment in [raw.get("summary") or ""] + [
+                c.get("value") or "" for c in raw.get("content") or []
+            ]:
+                base = raw.get("link")
+                assert clean_html(fragment, base) == reference_clean(fragment, base), name
+
+
+HTML_PIECES = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<div>",
+        "</div>",
+        '<img src="a.jpg">',
+        '<img alt src="https://x.example/b.png?a=1&b=2">',
+        "<img>",
+        '<img src="javascript:x">',
+        "<script>x</script>",
+        "<b>",
+        "</b>",
+        "<table><tr><td>",
+        "</table>",
+        "<!-- c -->",
+        '<a href="/x" onclick="y">',
+        "</a>",
+        "文字",
+        "&amp;",
+        "&",
+        "<",
+        " ",
+        "\n",
+        '<iframe src="https://www.youtube.com/embed/v"></iframe>',
+        '<span class="c" style="color:red">',
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(HTML_PIECES, max_size=12), st.sampled_from([None, "https://e.example/p/"]))
+def test_one_parse_sanitiser_matches_the_plain_path_on_any_markup(
+    pieces: list[str], base: str | None
+) -> None:
+    fragment = "".join(pieces)
+    assert clean_html(fragment, base) == reference_clean(fragment, base)
