@@ -209,3 +209,7 @@ def _when(moment: datetime | None) -> str:
     if moment is None:
         return "never"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# More commands live in their own modules; importing them registers them on `main`.
+from . import cli_entries, cli_sources  # noqa: E402, F401

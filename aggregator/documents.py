@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -94,17 +94,21 @@ def _one_line(text: str) -> str:
 
 
 def write_documents(
-    folder: Path, stored: Iterable[StoredEntry], sources: Mapping[str, Source]
+    folder: Path,
+    stored: Iterable[StoredEntry],
+    sources: Mapping[str, Source],
+    render: Callable[[StoredEntry, Source | None], str] = render_document,
 ) -> list[tuple[int, str]]:
     """Write each entry's document if its content changed; return (entry id, content hash)
-    for every document now on disk, so the store can mark them done."""
+    for every document now on disk, so the store can mark them done. `render` picks the
+    front-matter format (see `document_formats`)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create documents folder {folder}: {exc}") from exc
     done: list[tuple[int, str]] = []
     for item in stored:
-        data = render_document(item, sources.get(item.entry.source)).encode("utf-8")
+        data = render(item, sources.get(item.entry.source)).encode("utf-8")
         path = safe_path(folder, item.document)
         try:
             write_atomic(path, data)
@@ -126,3 +130,18 @@ def safe_path(folder: Path, name: str) -> Path:
     ):
         raise OutputError(f"refusing unsafe document name {name!r}")
     return folder / name
+
+
+def remove_documents(folder: Path, names: Iterable[str]) -> int:
+    """Delete the documents of pruned or purged entries; a file already gone is fine."""
+    removed = 0
+    for name in names:
+        path = safe_path(folder, name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot remove document {path}: {exc.strerror or exc}") from exc
+        removed += 1
+    return removed

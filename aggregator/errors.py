@@ -23,3 +23,7 @@ class StoreError(AggregatorError):
 
 class OutputError(AggregatorError):
     """A document or merged feed could not be written (disk full, read-only folder)."""
+
+
+class OpmlError(AggregatorError):
+    """An OPML file cannot be read as a list of subscriptions."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from feedgen.feed import FeedGenerator
 
@@ -33,6 +34,8 @@ class FeedInfo:
     description: str
     rss_name: str = "feed.xml"
     atom_name: str = "atom.xml"
+    json_name: str = "feed.json"
+    hub: str | None = None  # WebSub hub, advertised in both formats when set
 
 
 def item_id(source: str, identity: str) -> str:
@@ -56,6 +59,8 @@ def build_feeds(
     generator.author(name=info.title)
     # feedgen's RSS <link> is whichever alternate link was added last, so add it last.
     generator.link(href=atom_url, rel="self", type="application/atom+xml")
+    if info.hub:
+        generator.link(href=info.hub, rel="hub")
     generator.link(href=info.link, rel="alternate")
     newest = max((item.date for item in entries), default=EPOCH)
     newest = max([newest, *(item.first_seen for item in entries)], default=EPOCH)
@@ -71,6 +76,11 @@ def build_feeds(
         f'<atom:link href="{rss_url}" rel="self" type="application/rss+xml"/>'.encode(),
         1,
     )
+    if info.hub:
+        # feedgen writes only the self atom:link into RSS; WebSub wants the hub there too.
+        self_link = f'<atom:link href="{rss_url}" rel="self" type="application/rss+xml"/>'
+        hub_link = f'<atom:link href={quoteattr(info.hub)} rel="hub"/>'
+        rss = rss.replace(self_link.encode(), f"{self_link}\n    {hub_link}".encode(), 1)
     return rss, generator.atom_str(pretty=True)
 
 

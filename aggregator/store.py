@@ -10,6 +10,7 @@ crash left unwritten are found and written on the next run.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,8 +25,9 @@ import sqlite_utils
 
 from .errors import StoreError
 from .models import Entry, HttpState, StoredEntry
+from .sanitize import plain_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -72,6 +74,27 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX entries_by_link ON entries (canonical_link, id);
     CREATE INDEX entries_pending ON entries (id) WHERE document_hash IS NULL;
     """,
+    # Full-text search: title + plain text of the content, trigram-tokenised so that a word
+    # is found inside Chinese text (which has no spaces). Triggers keep it in step with
+    # `entries`; deleting needs no SQL function, so any SQLite client may delete entries.
+    2: """
+    CREATE VIRTUAL TABLE entries_search USING fts5 (title, body, tokenize = 'trigram');
+    CREATE TRIGGER entries_search_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO entries_search (rowid, title, body)
+        VALUES (new.id, new.title, entry_text(new.content));
+    END;
+    CREATE TRIGGER entries_search_update AFTER UPDATE OF title, content ON entries BEGIN
+        DELETE FROM entries_search WHERE rowid = old.id;
+        INSERT INTO entries_search (rowid, title, body)
+        VALUES (new.id, new.title, entry_text(new.content));
+    END;
+    CREATE TRIGGER entries_search_delete AFTER DELETE ON entries BEGIN
+        DELETE FROM entries_search WHERE rowid = old.id;
+    END;
+    INSERT INTO entries_search (rowid, title, body)
+        SELECT id, title, entry_text(content) FROM entries;
+    CREATE INDEX entries_by_source ON entries (source, date DESC, id DESC);
+    """,
 }
 
 
@@ -116,6 +139,7 @@ class Store:
             conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=30
             )
+            conn.create_function("entry_text", 1, entry_text, deterministic=True)
             self.db = sqlite_utils.Database(conn)
             self._check_foreign(existed)
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -156,9 +180,8 @@ class Store:
                     f"this one knows {SCHEMA_VERSION}); upgrade aggregator"
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in _statements(MIGRATIONS[version]):
+                    self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
 
     @contextmanager
@@ -370,6 +393,111 @@ class Store:
     def count_entries(self) -> int:
         with self._lock:
             return int(self.db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+    def newest_entries_of(self, sources: Sequence[str], limit: int) -> list[StoredEntry]:
+        """The newest `limit` entries of some sources (one category, or one source), one per
+        canonical link among them, so that a group feed never loses an article to an
+        outside source that brought it first."""
+        if not sources:
+            return []
+        marks = ", ".join("?" for _ in sources)
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    f"{_ENTRY_SELECT} WHERE e.source IN ({marks}) AND (e.canonical_link IS NULL "
+                    "OR NOT EXISTS (SELECT 1 FROM entries o WHERE o.canonical_link = "
+                    f"e.canonical_link AND o.id < e.id AND o.source IN ({marks}))) "
+                    "ORDER BY e.date DESC, e.id DESC LIMIT ?",
+                    [*sources, *sources, limit],
+                )
+            )
+        return [_stored_entry(row) for row in rows]
+
+    def entries_signature(self, sources: Sequence[str]) -> tuple[Any, ...]:
+        """A cheap fingerprint of the entries of some sources (count, newest id, latest
+        change): when it has not moved, their group feed need not be rebuilt."""
+        marks = ", ".join("?" for _ in sources)
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT count(*), max(id), max(coalesce(last_changed, '')) FROM entries "
+                f"WHERE source IN ({marks})",
+                list(sources),
+            ).fetchone()
+        return tuple(row)
+
+    def search_entries(self, text: str, limit: int = 20) -> list[StoredEntry]:
+        """Entries whose title or text contains every word of `text`, newest first.
+
+        Words of three characters or more use the trigram index; shorter ones (a two-character
+        Chinese word) cannot, so they fall back to LIKE over the indexed text."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        long_words = [word for word in text.split() if len(word) >= 3]
+        if long_words:
+            conditions.append(
+                "e.id IN (SELECT rowid FROM entries_search WHERE entries_search MATCH ?)"
+            )
+            params.append(" AND ".join('"' + word.replace('"', '""') + '"' for word in long_words))
+        for word in (word for word in text.split() if len(word) < 3):
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+            conditions.append(
+                "e.id IN (SELECT rowid FROM entries_search WHERE title LIKE ? ESCAPE '\\' "
+                "OR body LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern, pattern]
+        if not conditions:
+            return []
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    f"{_ENTRY_SELECT} WHERE {' AND '.join(conditions)} "
+                    "ORDER BY e.date DESC, e.id DESC LIMIT ?",
+                    [*params, limit],
+                )
+            )
+        return [_stored_entry(row) for row in rows]
+
+    def prune_source(self, source: str, keep: int) -> list[str]:
+        """Delete all but the newest `keep` entries of `source` (by date, then arrival);
+        return the document names of the deleted ones so their files can go too."""
+        with self.transaction():
+            rows = self.db.execute(
+                "SELECT id, document FROM entries WHERE source = ? "
+                "ORDER BY date DESC, id DESC LIMIT -1 OFFSET ?",
+                [source, keep],
+            ).fetchall()
+            self.db.conn.executemany(
+                "DELETE FROM entries WHERE id = ?", [(row_id,) for row_id, _ in rows]
+            )
+        return [document for _, document in rows]
+
+    def delete_source(self, name: str) -> list[str]:
+        """Forget a source and every entry it brought; return their document names."""
+        with self.transaction():
+            rows = self.db.execute(
+                "SELECT document FROM entries WHERE source = ?", [name]
+            ).fetchall()
+            self.db.execute("DELETE FROM entries WHERE source = ?", [name])
+            self.db.execute("DELETE FROM sources WHERE name = ?", [name])
+        return [document for (document,) in rows]
+
+
+def entry_text(content: Any) -> str:
+    """What search sees of an entry's HTML: its text. SQLite calls this from the triggers."""
+    return plain_text(content) if isinstance(content, str) else ""
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script; a trigger body's `;` does not end one."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        yield pending
 
 
 _ENTRY_SELECT = (

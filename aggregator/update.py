@@ -32,14 +32,25 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from .config import Config
-from .documents import document_name, write_documents
+from .document_formats import renderer_for
+from .documents import document_name, remove_documents, write_documents
 from .errors import ParseError
+from .feed_groups import (
+    JSON_NAME,
+    FeedGroup,
+    feed_groups,
+    publish_group,
+    publish_json_feed,
+    remove_stale_groups,
+)
 from .fetch import FetchLimits, fetch_source, make_session
+from .filters import select_entries
 from .models import Entry, FetchResult, ParsedFeed, PollResult, Source
 from .parse import parse_feed
 from .publish import FeedInfo, publish_feeds
 from .schedule import next_delay
 from .store import SourceState, Store
+from .websub import ping_hub
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +100,7 @@ class Pipeline:
     `parse_processes=0` parses in the calling thread: the plain path, used by tests that
     compare the two and by the step-by-step profile."""
 
-    def __init__(
-        self, config: Config, store: Store, *, parse_processes: int | None = None
-    ) -> None:
+    def __init__(self, config: Config, store: Store, *, parse_processes: int | None = None) -> None:
         self.config = config
         self.store = store
         self.limits = FetchLimits(
@@ -105,9 +114,8 @@ class Pipeline:
         self.session = make_session(self.limits, pool_size=max(10, config.workers))
         self.sources = {source.name: source for source in config.sources}
         self._output_lock = threading.Lock()
-        self.parse_processes = (
-            PARSE_PROCESSES if parse_processes is None else parse_processes
-        )
+        self._group_signatures: dict[FeedGroup, tuple] = {}
+        self.parse_processes = PARSE_PROCESSES if parse_processes is None else parse_processes
         self._parser: ProcessPoolExecutor | None = None
         self._parser_lock = threading.Lock()
         store.sync_sources((s.name, s.url) for s in config.sources)
@@ -134,12 +142,7 @@ class Pipeline:
             return self._parser
 
     def _parse(
-        self,
-        body: bytes,
-        source: Source,
-        url: str,
-        headers: Mapping[str, str],
-        now: datetime,
+        self, body: bytes, source: Source, url: str, headers: Mapping[str, str], now: datetime
     ) -> ParsedFeed:
         """`parse_feed`, in a worker process when there are any; the same result either way
         (tests/test_parse_parallel.py checks this)."""
@@ -147,18 +150,14 @@ class Pipeline:
             return parse_feed(body, source, url, headers, now)
         pool = self._parser_pool()
         try:
-            return pool.submit(
-                parse_feed, body, source, url, dict(headers), now
-            ).result()
+            return pool.submit(parse_feed, body, source, url, dict(headers), now).result()
         except BrokenProcessPool:
             # A worker died (killed, or crashed on this body): start fresh ones next time.
             with self._parser_lock:
                 if self._parser is pool:
                     self._parser = None
             pool.shutdown(wait=False, cancel_futures=True)
-            raise ParseError(
-                "the parser process died while parsing this feed"
-            ) from None
+            raise ParseError("the parser process died while parsing this feed") from None
 
     # -- one poll -------------------------------------------------------------------------
 
@@ -193,17 +192,14 @@ class Pipeline:
     ) -> PollResult:
         assert fetched.body is not None
         try:
-            parsed = self._parse(
-                fetched.body, source, fetched.url, fetched.headers, now
-            )
+            parsed = self._parse(fetched.body, source, fetched.url, fetched.headers, now)
         except ParseError as exc:
             # Forget the body hash so the same broken body is parsed (and reported) again.
             broken = replace(fetched, http=replace(fetched.http, body_hash=None))
             return self._record_error(source, state, broken, str(exc), now)
-        known = self.store.known_entries(
-            source.name, [e.identity for e in parsed.entries]
-        )
-        decision = decide(parsed.entries, known, now)
+        entries, _ = select_entries(parsed.entries, source, now)  # include/exclude, keep
+        known = self.store.known_entries(source.name, [e.identity for e in entries])
+        decision = decide(entries, known, now)
         new_state = self._success_state(source, state, fetched, now, parsed.ttl)
         new_state = replace(
             new_state,
@@ -213,6 +209,8 @@ class Pipeline:
             error=parsed.error,
         )
         self.store.save_poll(new_state, decision.new, decision.changed, now)
+        if source.keep is not None and decision.new:
+            self.prune(source)
         if decision.new:
             status = "new"
         elif decision.changed:
@@ -297,21 +295,83 @@ class Pipeline:
         with self._output_lock:
             while pending := self.store.pending_documents(limit=500):
                 written = write_documents(
-                    self.config.paths.documents, pending, self.sources
+                    self.config.paths.documents,
+                    pending,
+                    self.sources,
+                    renderer_for(self.config.documents_format),
                 )
                 self.store.mark_documents(written)
                 total += len(written)
         return total
 
+    def render_all(self) -> int:
+        """Rewrite every document from the database, in the configured format (after
+        `documents_format` changed); return how many."""
+        render = renderer_for(self.config.documents_format)
+        folder = self.config.paths.documents
+        total = 0
+        with self._output_lock:
+            batch: list = []
+            for stored in self.store.all_entries():
+                batch.append(stored)
+                if len(batch) >= 500:
+                    self.store.mark_documents(write_documents(folder, batch, self.sources, render))
+                    total, batch = total + len(batch), []
+            self.store.mark_documents(write_documents(folder, batch, self.sources, render))
+        return total + len(batch)
+
+    def prune(self, source: Source) -> int:
+        """Apply a source's `keep` cap: delete its oldest entries, then their documents.
+        A crash in between leaves documents without entries, never the reverse."""
+        if source.keep is None:
+            return 0
+        with self._output_lock:
+            names = self.store.prune_source(source.name, source.keep)
+            remove_documents(self.config.paths.documents, names)
+        if names:
+            log.info("source=%s pruned=%d keep=%d", source.name, len(names), source.keep)
+        return len(names)
+
     def publish(self) -> bool:
-        """Rewrite the merged feeds from the newest stored entries."""
+        """Rewrite the merged feeds (RSS, Atom, JSON Feed) and each category's and source's
+        feeds from the newest stored entries; when the merged feeds changed, announce them
+        to the WebSub hub. True when any file changed."""
         feed = self.config.feed
         info = FeedInfo(
-            feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name
+            feed.title,
+            feed.link,
+            feed.description,
+            feed.rss_name,
+            feed.atom_name,
+            hub=feed.hub,
         )
+        public = self.config.paths.public
         with self._output_lock:
             entries = self.store.newest_entries(feed.max_items)
-            return publish_feeds(self.config.paths.public, info, entries, self.sources)
+            merged = publish_feeds(public, info, entries, self.sources)
+            merged = publish_json_feed(public, info, entries, self.sources) or merged
+            changed = self._publish_groups(info) or merged
+        if merged and feed.hub:
+            urls = [info.link + name for name in (info.rss_name, info.atom_name, JSON_NAME)]
+            ping_hub(self.session, feed.hub, urls)
+        return changed
+
+    def _publish_groups(self, info: FeedInfo) -> bool:
+        """Rebuild the group feeds whose entries moved since this pipeline last built them
+        (all of them the first time), and drop those of groups no longer configured."""
+        groups = feed_groups(self.config.sources)
+        public = self.config.paths.public
+        changed = False
+        for group in groups:
+            signature = self.store.entries_signature(group.sources)
+            built = self._group_signatures.get(group)
+            if built == signature and (public / group.folder).is_dir():
+                continue
+            chosen = self.store.newest_entries_of(group.sources, self.config.feed.max_items)
+            changed = publish_group(public, info, group, chosen, self.sources) or changed
+            self._group_signatures[group] = signature
+        remove_stale_groups(public, groups)
+        return changed
 
     # -- one pass -------------------------------------------------------------------------
 
@@ -350,16 +410,12 @@ class Pipeline:
             for start in range(0, len(chosen), STATE_CHUNK):
                 chunk = chosen[start : start + STATE_CHUNK]
                 # One query for a chunk's states instead of one per poll.
-                states = {
-                    s.name: s for s in self.store.source_states([s.name for s in chunk])
-                }
+                states = {s.name: s for s in self.store.source_states([s.name for s in chunk])}
                 for index, source in enumerate(chunk, start):
                     while len(running) >= window:
                         done, _ = wait(running, return_when=FIRST_COMPLETED)
                         collect(done)
-                    running[
-                        pool.submit(self._poll, source, states.get(source.name))
-                    ] = index
+                    running[pool.submit(self._poll, source, states.get(source.name))] = index
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 collect(done)
