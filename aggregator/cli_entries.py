@@ -11,7 +11,16 @@ from pathlib import Path
 
 import click
 
-from .cli import EXIT_OK, EXIT_SOURCES_FAILED, config_option, fail, main, open_pipeline, read_config
+from .cli import (
+    EXIT_OK,
+    EXIT_SOURCES_FAILED,
+    config_option,
+    fail,
+    held_lock,
+    main,
+    open_pipeline,
+    read_config,
+)
 from .errors import AggregatorError
 
 
@@ -51,7 +60,8 @@ def render(config_path: Path, everything: bool) -> None:
     By default only documents still pending (stored but never written, e.g. after a crash);
     with --all every document, in the configured documents_format."""
     config = read_config(config_path)
-    with open_pipeline(config) as pipeline:
+    # Not while `run` writes the same documents: the instance lock says who holds them.
+    with held_lock(config), open_pipeline(config) as pipeline:
         try:
             count = pipeline.render_all() if everything else pipeline.write_documents()
         except AggregatorError as exc:

@@ -6,6 +6,7 @@ Importing this module (cli.py does, at its end) registers the commands on `aggre
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from .cli import (
     EXIT_SOURCES_FAILED,
     config_option,
     fail,
+    held_lock,
     main,
     open_pipeline,
     read_config,
@@ -54,6 +56,7 @@ def add(config_path: Path, name: str | None, title: str | None, categories: str,
 
     The feed is fetched once and must parse before config.yaml is changed."""
     config = read_config(config_path)
+    url = re.sub(r"^[A-Za-z]+(?=://)", lambda scheme: scheme.group(0).lower(), url.strip())
     if not url.startswith(("http://", "https://")):
         fail(f"{url!r} is not an http:// or https:// URL")
     if name is not None and not is_valid_name(name):
@@ -133,7 +136,7 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
     if not config.paths.database.exists():
         click.echo("No database yet: nothing stored to purge.")
         return
-    with open_pipeline(config) as pipeline:
+    with held_lock(config), open_pipeline(config) as pipeline:
         try:
             documents = pipeline.store.delete_source(name)
             removed = remove_documents(config.paths.documents, documents)
