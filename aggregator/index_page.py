@@ -1,0 +1,144 @@
+"""The status page at `/` of the built-in server: every feed (with autodiscovery tags so a
+feed reader given the server's address finds them), each source's state, the latest entries.
+
+`render_index` is pure: plain values in, HTML bytes out, everything a feed controls escaped.
+`index_page_for` gathers those values from a config and a store, for the server to call.
+Links are relative, so the page works wherever the server is mounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+
+from .config import Config
+from .feed_groups import FeedLink, feed_groups, feed_links
+from .models import Source, StoredEntry
+from .publish import FeedInfo
+from .store import SourceState, Store
+
+LATEST = 20
+STYLE = (
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.2rem .5rem;"
+    "border-bottom:1px solid #ddd;vertical-align:top}.error{color:#b00}.muted{color:#777}"
+)
+FORMAT_NAMES = {
+    "application/rss+xml": "RSS",
+    "application/atom+xml": "Atom",
+    "application/feed+json": "JSON",
+}
+
+
+def render_index(
+    title: str,
+    feeds: Sequence[FeedLink],
+    sources: Sequence[Source],
+    states: Mapping[str, SourceState],
+    latest: Sequence[StoredEntry],
+) -> bytes:
+    """The whole page. `feeds` come from `feed_groups.feed_links` (merged first, then three
+    per category and per source); `states` are the stored states by source name."""
+    head = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        *(
+            f'<link rel="alternate" type="{escape(link.media_type)}" '
+            f'title="{escape(link.title)}" href="{escape(link.url_path)}">'
+            for link in feeds
+        ),
+        f"<style>{STYLE}</style>",
+        "</head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
+    return "\n".join(
+        [
+            *head,
+            *_feeds_section(feeds),
+            *_sources_section(sources, states),
+            *_latest_section(latest, sources),
+            "</body></html>",
+            "",
+        ]
+    ).encode("utf-8")
+
+
+def index_page_for(config: Config, store: Store, latest: int = LATEST) -> bytes:
+    """The page for the current config and database (one quick query for states, one for
+    the latest entries)."""
+    feed = config.feed
+    info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+    links = feed_links(info, feed_groups(config.sources))
+    states = {state.name: state for state in store.source_states()}
+    return render_index(feed.title, links, config.sources, states, store.newest_entries(latest))
+
+
+def _feeds_section(feeds: Sequence[FeedLink]) -> list[str]:
+    """One row per feed: the merged one, each category, each source; a link per format."""
+    rows: dict[str, list[FeedLink]] = {}
+    for link in feeds:
+        folder = link.path.rsplit("/", 1)[0] if "/" in link.path else ""
+        rows.setdefault(folder, []).append(link)
+    lines = ["<h2>Feeds</h2>", "<table>"]
+    for folder, links in rows.items():
+        name = links[0].title.rsplit(" (", 1)[0]
+        kind = folder.split("/", 1)[0] if folder else "merged"
+        formats = " ".join(
+            f'<a href="{escape(link.url_path)}">{FORMAT_NAMES.get(link.media_type, "feed")}</a>'
+            for link in links
+        )
+        lines.append(
+            f'<tr><td class="muted">{escape(kind)}</td><td>{escape(name)}</td>'
+            f"<td>{formats}</td></tr>"
+        )
+    lines.append("</table>")
+    return lines
+
+
+def _sources_section(sources: Sequence[Source], states: Mapping[str, SourceState]) -> list[str]:
+    lines = [
+        "<h2>Sources</h2>",
+        "<table>",
+        "<tr><th>Source</th><th>Status</th><th>Last fetch</th><th>Entries</th><th></th></tr>",
+    ]
+    for source in sources:
+        state = states.get(source.name)
+        status = "disabled" if not source.enabled else (state.status if state else "new")
+        css = ' class="error"' if status in {"error", "gone"} else ""
+        label = source.title or (state.title if state else None) or source.name
+        url = (state.current_url if state else None) or source.url
+        problem = escape(state.error) if state and state.error else ""
+        lines.append(
+            f'<tr><td><a href="{escape(url)}">{escape(label)}</a>'
+            f' <span class="muted">{escape(source.name)}</span></td>'
+            f"<td{css}>{escape(status)}</td>"
+            f"<td>{_when(state.last_fetch if state else None)}</td>"
+            f"<td>{state.entries if state else 0}</td>"
+            f'<td class="error">{problem}</td></tr>'
+        )
+    lines.append("</table>")
+    return lines
+
+
+def _latest_section(latest: Sequence[StoredEntry], sources: Sequence[Source]) -> list[str]:
+    titles = {source.name: source.title for source in sources}
+    lines = ["<h2>Latest entries</h2>", "<ul>"]
+    for stored in latest:
+        entry = stored.entry
+        label = titles.get(entry.source) or stored.source_title or entry.source
+        title = escape(entry.title or "(untitled)")
+        linked = f'<a href="{escape(entry.link)}">{title}</a>' if entry.link else title
+        lines.append(
+            f'<li><span class="muted">{_when(stored.date)} · {escape(label)}</span> {linked}</li>'
+        )
+    if not latest:
+        lines.append('<li class="muted">nothing stored yet</li>')
+    lines.append("</ul>")
+    return lines
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
