@@ -243,6 +243,7 @@ SOURCE_KEYS = {
     "keep",
 }
 DOCUMENT_FORMATS = ("hexo", "hugo", "jekyll")
+JSON_FEED_NAME = "feed.json"  # the merged JSON Feed, beside feed.rss and feed.atom
 TOP_KEYS = {
     "database",
     "documents",
@@ -311,6 +312,10 @@ def build_config(tree: Any, file: Path) -> Config:
     )
     if feed.rss_name == feed.atom_name:
         raise reader.fail("feed.atom", "must differ from feed.rss", feed_node_raw, "atom")
+    for key, name in (("rss", feed.rss_name), ("atom", feed.atom_name)):
+        if name == JSON_FEED_NAME:
+            problem = f"{JSON_FEED_NAME} is taken by the merged JSON Feed; choose another name"
+            raise reader.fail(f"feed.{key}", problem, feed_node_raw, key)
 
     server_raw = top.get("server") or {}
     reader.mapping(top.get("server"), "server", SERVER_KEYS, tree)

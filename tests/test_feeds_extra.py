@@ -17,6 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.config import Config
+from aggregator.errors import ConfigError
 from aggregator.feed_groups import category_slug, feed_groups, feed_links
 from aggregator.models import Source
 from aggregator.publish import FeedInfo, item_id
@@ -271,3 +272,10 @@ def test_groups_and_links_are_plain_data() -> None:
     assert links[6].url_path == "category/%E6%96%B0%E9%97%BB/feed.xml"
     assert links[6].title == "All: 新闻 (RSS)"
     assert len(links) == 3 + 3 * len(groups)
+
+
+def test_the_json_feed_name_cannot_be_given_to_another_format(make_config) -> None:
+    with pytest.raises(ConfigError) as error:
+        make_config([], feed={"rss": "feed.json", "atom": "atom.xml"})
+    assert "feed.rss (line" in str(error.value)
+    assert "feed.json is taken by the merged JSON Feed" in str(error.value)
