@@ -14,6 +14,7 @@ Threads and who owns what:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -30,6 +31,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -38,8 +40,10 @@ from . import __version__
 from .atomic import remove_stale_temps
 from .config import Config, load_config
 from .errors import AggregatorError, StoreError
+from .feed_groups import feed_groups, feed_links
+from .publish import FeedInfo
 from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
-from .server import FeedServer, Site, make_site
+from .server import FeedFile, FeedServer, Site
 from .store import SourceState, Store
 from .update import Pipeline
 
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 
 STOP_WAIT = 20.0  # seconds running polls get to finish after SIGTERM
 CONFIG_WATCH = 5.0  # seconds between looks at the config file's mtime
+CONFIG_SETTLE = 1.0  # seconds a changed config file must stay unchanged before a reload
 PUBLISH_SETTLE = 0.25  # seconds to let a burst of finishing polls gather into one republish
 PUBLISH_RETRY = 60.0  # seconds before a failed republish is tried again
 HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
@@ -262,6 +267,7 @@ class Daemon:
             self.server.start()
             self.republisher.start()
             self.scheduler.start()
+            self._heartbeat = time.monotonic()
             self.scheduler.add_job(
                 self._beat,
                 IntervalTrigger(seconds=HEARTBEAT, timezone=UTC),
@@ -270,7 +276,11 @@ class Daemon:
             )
             enabled = [s.name for s in self.config.sources if s.enabled]
             self._start_sources(enabled, self._states_at_start)
-            feeds = " ".join(self.server.url + path.lstrip("/") for path in self.server.site.feeds)
+            feeds = " ".join(
+                self.server.url + feed.href
+                for feed in self.server.site.feeds.values()
+                if feed.discover
+            )
             log.info(
                 "aggregator %s running: %d sources enabled, %d workers; serving %s (feeds: %s)",
                 __version__, len(enabled), self.config.workers, self.server.url, feeds,
@@ -286,7 +296,9 @@ class Daemon:
     def _prepare_outputs(self) -> None:
         """Complete what a crash may have left: stale temp files, unwritten documents, feed."""
         paths = self.config.paths
-        removed = remove_stale_temps(paths.documents) + remove_stale_temps(paths.public)
+        # The merged feeds, and the group feeds in category/<slug>/ and source/<name>/.
+        folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
+        removed = sum(remove_stale_temps(folder) for folder in folders)
         written = self.pipeline.write_documents()
         self.pipeline.publish()
         log.info(
@@ -314,18 +326,27 @@ class Daemon:
         watchdog = watchdog_interval()
         tick = min(CONFIG_WATCH, watchdog) if watchdog else CONFIG_WATCH
         seen = _file_stamp(self.config.path)
+        changing: tuple[int, int, int] | None = None  # a new stamp, waiting to settle
         while True:
             try:
-                action, why = self._requests.get(timeout=tick)
+                action, why = self._requests.get(timeout=CONFIG_SETTLE if changing else tick)
             except queue.Empty:
                 action, why = "", ""
             if action == "stop":
                 log.info("%s received: stopping", why)
                 return
             stamp = _file_stamp(self.config.path)
-            if action == "reload" or stamp != seen:
-                seen = stamp
-                self.reload(f"{why} received" if action else "config file changed")
+            if action == "reload":
+                seen, changing = stamp, None
+                self.reload(f"{why} received")
+            elif stamp != seen and stamp is not None:
+                # An editor may be half-way through writing the file: reload once the file
+                # has stayed the same for CONFIG_SETTLE.
+                if stamp == changing:
+                    seen, changing = stamp, None
+                    self.reload("config file changed")
+                else:
+                    changing = stamp
             # Timed waits do not count time suspended; this catches up at once after a resume.
             self.scheduler.wakeup()
             if watchdog and self.healthy():
@@ -446,7 +467,8 @@ class Daemon:
         )
 
     def _unschedule(self, name: str) -> None:
-        if self.scheduler.get_job(name) is not None:
+        # Not found: running now (its listener will not re-add it) or never scheduled.
+        with contextlib.suppress(JobLookupError):
             self.scheduler.remove_job(name)
 
     def _poll(self, name: str) -> datetime | None:
@@ -608,8 +630,22 @@ def run_daemon(config: Config) -> int:
 
 
 def _site(config: Config) -> Site:
+    """Every feed publish() writes (merged, per category, per source; RSS, Atom, JSON)."""
     feed = config.feed
-    return make_site(feed.title, config.paths.public, feed.rss_name, feed.atom_name)
+    info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+    return Site.of(
+        feed.title,
+        [
+            FeedFile(
+                path=config.paths.public / link.path,
+                content_type=f"{link.media_type}; charset=utf-8",
+                title=link.title,
+                href=link.url_path,
+                discover="/" not in link.path,  # only the merged feeds, in the page head
+            )
+            for link in feed_links(info, feed_groups(config.sources))
+        ],
+    )
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:

@@ -17,15 +17,16 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from . import __version__
 
@@ -33,15 +34,19 @@ log = logging.getLogger(__name__)
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
+JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
 CLIENT_TIMEOUT = 30  # seconds a silent client may hold a connection (and its thread)
 
 
 @dataclass(frozen=True)
 class FeedFile:
-    """A merged feed file and the type it is served as."""
+    """A published feed file, how it is served, and how the index page shows it."""
 
     path: Path
     content_type: str
+    title: str
+    href: str  # relative URL from /, percent-encoded
+    discover: bool = False  # advertised with <link rel="alternate"> on / (the merged feeds)
 
 
 @dataclass(frozen=True)
@@ -49,17 +54,21 @@ class Site:
     """What the server publishes; replaced as a whole when the configuration is reloaded."""
 
     title: str
-    feeds: Mapping[str, FeedFile]  # URL path ("/feed.xml") -> file
+    feeds: Mapping[str, FeedFile]  # decoded URL path ("/feed.xml") -> file
+
+    @classmethod
+    def of(cls, title: str, feeds: Iterable[FeedFile]) -> Site:
+        return cls(title, {"/" + unquote(feed.href): feed for feed in feeds})
 
 
 def make_site(title: str, folder: Path, rss_name: str, atom_name: str) -> Site:
-    """The site for a merged feed written as `folder/rss_name` and `folder/atom_name`."""
-    return Site(
-        title=title,
-        feeds={
-            f"/{rss_name}": FeedFile(folder / rss_name, RSS_TYPE),
-            f"/{atom_name}": FeedFile(folder / atom_name, ATOM_TYPE),
-        },
+    """The site of just a merged feed written as `folder/rss_name` and `folder/atom_name`."""
+    return Site.of(
+        title,
+        [
+            FeedFile(folder / rss_name, RSS_TYPE, f"{title} (RSS)", quote(rss_name), True),
+            FeedFile(folder / atom_name, ATOM_TYPE, f"{title} (Atom)", quote(atom_name), True),
+        ],
     )
 
 
@@ -162,15 +171,16 @@ def not_modified(
 
 
 def index_page(site: Site) -> bytes:
-    """A tiny page at / whose <link rel="alternate"> tags let a reader find the feeds."""
+    """A tiny page at / listing every feed; <link rel="alternate"> tags in its head let a
+    reader pointed at the server find the merged feeds."""
     title = html.escape(site.title)
     links, items = [], []
-    for path, feed in site.feeds.items():
-        kind = "Atom" if feed.content_type == ATOM_TYPE else "RSS"
-        mime = feed.content_type.split(";")[0]
-        href = html.escape(path.lstrip("/"))
-        links.append(f'<link rel="alternate" type="{mime}" title="{title} ({kind})" href="{href}">')
-        items.append(f'<li><a href="{href}">{title} ({kind})</a></li>')
+    for feed in site.feeds.values():
+        mime = html.escape(feed.content_type.split(";")[0])
+        name, href = html.escape(feed.title), html.escape(feed.href)
+        if feed.discover:
+            links.append(f'<link rel="alternate" type="{mime}" title="{name}" href="{href}">')
+        items.append(f'<li><a href="{href}" type="{mime}">{name}</a></li>')
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
         f"<title>{title}</title>\n" + "\n".join(links) + "\n</head>\n"
@@ -201,7 +211,14 @@ class FeedServer:
         server_class = type(
             "_Server",
             (ThreadingHTTPServer,),
-            {"address_family": family, "daemon_threads": True, "block_on_close": False},
+            {
+                "address_family": family,
+                "daemon_threads": True,
+                "block_on_close": False,
+                # The stdlib's backlog of 5 drops connections when many readers arrive at once.
+                "request_queue_size": 1024,
+                "handle_error": _handle_error,
+            },
         )
         self.httpd = server_class((host, port), _Handler)
         self.httpd.app = self  # type: ignore[attr-defined]
@@ -235,6 +252,16 @@ class FeedServer:
         self.httpd.server_close()
 
 
+def _handle_error(server: ThreadingHTTPServer, request: Any, client_address: Any) -> None:
+    """A reader that hangs up mid-answer is routine; anything else is a bug worth a trace.
+    (The stdlib would print a traceback to stderr either way.)"""
+    error = sys.exc_info()[1]
+    if isinstance(error, ConnectionError | TimeoutError):
+        log.debug("http %s: %s", client_address[0], error)
+    else:
+        log.error("http %s: request failed", client_address[0], exc_info=True)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive for readers polling many times
     timeout = CLIENT_TIMEOUT
@@ -253,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(head=False)
 
     def _answer(self, head: bool) -> None:
-        path = urlsplit(self.path).path
+        path = unquote(urlsplit(self.path).path)
         site = self.app.site
         if path in site.feeds:
             self._feed(site.feeds[path], head)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import logging
 import os
+import socket
+import struct
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.request import Request, urlopen
@@ -126,3 +130,27 @@ def test_serves_many_concurrent_readers(feed: Path, tmp_path: Path) -> None:
             assert answer.status == 200
     finally:
         server.stop()
+
+
+def test_a_reader_hanging_up_mid_answer_is_no_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "feed.xml").write_bytes(b"<rss>" + b"x" * 8_000_000 + b"</rss>")
+    site = make_site("t", tmp_path, "feed.xml", "atom.xml")
+    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict)
+    server.start()
+    try:
+        host, port = server.address
+        for _ in range(3):
+            with socket.create_connection((host, port)) as sock:
+                sock.sendall(b"GET /feed.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.recv(1000)
+                # Close with a reset, as a reader killed mid-download does.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with urlopen(server.url + "healthz", timeout=10) as answer:
+            assert answer.status == 200
+        time.sleep(0.3)  # let the handlers of the reset connections finish
+    finally:
+        server.stop()
+    assert "Traceback" not in capsys.readouterr().err
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

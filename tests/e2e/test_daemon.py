@@ -141,6 +141,7 @@ def start_daemon() -> Iterator[Callable[..., RunningDaemon]]:
     yield start
     for daemon in started:
         daemon.close()
+        print(f"--- {daemon.log} ---\n{daemon.text()}")  # shown when the test failed
 
 
 class NotifySocket:
@@ -193,7 +194,12 @@ def test_polls_republishes_and_serves_the_merged_feed(
     config = write_config(
         tmp_path,
         [
-            {"name": "news", "url": local(feed_server, "/news"), "title": "News"},
+            {
+                "name": "news",
+                "url": local(feed_server, "/news"),
+                "title": "News",
+                "categories": ["新闻"],
+            },
             {"name": "broken", "url": local(feed_server, "/broken")},
         ],
     )
@@ -230,8 +236,22 @@ def test_polls_republishes_and_serves_the_merged_feed(
         assert atom.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
         assert len(feedparser.parse(atom.body).entries) == 2
         index = daemon.request("/").body.decode()
-        assert 'rel="alternate" type="application/rss+xml"' in index
-        assert 'href="feed.xml"' in index and 'href="atom.xml"' in index
+        head = index.split("</head>")[0]
+        assert 'rel="alternate" type="application/rss+xml"' in head
+        assert 'href="feed.xml"' in head and 'href="atom.xml"' in head
+        assert head.count("<link ") == 3  # the merged RSS, Atom and JSON Feed only
+        # Every other feed publish() writes is served too, and linked from the index.
+        json_feed = daemon.request("/feed.json")
+        assert json_feed.headers["Content-Type"] == "application/feed+json; charset=utf-8"
+        assert len(json.loads(json_feed.body)["items"]) == 2
+        category = "/category/%E6%96%B0%E9%97%BB/feed.xml"  # 新闻
+        assert category.lstrip("/") in index
+        assert len(feedparser.parse(daemon.request(category).body).entries) == 2
+        assert (
+            daemon.request("/source/news/atom.xml")
+            .headers["Content-Type"]
+            .startswith("application/atom+xml")
+        )
         assert daemon.request("/healthz").status == 200
         assert daemon.request("/nothing-here").status == 404
 
