@@ -27,6 +27,9 @@ DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 DURATION_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+# A config is a few kB; these bound what a wrong or hostile file can cost to read.
+MAX_CONFIG_BYTES = 2 * 2**20
+MAX_CONFIG_VALUES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -268,19 +271,54 @@ def load_config(path: str | Path) -> Config:
     """Read and validate the config file; raise ConfigError naming file, key and problem."""
     file = Path(path).absolute()
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:  # bounded: --config /dev/zero must not hang
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such file (give another with --config)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{file}: larger than {MAX_CONFIG_BYTES // 2**20} MiB, far too large for a config "
+            "file; is it the right file?"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+            "is it the right file?"
+        ) from None
     try:
         tree = YAML(typ="rt").load(text)
+        _check_expanded_size(tree, file)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{file}{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: not valid YAML: nested too deeply") from None
     return build_config(tree, file)
+
+
+def _check_expanded_size(tree: Any, file: Path) -> None:
+    """Refuse a tree that aliases make huge (a "billion laughs" YAML bomb): ruamel keeps an
+    alias as a reference, but validating or printing the value would expand it."""
+    count = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{file}: more than {MAX_CONFIG_VALUES:,} values once its aliases (*name) are "
+                "expanded; refusing what looks like a YAML bomb"
+            )
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def build_config(tree: Any, file: Path) -> Config:

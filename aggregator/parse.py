@@ -8,11 +8,14 @@ feedparser's run time. `sanitize` cleans each entry once instead.
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import charset_normalizer
 import feedparser
 
 from .errors import ParseError
@@ -20,6 +23,17 @@ from .models import Entry, ParsedFeed, Source
 from .sanitize import absolute_url, clean_html, plain_text
 
 IMAGE_TYPES = ("image/",)
+# feedparser's fallbacks when the declared encoding fails; and the encodings (as `codecs`
+# names them) a detector may find instead: the legacy CJK ones real feeds are mislabelled in.
+LAST_RESORT_ENCODINGS = {"windows-1252", "iso-8859-2"}
+MULTIBYTE_ENCODINGS = {
+    codecs.lookup(name).name
+    for name in (
+        "gb18030", "gbk", "gb2312", "hz", "big5", "big5hkscs", "cp950",
+        "shift_jis", "cp932", "euc_jp", "iso2022_jp", "euc_kr", "cp949", "johab",
+    )
+}  # fmt: skip
+DETECT_BYTES = 256 * 1024
 # Dates before this are a broken feed's zero value, not news; after now+1 day, a typo.
 EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 
@@ -37,16 +51,17 @@ def parse_feed(
         for key in ("content-type", "content-language"):
             if key in headers:
                 response_headers[key] = headers[key]
-    try:
-        parsed = feedparser.parse(
-            body,
-            response_headers=response_headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as exc:  # feedparser promises never to raise; be sure anyway.
-        raise ParseError(f"feedparser failed: {exc}") from exc
-    problem = _bozo_message(parsed)
+    body = _defuse_entities(body)
+    parsed = _feedparser(body, response_headers)
+    misread = _misread_encoding(parsed)
+    if misread:
+        guess = _multibyte_encoding(body)
+        if guess:
+            charset = {"content-type": f"application/xml; charset={guess}"}
+            parsed = _feedparser(body, {**response_headers, **charset})
+        read_as = guess or f"{parsed.get('encoding')}; text may be garbled"
+        misread = f"wrong encoding: declared as {misread}, read as {read_as}"
+    problem = "; ".join(filter(None, [misread, _bozo_message(parsed)])) or None
     version = parsed.get("version") or ""
     if not parsed.entries and (problem or not version):
         if _looks_like_html(body):
@@ -107,9 +122,87 @@ def normalise_entry(
     )
 
 
+# feedparser re-declares the plain-text entities of an internal DTD subset for its lenient
+# fallback parser, which expands them without expat's amplification limit: a 100 kB entity
+# used 50,000 times is 5 GB. Only character-reference entities (`<!ENTITY nbsp "&#160;">`)
+# cannot expand beyond their reference, so they are the only declarations kept. The head and
+# the declaration pattern are feedparser's own (`sanitizer.replace_doctype`).
+ENTITY_DECLARATION = re.compile(r"<!ENTITY([^>]*?)>")
+CHARACTER_ENTITY = re.compile(r"\s+\w+\s+(\"&#(\d+|x[0-9A-Fa-f]+);\"|'&#(\d+|x[0-9A-Fa-f]+);')\s*")
+FIRST_ELEMENT = re.compile(r"<\w", re.ASCII)
+WIDE_ENCODINGS = (  # (how the document starts, codec, BOM bytes to keep)
+    (b"\xff\xfe\x00\x00", "utf-32-le", 4),
+    (b"\x00\x00\xfe\xff", "utf-32-be", 4),
+    (b"\xff\xfe", "utf-16-le", 2),
+    (b"\xfe\xff", "utf-16-be", 2),
+    (b"<\x00\x00\x00", "utf-32-le", 0),
+    (b"\x00\x00\x00<", "utf-32-be", 0),
+    (b"<\x00", "utf-16-le", 0),
+    (b"\x00<", "utf-16-be", 0),
+)
+
+
+def _defuse_entities(body: bytes) -> bytes:
+    """`body` without entity declarations that could expand to more than their reference."""
+    codec, bom = "latin-1", 0  # latin-1 maps bytes to characters one to one
+    for start, wide, length in WIDE_ENCODINGS:
+        if body.startswith(start):
+            codec, bom = wide, length
+            break
+    if codec == "latin-1" and b"<!ENTITY" not in body:
+        return body
+    text = body[bom:].decode(codec, errors="replace")
+    first = FIRST_ELEMENT.search(text)
+    end = first.start() + 1 if first else len(text)
+    head = ENTITY_DECLARATION.sub(
+        lambda match: match.group(0) if CHARACTER_ENTITY.fullmatch(match.group(1)) else "",
+        text[:end],
+    )
+    if head == text[:end]:
+        return body
+    return body[:bom] + (head + text[end:]).encode(codec, errors="replace")
+
+
 def _looks_like_html(body: bytes) -> bool:
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def _feedparser(body: bytes, response_headers: Mapping[str, str]) -> Any:
+    try:
+        return feedparser.parse(
+            body,
+            response_headers=dict(response_headers),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as exc:  # feedparser promises never to raise; be sure anyway.
+        raise ParseError(f"feedparser failed: {exc}") from exc
+
+
+def _misread_encoding(parsed: Any) -> str | None:
+    """The declared encoding when it did not decode the bytes and feedparser fell back to a
+    Western single-byte encoding, which never fails but garbles any other script."""
+    exc = parsed.get("bozo_exception")
+    if isinstance(exc, feedparser.CharacterEncodingOverride) and (
+        parsed.get("encoding") in LAST_RESORT_ENCODINGS
+    ):
+        declared = re.search(r"declared as (\S+),", str(exc))
+        return declared.group(1) if declared else "another"
+    return None
+
+
+def _multibyte_encoding(body: bytes) -> str | None:
+    """The CJK encoding a detector finds in `body`, if any. feedparser's last resort is a
+    single-byte encoding, so a multi-byte finding is strictly more likely to be right."""
+    best = charset_normalizer.from_bytes(body[:DETECT_BYTES]).best()
+    if best is None:
+        return None
+    try:
+        name = codecs.lookup(best.encoding).name
+    except LookupError:
+        return None
+    return name if name in MULTIBYTE_ENCODINGS else None
 
 
 def _bozo_message(parsed: Any) -> str | None:

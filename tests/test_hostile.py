@@ -1,0 +1,715 @@
+"""Hostile and broken sources, each against a real server on 127.0.0.1.
+
+Every case runs a whole pass with the hostile source next to a good one and checks the same
+promise: the pass completes, the good source still gets its entries, the hostile source's
+status says what is wrong in words a user can act on, and the database, the documents and the
+merged feeds stay valid (`invariants.check_outputs`).
+
+pytest-httpserver serves what an ordinary server would; `RawServer` gives a test control over
+every byte and its timing (slow answers, dribbling, compressed bombs, endless bodies).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import FeedServer, run_cli
+from feedworld import rsshub_feed, rsshub_item
+from invariants import check_outputs, front_matter
+
+from aggregator.config import Config
+from aggregator.models import PollResult
+from aggregator.store import SourceState, Store
+from aggregator.update import Pipeline
+
+# Short limits keep the suite fast; each case is about crossing one of them.
+SETTINGS = {"timeout": {"connect": 1, "read": 1, "total": 2}, "max_body": "1MiB"}
+GOOD = rsshub_feed([rsshub_item(i, guid=f"good-{i}") for i in range(3)])
+
+
+# -- a server that does exactly what a test says, byte by byte ----------------------------
+
+Handler = Callable[[socket.socket], None]
+
+
+class RawServer:
+    """A tiny threaded HTTP server on 127.0.0.1; each route is a function that writes the
+    whole answer (status line included) to the client socket however it likes."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.routes: dict[str, Handler] = {}
+        self.requests: list[str] = []
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, handler: Handler) -> str:
+        self.routes[path] = handler
+        return self.url(path)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                path = head.split(b" ", 2)[1].decode("latin-1")
+                self.requests.append(path)
+                handler = self.routes.get(path)
+                if handler is None:
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                else:
+                    handler(conn)
+            except OSError:
+                pass  # the client hung up, as it should on a hostile server
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServer]:
+    server = RawServer()
+    yield server
+    server.close()
+
+
+def head(status: str = "200 OK", **headers: str | int) -> bytes:
+    lines = [f"HTTP/1.1 {status}", "Connection: close"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def gzip_bomb(gigabytes: int) -> bytes:
+    """A gzip body of a few MB that inflates to `gigabytes` GiB of zeros (one member per
+    MiB; HTTP clients inflate concatenated members like one stream)."""
+    member = gzip.compress(b"\0" * 2**20, 9)
+    return member * (gigabytes * 1024)
+
+
+def deflate_bomb(gigabytes: int) -> bytes:
+    """A zlib stream of `gigabytes` GiB of zeros, built in milliseconds: after a full flush
+    the compressor starts afresh, so every further MiB compresses to the same bytes. (The
+    stream is never finished; a reader that keeps to its limit never gets there.)"""
+    packer = zlib.compressobj(9)
+    block = b"\0" * 2**20
+    first = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    repeat = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    return first + repeat * (gigabytes * 1024 - 1)
+
+
+# -- one pass with a hostile source next to a good one -------------------------------------
+
+
+@dataclass
+class Pass:
+    config: Config
+    store: Store
+    pipeline: Pipeline
+    results: dict[str, PollResult] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def again(self) -> Pass:
+        """Another pass with the same pipeline, and the same checks."""
+        started = time.monotonic()
+        self.results = {r.source: r for r in self.pipeline.update_all()}
+        self.seconds = time.monotonic() - started
+        assert self.results["good"].status in {"new", "unchanged", "not-modified"}
+        good = self.store.source_state("good")
+        assert good is not None and good.status == "ok" and good.entries == 3
+        check_outputs(self.config)
+        return self
+
+    @property
+    def state(self) -> SourceState:
+        state = self.store.source_state("hostile")
+        assert state is not None
+        return state
+
+    @property
+    def result(self) -> PollResult:
+        return self.results["hostile"]
+
+    def documents(self) -> dict[str, str]:
+        """The hostile source's documents, by file name."""
+        names = [s.document for s in self.store.all_entries() if s.entry.source == "hostile"]
+        folder = self.config.paths.documents
+        return {name: (folder / name).read_text(encoding="utf-8") for name in names}
+
+
+@pytest.fixture
+def run_pass(feed_server: FeedServer, make_config) -> Iterator[Callable[..., Pass]]:
+    """`run_pass(url, **settings)`: one checked pass over the hostile source and a good one."""
+    feed_server.serve("/good", GOOD)
+    opened: list[Pass] = []
+
+    def run(url: str, **settings: object) -> Pass:
+        sources = [
+            {"name": "hostile", "url": url},
+            {"name": "good", "url": feed_server.url("/good")},
+        ]
+        config = make_config(sources, **{**SETTINGS, **settings})
+        store = Store(config.paths.database)
+        # Parsing in this very process is the harsher test: a blow-up would take the test down.
+        pipeline = Pipeline(config, store, parse_processes=0)
+        opened.append(Pass(config, store, pipeline))
+        return opened[-1].again()
+
+    yield run
+    for done in opened:
+        done.pipeline.close()
+        done.store.close()
+
+
+def assert_error(done: Pass, message: str, status: str = "error") -> None:
+    assert done.result.status == "error"
+    assert done.result.error == message
+    assert done.state.status == status
+    assert done.state.error == message
+    assert done.state.entries == 0
+
+
+# -- network and HTTP -----------------------------------------------------------------------
+
+
+def test_slow_server_times_out_after_the_read_timeout(raw_server: RawServer, run_pass) -> None:
+    url = raw_server.route("/feed", lambda conn: raw_server.closed.wait(10))
+    done = run_pass(url)
+    assert_error(done, "timed out after 1 s waiting for the server")
+    assert done.seconds < 3
+
+
+def dribble_body(server: RawServer) -> Handler:
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(head(Content_Type="application/rss+xml") + b'<?xml version="1.0"?><rss>')
+        while not server.closed.wait(0.2):  # one byte well inside every read timeout
+            conn.sendall(b" ")
+
+    return handler
+
+
+def dribble_headers(server: RawServer) -> Handler:
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not server.closed.wait(0.2):
+            conn.sendall(b"X-Slow: yes\r\n")
+
+    return handler
+
+
+@pytest.mark.parametrize("dribble", [dribble_body, dribble_headers])
+def test_a_dribbling_server_is_cut_at_the_total_time(
+    raw_server: RawServer, run_pass, dribble: Callable[[RawServer], Handler]
+) -> None:
+    """Slowloris the other way round: each byte arrives inside the read timeout, so only a
+    limit on the whole fetch stops it from holding a worker for ever."""
+    done = run_pass(raw_server.route("/feed", dribble(raw_server)))
+    assert_error(done, "timed out after 2 s in total (the server sends too slowly)")
+    assert done.seconds < 4
+
+
+def test_connection_refused(run_pass) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # free now, and nothing listens once it is closed
+    done = run_pass(f"http://127.0.0.1:{port}/feed")
+    assert_error(done, "connection refused (nothing listens at that address and port)")
+
+
+def test_dns_failure(run_pass) -> None:
+    done = run_pass("http://feeds.example.invalid/rss")  # .invalid never resolves (RFC 2606)
+    assert_error(done, "cannot resolve host feeds.example.invalid (DNS lookup failed)")
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "message", "state"),
+    [
+        (404, {}, "HTTP 404 Not Found", "error"),
+        (410, {}, "HTTP 410 Gone", "gone"),
+        (500, {}, "HTTP 500 Internal Server Error", "error"),
+        (503, {"Retry-After": "120"}, "HTTP 503 Service Unavailable (retry after 120 s)", "error"),
+    ],
+)
+def test_http_errors(
+    feed_server: FeedServer,
+    run_pass,
+    status: int,
+    headers: dict[str, str],
+    message: str,
+    state: str,
+) -> None:
+    feed_server.serve("/feed", b"<html>error page</html>", status=status, headers=headers)
+    done = run_pass(feed_server.url("/feed"))
+    assert_error(done, message, state)
+    assert done.state.http_status == status
+    if status == 410:
+        assert done.state.next_poll is None  # gone for good: not polled again
+    else:
+        assert done.state.next_poll is not None
+
+
+def test_429_retry_after_is_honoured(feed_server: FeedServer, run_pass) -> None:
+    feed_server.serve("/feed", b"slow down", status=429, headers={"Retry-After": "7200"})
+    done = run_pass(feed_server.url("/feed"))
+    assert_error(done, "HTTP 429 Too Many Requests (retry after 7200 s)")
+    assert done.state.next_poll is not None
+    wait = done.state.next_poll - datetime.now(UTC)
+    assert timedelta(seconds=7100) < wait <= timedelta(seconds=7200)
+
+
+def test_429_with_a_date_and_a_hostile_reason_phrase(raw_server: RawServer, run_pass) -> None:
+    later = (datetime.now(UTC) + timedelta(hours=3)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    answer = f"HTTP/1.1 429 \x1b[2J\x1b[31mPWNED {'A' * 5000}\r\nRetry-After: {later}\r\n"
+    answer += "Content-Length: 0\r\nConnection: close\r\n\r\n"
+    done = run_pass(raw_server.route("/feed", lambda conn: conn.sendall(answer.encode())))
+    assert done.result.error is not None
+    assert done.result.error.startswith("HTTP 429 Too Many Requests (retry after 10")
+    assert "\x1b" not in done.result.error and "PWNED" not in done.result.error
+    assert done.state.next_poll is not None
+    assert done.state.next_poll - datetime.now(UTC) > timedelta(hours=2, minutes=50)
+
+
+def test_redirect_loop(feed_server: FeedServer, run_pass) -> None:
+    feed_server.serve("/a", b"", status=302, etag=False, headers={"Location": "/b"})
+    feed_server.serve("/b", b"", status=302, etag=False, headers={"Location": "/a"})
+    done = run_pass(feed_server.url("/a"))
+    assert done.result.error is not None
+    assert done.result.error.startswith("redirect loop (the server keeps redirecting back to")
+
+
+def test_too_many_redirects(feed_server: FeedServer, run_pass) -> None:
+    for hop in range(8):
+        feed_server.serve(
+            f"/r{hop}", b"", status=301, etag=False, headers={"Location": f"/r{hop + 1}"}
+        )
+    feed_server.serve("/r8", GOOD)
+    done = run_pass(feed_server.url("/r0"), max_redirects=5)
+    assert_error(done, "too many redirects (more than 5)")
+    assert done.state.current_url is None  # nothing half-adopted from the chain
+
+
+def test_a_redirect_to_a_local_file_is_not_followed(
+    feed_server: FeedServer, run_pass, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(rsshub_feed([rsshub_item(1, title="LOCAL-FILE-SECRET")]))
+    feed_server.serve("/feed", b"", status=302, etag=False, headers={"Location": secret.as_uri()})
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.error is not None and done.result.error.startswith("not a web URL")
+    assert not any("LOCAL-FILE-SECRET" in text for text in done.documents().values())
+
+
+# -- size --------------------------------------------------------------------------------
+
+FIFTY_MB = 50 * 2**20
+ITEM_BYTES = rsshub_item(1).encode() * 64
+
+
+def endless_body(server: RawServer, declare_length: bool) -> Handler:
+    def handler(conn: socket.socket) -> None:
+        extra = {"Content_Length": FIFTY_MB} if declare_length else {}
+        conn.sendall(head(Content_Type="application/rss+xml", **extra))
+        conn.sendall(b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>')
+        sent = 0
+        while sent < FIFTY_MB and not server.closed.is_set():
+            conn.sendall(ITEM_BYTES)
+            sent += len(ITEM_BYTES)
+
+    return handler
+
+
+@pytest.mark.parametrize("declare_length", [False, True], ids=["streamed", "declared"])
+def test_a_50_mb_body_is_cut_at_the_size_cap(
+    raw_server: RawServer, run_pass, declare_length: bool
+) -> None:
+    done = run_pass(raw_server.route("/feed", endless_body(raw_server, declare_length)))
+    assert_error(done, "response larger than the 1 MiB limit (max_body)")
+    assert done.seconds < 3
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "deflate"])
+def test_a_compression_bomb_is_cut_at_the_size_cap(
+    raw_server: RawServer, run_pass, encoding: str
+) -> None:
+    if encoding == "deflate":
+        body = deflate_bomb(4)
+    else:
+        body = gzip_bomb(4)
+        if encoding == "gzip, gzip":
+            body = gzip.compress(body)
+
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(head(Content_Encoding=encoding, Content_Length=len(body)) + body)
+
+    done = run_pass(raw_server.route("/feed", handler))
+    assert_error(done, "response larger than the 1 MiB limit (max_body)")
+    assert done.seconds < 3
+
+
+MEASURE_FETCH = """
+import json, sys
+from pathlib import Path
+from aggregator.fetch import FetchLimits, fetch_source, make_session
+from aggregator.models import HttpState
+
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+
+limits = FetchLimits("test", connect_timeout=2, read_timeout=2, total_timeout=30)
+session = make_session(limits)
+Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS (Linux >= 4.0)
+before = status("VmHWM")
+result = fetch_source(session, sys.argv[1], HttpState(), limits)
+print(json.dumps({"error": result.error, "before": before, "peak": status("VmHWM")}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["50 MB body", "4 GiB gzip bomb"])
+def test_memory_stays_low_with_the_default_15_mib_cap(raw_server: RawServer, kind: str) -> None:
+    """Peak RSS of a fresh process fetching the hostile body with the default limits."""
+    if kind == "50 MB body":
+        url = raw_server.route("/feed", endless_body(raw_server, declare_length=False))
+    else:
+        bomb = gzip_bomb(4)
+        url = raw_server.route(
+            "/feed",
+            lambda conn: conn.sendall(
+                head(Content_Encoding="gzip", Content_Length=len(bomb)) + bomb
+            ),
+        )
+    started = time.monotonic()
+    answer = subprocess.run(
+        [sys.executable, "-c", MEASURE_FETCH, url], capture_output=True, text=True, timeout=60
+    )
+    seconds = time.monotonic() - started
+    assert answer.returncode == 0, answer.stderr
+    measured = json.loads(answer.stdout)
+    assert measured["error"] == "response larger than the 15 MiB limit (max_body)"
+    growth = measured["peak"] - measured["before"]
+    print(f"{kind}: peak RSS {measured['peak']:.0f} MiB (+{growth:.0f} MiB), {seconds:.2f} s")
+    # The body is kept up to the cap and joined once: about twice 15 MiB, never the whole.
+    assert growth < 64
+
+
+# -- XML attacks ---------------------------------------------------------------------------
+
+
+def entity_feed(doctype: str, title: str, description: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n{doctype}\n<rss version="2.0"><channel><title>t</title>'
+        f"<item><title>{title}</title><guid>x-1</guid><description>{description}</description>"
+        "</item></channel></rss>"
+    ).encode()
+
+
+def test_billion_laughs_does_not_expand(feed_server: FeedServer, run_pass) -> None:
+    levels = ['<!ENTITY lol0 "lol">']
+    levels += [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
+    body = entity_feed(f"<!DOCTYPE rss [{''.join(levels)}]>", "&lol9;", "&lol9;")
+    feed_server.serve("/feed", body)
+    done = run_pass(feed_server.url("/feed"))
+    assert done.seconds < 3
+    assert done.state.status == "warning" and "malformed feed" in (done.state.error or "")
+    (text,) = done.documents().values()
+    assert "lollollol" not in text and len(text) < 5000
+
+
+def test_quadratic_blowup_does_not_expand(feed_server: FeedServer, run_pass) -> None:
+    """One 100 kB entity used 50,000 times: 5 GB if expanded. expat refuses it, but
+    feedparser's lenient fallback would expand it itself; parse.py drops the declaration."""
+    body = entity_feed(f'<!DOCTYPE rss [<!ENTITY a "{"A" * 100_000}">]>', "big", "&a;" * 50_000)
+    feed_server.serve("/feed", body)
+    done = run_pass(feed_server.url("/feed"), max_body="2MiB")
+    assert done.seconds < 5
+    assert done.state.status == "warning"
+    (text,) = done.documents().values()
+    assert "AAAA" not in text and len(text) < 2 * len(body)
+
+
+@pytest.mark.parametrize("kind", ["general entity", "external DTD", "parameter entity", "http"])
+def test_external_entities_are_never_resolved(
+    feed_server: FeedServer, run_pass, tmp_path: Path, kind: str
+) -> None:
+    """XXE: no local file is read and no URL is fetched on a feed's say-so."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("XXE-SECRET-CONTENT")
+    dtd = tmp_path / "evil.dtd"
+    dtd.write_text('<!ENTITY leak "XXE-SECRET-CONTENT">')
+    probe = feed_server.serve("/xxe", b"XXE-SECRET-CONTENT", content_type="text/plain")
+    doctype, reference = {
+        "general entity": (f'<!DOCTYPE rss [<!ENTITY leak SYSTEM "{secret.as_uri()}">]>', "&leak;"),
+        "external DTD": (f'<!DOCTYPE rss SYSTEM "{dtd.as_uri()}">', "&leak;"),
+        "parameter entity": (
+            f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "{dtd.as_uri()}"> %p;]>',
+            "&leak;",
+        ),
+        "http": (f'<!DOCTYPE rss [<!ENTITY leak SYSTEM "{feed_server.url("/xxe")}">]>', "&leak;"),
+    }[kind]
+    feed_server.serve("/feed", entity_feed(doctype, f"title {reference}", f"body {reference}"))
+    done = run_pass(feed_server.url("/feed"))
+    assert probe.requests == 0
+    database = b"".join(p.read_bytes() for p in done.config.paths.database.parent.iterdir())
+    assert b"XXE-SECRET-CONTENT" not in database
+    outputs = [*done.documents().values()]
+    outputs += [p.read_text() for p in done.config.paths.public.iterdir() if p.is_file()]
+    assert outputs and not any("XXE-SECRET-CONTENT" in text for text in outputs)
+    assert done.state.entries == 1
+
+
+# -- broken feeds --------------------------------------------------------------------------
+
+
+def test_a_truncated_feed_keeps_what_can_be_recovered(feed_server: FeedServer, run_pass) -> None:
+    whole = rsshub_feed([rsshub_item(i) for i in range(6)])
+    cut = whole[: int(len(whole) * 0.7)]
+    feed_server.serve("/feed", cut)
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.status == "new" and done.result.new >= 3
+    assert done.state.status == "warning"
+    assert (done.state.error or "").startswith("malformed feed (SAXParseException")
+    for text in done.documents().values():
+        assert text.endswith("</div>\n")
+
+
+def test_an_html_page_instead_of_a_feed(feed_server: FeedServer, run_pass) -> None:
+    page = b"<!DOCTYPE html><html><head><title>Home</title></head><body><p>Hi</p></body></html>"
+    feed_server.serve("/feed", page, content_type="text/html; charset=utf-8")
+    done = run_pass(feed_server.url("/feed"))
+    assert_error(done, "not a feed (an HTML page; give the feed's own URL)")
+
+
+@pytest.mark.parametrize(
+    ("garbage", "message"),
+    [
+        (b"", "not a feed (no RSS/Atom/RDF document found)"),
+        (bytes(range(256)) * 40, "malformed feed"),
+        (b'{"version": "not a feed at all"}', "malformed feed"),
+    ],
+    ids=["empty", "binary", "json"],
+)
+def test_garbage_instead_of_a_feed(
+    feed_server: FeedServer, run_pass, garbage: bytes, message: str
+) -> None:
+    feed_server.serve("/feed", garbage, content_type="application/octet-stream")
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.status == "error"
+    assert (done.result.error or "").startswith(message)
+
+
+CHINESE = ("中文頻道", "標題一 繁體字", "內容：白宮宣布")
+
+
+@pytest.mark.parametrize("encoding", ["GBK", "Big5", "GB18030"])
+def test_legacy_chinese_encodings_declared_in_the_prolog(
+    feed_server: FeedServer, run_pass, encoding: str
+) -> None:
+    channel, title, text = CHINESE
+    body = (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n<rss version="2.0"><channel>'
+        f"<title>{channel}</title><item><title>{title}</title><guid>c-1</guid>"
+        f"<description>&lt;p&gt;{text}&lt;/p&gt;</description></item></channel></rss>"
+    ).encode(encoding)
+    feed_server.serve("/feed", body, content_type="application/rss+xml")  # no charset
+    done = run_pass(feed_server.url("/feed"))
+    assert done.state.status == "ok" and done.state.title == channel
+    (document,) = done.documents().values()
+    assert front_matter(document)["title"] == title
+    assert f"<p>{text}</p>" in document
+
+
+def test_wrong_declared_encoding_latin1(feed_server: FeedServer, run_pass) -> None:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>Café</title>'
+        "<item><title>Crème brûlée</title><guid>l-1</guid><description>déjà vu</description>"
+        "</item></channel></rss>"
+    ).encode("latin-1")
+    feed_server.serve("/feed", body, content_type="application/rss+xml; charset=utf-8")
+    done = run_pass(feed_server.url("/feed"))
+    (document,) = done.documents().values()
+    assert front_matter(document)["title"] == "Crème brûlée"
+    assert done.state.status == "warning"
+    assert done.state.error == (
+        "wrong encoding: declared as utf-8, read as windows-1252; text may be garbled"
+    )
+
+
+def test_wrong_declared_encoding_gbk_said_to_be_utf8(feed_server: FeedServer, run_pass) -> None:
+    """A Chinese site that says UTF-8 but sends GBK: read as what it is, and say so."""
+    channel, title, text = (
+        "中文频道",
+        "白宫宣布美国总统拜登在通话中强调",
+        "美国及其盟国将予以果断回应",
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{channel}</title><item><title>{title}</title><guid>g-1</guid>"
+        f"<description>{text}</description></item></channel></rss>"
+    ).encode("gbk")
+    feed_server.serve("/feed", body, content_type="application/rss+xml; charset=utf-8")
+    done = run_pass(feed_server.url("/feed"))
+    (document,) = done.documents().values()
+    assert front_matter(document)["title"] == title
+    assert text in document
+    assert done.state.status == "warning"
+    assert done.state.error == "wrong encoding: declared as utf-8, read as gb18030"
+
+
+# -- odd items -----------------------------------------------------------------------------
+
+
+def bare_item(**parts: str) -> str:
+    return "<item>" + "".join(f"<{tag}>{value}</{tag}>" for tag, value in parts.items()) + "</item>"
+
+
+def test_items_without_guid_link_date_or_title(feed_server: FeedServer, run_pass) -> None:
+    items = [
+        bare_item(title="Only a link", link="https://example.org/a"),
+        bare_item(title="Only a title and a date", pubDate="Mon, 03 Jan 2022 10:00:00 GMT"),
+        bare_item(description="&lt;p&gt;Only a description, with some words.&lt;/p&gt;"),
+        '<item><guid isPermaLink="false">only-a-guid</guid></item>',
+        "<item></item>",
+    ]
+    body = rsshub_feed(items)
+    feed_server.serve("/feed", body)
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.new == 5
+    titles = sorted(front_matter(text)["title"] for text in done.documents().values())
+    assert titles == sorted(
+        [
+            "(untitled)",
+            "(untitled)",
+            "Only a description, with some words.",
+            "Only a link",
+            "Only a title and a date",
+        ]
+    )
+    # Fallback identities are stable: the same items again (under a new ETag) add nothing.
+    feed_server.serve("/feed", body.replace(b"</channel>", b"<!-- again --></channel>"))
+    again = done.again()
+    assert again.result.status == "unchanged" and again.state.entries == 5
+
+
+def test_duplicate_guids_in_one_feed_are_stored_once(feed_server: FeedServer, run_pass) -> None:
+    items = [rsshub_item(i, guid="same-guid", title=f"Version {i}") for i in range(4)]
+    feed_server.serve("/feed", rsshub_feed(items))
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.new == 1 and done.state.entries == 1
+    (document,) = done.documents().values()
+    assert front_matter(document)["title"] == "Version 0"  # the first, as a feed lists newest first
+
+
+def test_dates_in_the_far_future_or_the_1970s(feed_server: FeedServer, run_pass) -> None:
+    items = [
+        rsshub_item(1, title="From the future", date=datetime(2999, 12, 31, tzinfo=UTC)),
+        rsshub_item(2, title="Epoch zero", date=datetime(1970, 1, 1, tzinfo=UTC)),
+        rsshub_item(3, title="Normal", date=datetime(2022, 1, 28, tzinfo=UTC)),
+        bare_item(title="Nonsense date", guid="n-4", pubDate="Fri, 31 Dec 99999 25:61:00 XYZ"),
+    ]
+    started = datetime.now(UTC)
+    feed_server.serve("/feed", rsshub_feed(items))
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.new == 4
+    dates = {front_matter(text)["title"]: name[:10] for name, text in done.documents().items()}
+    today = f"{started:%Y-%m-%d}"
+    assert dates["From the future"] <= f"{datetime.now(UTC):%Y-%m-%d}"  # clamped to now
+    assert dates["Epoch zero"] >= today  # 1970 is a zero value: first seen instead
+    assert dates["Normal"] == "2022-01-28"
+    assert dates["Nonsense date"] >= today
+
+
+# -- big --------------------------------------------------------------------------------
+
+
+def test_a_10000_item_feed(feed_server: FeedServer, run_pass) -> None:
+    body = rsshub_feed([rsshub_item(i, guid=f"big-{i}") for i in range(10_000)])
+    feed = feed_server.serve("/feed", body)
+    done = run_pass(feed_server.url("/feed"), max_body="15MiB")
+    print(f"10,000 items, {len(body) / 2**20:.1f} MiB: first pass {done.seconds:.2f} s")
+    assert done.result.new == 10_000 and done.state.entries == 10_000
+    assert len(done.documents()) == 10_000
+    assert done.seconds < 60
+    again = done.again()
+    print(f"10,000 items: second pass {again.seconds:.2f} s")
+    assert again.result.status == "not-modified" and feed.requests == 2
+
+
+def test_an_item_with_a_5_mb_body(feed_server: FeedServer, run_pass) -> None:
+    paragraph = "<p>白宫宣布，美国总统拜登在与乌克兰总统泽连斯基的通话中强调。<b>重点</b></p>\n"
+    body_html = paragraph * (5 * 2**20 // len(paragraph.encode()))
+    feed_server.serve("/feed", rsshub_feed([rsshub_item(1, body=body_html)]))
+    done = run_pass(feed_server.url("/feed"), max_body="15MiB")
+    assert done.result.new == 1
+    (document,) = done.documents().values()
+    assert len(document.encode()) > 5_000_000
+    assert done.seconds < 20
+
+
+# -- hostile configuration -----------------------------------------------------------------
+
+
+def yaml_bomb(key: str) -> str:
+    lines = ["lol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"lol{i}: &lol{i} [{', '.join([f'*lol{i - 1}'] * 9)}]" for i in range(1, 9)]
+    anchors = "\n".join("  - " + line.split(": ", 1)[1] for line in lines)
+    return f"{key}:\n{anchors}\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("yaml bomb", "refusing what looks like a YAML bomb"),
+        ("binary garbage", "not UTF-8 text"),
+        ("huge file", "far too large for a config file"),
+        ("endless file", "far too large for a config file"),
+        ("deep nesting", "nested too deeply"),
+    ],
+)
+def test_hostile_config_files_get_one_clear_line(tmp_path: Path, kind: str, message: str) -> None:
+    config = tmp_path / "config.yaml"
+    if kind == "yaml bomb":
+        config.write_text(yaml_bomb("timeout"))  # 9^9 values if anything expanded it
+    elif kind == "binary garbage":
+        config.write_bytes(bytes(range(128, 256)) * 100)
+    elif kind == "huge file":
+        config.write_bytes(b"# " + b"x" * 50_000_000 + b"\nsources: []\n")
+    elif kind == "endless file":
+        config = Path("/dev/zero")
+    else:
+        config.write_text("sources: " + "[" * 300 + "]" * 300 + "\n")
+    started = time.monotonic()
+    result = run_cli("check-config", "--config", str(config), timeout=60)
+    assert time.monotonic() - started < 15
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert str(config) in result.stderr and message in result.stderr
