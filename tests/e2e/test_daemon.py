@@ -27,6 +27,8 @@ import pytest
 import yaml
 from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
+from werkzeug import Request
+from werkzeug import Response as WerkzeugResponse
 
 T = TypeVar("T")
 DEADLINE = 20.0
@@ -367,3 +369,26 @@ def test_one_instance_gone_and_moved_sources(
     # Once it is stopped, the database is free again.
     after = run_cli("update", "--config", str(config), timeout=60)
     assert after.returncode != 2 and "already running" not in after.stderr
+
+
+def test_sigterm_lets_a_running_poll_finish(
+    feed_server: FeedServer, tmp_path: Path, start_daemon: Callable[..., RunningDaemon]
+) -> None:
+    body = rsshub_feed([rsshub_item(5)])
+
+    def slow(request: Request) -> WerkzeugResponse:
+        time.sleep(2)
+        return WerkzeugResponse(body, content_type="application/rss+xml")
+
+    feed_server.server.expect_request("/slow").respond_with_handler(slow)
+    config = write_config(tmp_path, [{"name": "slow", "url": local(feed_server, "/slow")}])
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.status("slow")["polling"], "the slow poll to start")
+    code, took = daemon.stop()
+    assert code == 0
+    assert took < 10, f"SIGTERM took {took:.1f} s"
+    log = daemon.text()
+    assert "waiting up to 20 s for running polls: slow" in log
+    assert "source=slow status=new" in log
+    # What the poll stored was written out before the exit.
+    assert len(documents(tmp_path)) == 1
