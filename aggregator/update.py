@@ -45,7 +45,7 @@ from .feed_groups import (
 )
 from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
-from .models import Entry, FetchResult, ParsedFeed, PollResult, Source
+from .models import Entry, FetchResult, ParsedFeed, PollResult, Source, StoredEntry
 from .parse import parse_feed
 from .publish import FeedInfo, publish_feeds
 from .schedule import next_delay
@@ -59,6 +59,7 @@ PARSE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 # Documents are written in this many entries at a time while the pass goes on, so that
 # rendering overlaps with parsing in the workers instead of waiting for the last poll.
 DOCUMENT_BATCH = 500
+DOCUMENT_CHUNK = 100  # documents per task sent to a parser process
 STATE_CHUNK = 500
 
 
@@ -118,6 +119,7 @@ class Pipeline:
         self.parse_processes = PARSE_PROCESSES if parse_processes is None else parse_processes
         self._parser: ProcessPoolExecutor | None = None
         self._parser_lock = threading.Lock()
+        self._parsed_by_pool = 0
         store.sync_sources((s.name, s.url) for s in config.sources)
 
     def close(self) -> None:
@@ -133,11 +135,15 @@ class Pipeline:
         with self._parser_lock:
             if self._parser is None:
                 # spawn, not fork: the daemon has threads (scheduler, server), and a forked
-                # child of a threaded process can inherit a held lock and hang.
+                # child of a threaded process can inherit a held lock and hang. (So a script
+                # that runs a Pipeline needs the usual `if __name__ == "__main__":` guard;
+                # without it the workers cannot start and parsing falls back to in-process.)
+                self._parsed_by_pool = 0
                 self._parser = ProcessPoolExecutor(
                     max_workers=self.parse_processes,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_ignore_interrupts,
+                    initializer=_start_parser_process,
+                    initargs=(os.getpid(),),
                 )
             return self._parser
 
@@ -150,14 +156,22 @@ class Pipeline:
             return parse_feed(body, source, url, headers, now)
         pool = self._parser_pool()
         try:
-            return pool.submit(parse_feed, body, source, url, dict(headers), now).result()
+            parsed = pool.submit(parse_feed, body, source, url, dict(headers), now).result()
         except BrokenProcessPool:
             # A worker died (killed, or crashed on this body): start fresh ones next time.
             with self._parser_lock:
                 if self._parser is pool:
                     self._parser = None
+                never_worked = self._parsed_by_pool == 0
+                if never_worked:
+                    self.parse_processes = 0
             pool.shutdown(wait=False, cancel_futures=True)
+            if never_worked:
+                log.warning("parser processes cannot start; parsing in this process instead")
+                return parse_feed(body, source, url, headers, now)
             raise ParseError("the parser process died while parsing this feed") from None
+        self._parsed_by_pool += 1
+        return parsed
 
     # -- one poll -------------------------------------------------------------------------
 
@@ -291,18 +305,43 @@ class Pipeline:
 
     def write_documents(self) -> int:
         """Write every pending document; return how many were written or confirmed."""
+        render = renderer_for(self.config.documents_format)
         total = 0
         with self._output_lock:
             while pending := self.store.pending_documents(limit=500):
-                written = write_documents(
-                    self.config.paths.documents,
-                    pending,
-                    self.sources,
-                    renderer_for(self.config.documents_format),
-                )
+                written = self._write_pending(pending, render)
                 self.store.mark_documents(written)
                 total += len(written)
         return total
+
+    def _write_pending(
+        self, pending: Sequence[StoredEntry], render: Callable[..., str]
+    ) -> list[tuple[int, str]]:
+        """`write_documents`, split over the parser processes when there are any: rendering
+        and creating files is a fifth of a cold poll's CPU, and this process is already the
+        busiest (it fetches, stores and indexes)."""
+        folder = self.config.paths.documents
+        if self.parse_processes <= 0 or len(pending) < DOCUMENT_CHUNK:
+            return write_documents(folder, pending, self.sources, render)
+        pool = self._parser_pool()
+        futures = []
+        for start in range(0, len(pending), DOCUMENT_CHUNK):
+            chunk = pending[start : start + DOCUMENT_CHUNK]
+            names = {item.entry.source for item in chunk}
+            sources = {name: self.sources[name] for name in names if name in self.sources}
+            futures.append(pool.submit(write_documents, folder, chunk, sources, render))
+        written: list[tuple[int, str]] = []
+        try:
+            for future in futures:
+                written += future.result()
+        except BrokenProcessPool:
+            # Rendering is not hostile input's playground; just do it here.
+            with self._parser_lock:
+                if self._parser is pool:
+                    self._parser = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return write_documents(folder, pending, self.sources, render)
+        return written
 
     def render_all(self) -> int:
         """Rewrite every document from the database, in the configured format (after
@@ -425,9 +464,17 @@ class Pipeline:
         return [result for result in results if result is not None]
 
 
-def _ignore_interrupts() -> None:
-    """Parser processes leave Ctrl-C to the daemon, which shuts them down in order."""
+def _start_parser_process(parent: int) -> None:
+    """Parser processes leave Ctrl-C to the daemon, which shuts them down in order, and end
+    by themselves when the daemon is gone (SIGKILL, OOM): nothing else would wake them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _log_poll(result: PollResult) -> None:
