@@ -39,7 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from . import __version__
 from .atomic import remove_stale_temps
 from .config import Config, load_config
-from .errors import AggregatorError, StoreError
+from .errors import AggregatorError, OutputError, StoreError
 from .feed_groups import feed_groups, feed_links
 from .publish import FeedInfo
 from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
@@ -296,6 +296,11 @@ class Daemon:
     def _prepare_outputs(self) -> None:
         """Complete what a crash may have left: stale temp files, unwritten documents, feed."""
         paths = self.config.paths
+        for folder in (paths.documents, paths.public):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
         # The merged feeds, and the group feeds in category/<slug>/ and source/<name>/.
         folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
         removed = sum(remove_stale_temps(folder) for folder in folders)
@@ -446,6 +451,7 @@ class Daemon:
                 source.interval,
                 gone=state is not None and state.status == "gone",
                 url_changed=name in moved or (state is not None and state.url != source.url),
+                starting=len(names),
             )
             if delay is None:
                 log.warning(

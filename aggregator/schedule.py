@@ -19,6 +19,7 @@ BACKOFF_CAP = 24 * 3600
 BACKOFF_BASE = 60
 STARTUP_DELAY = 1.0  # seconds: "shortly after start", once the server is up
 STARTUP_SPREAD = 30.0  # at most this many seconds of jitter over the first polls
+STARTUP_PACE = 0.5  # seconds of spread per source starting together (about 2 polls a second)
 
 
 def next_delay(
@@ -55,19 +56,22 @@ def first_poll_delay(
     *,
     gone: bool = False,
     url_changed: bool = False,
+    starting: int = 1,
     rng: random.Random | None = None,
 ) -> float | None:
     """Seconds until a source's first poll after a start or a reload; None: do not poll.
 
     A stored time still ahead is kept (it may carry a backoff or a Retry-After). A source
-    that is due, new, or whose URL changed is polled shortly, spread over a tenth of its
-    interval (at most STARTUP_SPREAD) so a restart does not fire every source at once. A
-    source that answered 410 Gone stays stopped until its configured URL changes.
+    that is due, new, or whose URL changed is polled shortly: at random within a spread that
+    grows with the number of sources `starting` together (STARTUP_PACE each), bounded by a
+    tenth of its interval and by STARTUP_SPREAD, so that a restart does not fire every
+    source at once while one new source is polled at once. A source that answered 410 Gone
+    stays stopped until its configured URL changes.
     """
     if gone and not url_changed:
         return None
     if url_changed or next_poll is None or next_poll <= now:
-        spread = min(STARTUP_SPREAD, interval / 10)
+        spread = min(STARTUP_SPREAD, interval / 10, STARTUP_PACE * max(1, starting))
         return STARTUP_DELAY + (rng or random).uniform(0, spread)
     # A time beyond the backoff cap can only come from a clock that jumped back.
     return min((next_poll - now).total_seconds(), float(BACKOFF_CAP))

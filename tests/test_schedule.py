@@ -11,6 +11,7 @@ from aggregator.models import Source
 from aggregator.schedule import (
     BACKOFF_CAP,
     STARTUP_DELAY,
+    STARTUP_PACE,
     STARTUP_SPREAD,
     ReloadPlan,
     first_poll_delay,
@@ -78,16 +79,25 @@ def test_jitter_only_delays_and_by_at_most_the_fraction() -> None:
 
 @pytest.mark.parametrize("next_poll", [None, NOW - timedelta(hours=5), NOW])
 def test_a_due_or_new_source_is_polled_shortly_after_start(next_poll: datetime | None) -> None:
-    delay = first_poll_delay(NOW, next_poll, 1800, rng=random.Random(1))
+    delay = first_poll_delay(NOW, next_poll, 1800, starting=500, rng=random.Random(1))
     assert delay is not None
     assert STARTUP_DELAY <= delay <= STARTUP_DELAY + STARTUP_SPREAD
 
 
 def test_first_polls_are_spread_so_sources_do_not_fire_together() -> None:
     rng = random.Random(7)
-    delays = [first_poll_delay(NOW, None, 1800, rng=rng) for _ in range(50)]
-    assert len({round(d or 0, 3) for d in delays}) > 40
+    delays = [first_poll_delay(NOW, None, 1800, starting=100, rng=rng) for _ in range(100)]
+    assert len({round(d or 0, 3) for d in delays}) > 90
     assert max(d or 0 for d in delays) - min(d or 0 for d in delays) > STARTUP_SPREAD / 2
+    assert max(d or 0 for d in delays) <= STARTUP_DELAY + STARTUP_SPREAD
+
+
+def test_the_spread_grows_with_the_number_of_sources_starting() -> None:
+    """One new source is polled at once; ten are spread over a few seconds."""
+    alone = [first_poll_delay(NOW, None, 1800, starting=1) for _ in range(50)]
+    assert all(d is not None and d <= STARTUP_DELAY + STARTUP_PACE for d in alone)
+    ten = [first_poll_delay(NOW, None, 1800, starting=10) for _ in range(50)]
+    assert all(d is not None and d <= STARTUP_DELAY + 10 * STARTUP_PACE for d in ten)
 
 
 def test_the_spread_is_small_for_short_intervals() -> None:
