@@ -318,7 +318,7 @@ class Daemon:
         def reload(signum: int, frame: FrameType | None) -> None:
             self._requests.put(("reload", signal.Signals(signum).name))
 
-        previous = {}
+        previous: dict[int, Any] = {}
         for signum, handler in (
             (signal.SIGTERM, stop),
             (signal.SIGINT, stop),

@@ -25,7 +25,7 @@ from datetime import UTC
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from . import __version__
@@ -207,21 +207,7 @@ class FeedServer:
         self.health = health
         self.status = status
         self.cache = FeedCache()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        server_class = type(
-            "_Server",
-            (ThreadingHTTPServer,),
-            {
-                "address_family": family,
-                "daemon_threads": True,
-                "block_on_close": False,
-                # The stdlib's backlog of 5 drops connections when many readers arrive at once.
-                "request_queue_size": 1024,
-                "handle_error": _handle_error,
-            },
-        )
-        self.httpd = server_class((host, port), _Handler)
-        self.httpd.app = self  # type: ignore[attr-defined]
+        self.httpd = _HTTPServer((host, port), self)
         self._thread: threading.Thread | None = None
 
     @property
@@ -252,14 +238,27 @@ class FeedServer:
         self.httpd.server_close()
 
 
-def _handle_error(server: ThreadingHTTPServer, request: Any, client_address: Any) -> None:
-    """A reader that hangs up mid-answer is routine; anything else is a bug worth a trace.
-    (The stdlib would print a traceback to stderr either way.)"""
-    error = sys.exc_info()[1]
-    if isinstance(error, ConnectionError | TimeoutError):
-        log.debug("http %s: %s", client_address[0], error)
-    else:
-        log.error("http %s: request failed", client_address[0], exc_info=True)
+class _HTTPServer(ThreadingHTTPServer):
+    """The stdlib server, one daemon thread per connection, tuned for many readers."""
+
+    daemon_threads = True
+    block_on_close = False
+    # The stdlib's backlog of 5 drops connections when many readers arrive at once.
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], app: FeedServer) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.app = app
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A reader that hangs up mid-answer is routine; anything else is a bug worth a
+        trace. (The stdlib would print a traceback to stderr either way.)"""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("http %s: %s", client_address[0], error)
+        else:
+            log.error("http %s: request failed", client_address[0], exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -271,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def app(self) -> FeedServer:
-        return self.server.app  # type: ignore[attr-defined,no-any-return]
+        return cast(_HTTPServer, self.server).app
 
     def do_HEAD(self) -> None:
         self._answer(head=True)
