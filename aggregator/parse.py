@@ -51,7 +51,7 @@ def parse_feed(
         for key in ("content-type", "content-language"):
             if key in headers:
                 response_headers[key] = headers[key]
-    body = _defuse_entities(body)
+    body = _drop_invalid_references(_defuse_entities(body))
     parsed = _feedparser(body, response_headers)
     misread = _misread_encoding(parsed)
     if misread:
@@ -100,6 +100,8 @@ def normalise_entry(
     published = _date(dict.get(raw, "published_parsed"), now)
     updated = _date(dict.get(raw, "updated_parsed"), now)
     content, content_image = clean_html(_longest_content(raw), base)
+    # After cleaning, since HTML references (`&#1;`) decode to them too.
+    content = XML_INVALID.sub("", content)
     identity = (raw.get("id") or "").strip() or link
     if not identity:
         stamp = (published or updated).isoformat() if (published or updated) else ""
@@ -130,6 +132,15 @@ def normalise_entry(
 ENTITY_DECLARATION = re.compile(r"<!ENTITY([^>]*?)>")
 CHARACTER_ENTITY = re.compile(r"\s+\w+\s+(\"&#(\d+|x[0-9A-Fa-f]+);\"|'&#(\d+|x[0-9A-Fa-f]+);')\s*")
 FIRST_ELEMENT = re.compile(r"<\w", re.ASCII)
+# The only character references that can be invalid (the rest, such as &#20013;, never reach
+# Python): one or two digits (controls), surrogates, U+FFFE/FFFF, and beyond U+10FFFF.
+SUSPECT_REFERENCE = re.compile(
+    rb"&#(?:[xX]0*([0-9a-fA-F]{1,2}|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF]|[0-9a-fA-F]{6,})"
+    rb"|0*(\d{1,2}|5[5-7]\d{3}|6553[45]|\d{7,}));"
+)
+# Characters XML 1.0 does not allow (controls, lone surrogates, U+FFFE/FFFF): a single one in
+# an entry's content would make every later merged feed unwritable, so they go at the door.
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 WIDE_ENCODINGS = (  # (how the document starts, codec, BOM bytes to keep)
     (b"\xff\xfe\x00\x00", "utf-32-le", 4),
     (b"\x00\x00\xfe\xff", "utf-32-be", 4),
@@ -166,6 +177,25 @@ def _defuse_entities(body: bytes) -> bytes:
 def _looks_like_html(body: bytes) -> bool:
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def _drop_invalid_references(body: bytes) -> bytes:
+    """`body` without character references to what XML forbids: a lone surrogate (`&#xD800;`)
+    makes feedparser's lenient parser raise and lose the whole feed, a control character
+    makes expat give up on an otherwise good one."""
+    return SUSPECT_REFERENCE.sub(_keep_if_valid, body)
+
+
+def _keep_if_valid(match: re.Match[bytes]) -> bytes:
+    hexadecimal, decimal = match.groups()
+    code = int(hexadecimal, 16) if hexadecimal is not None else int(decimal)
+    valid = (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+    return match.group(0) if valid else b""
 
 
 def _feedparser(body: bytes, response_headers: Mapping[str, str]) -> Any:

@@ -3,9 +3,10 @@
 What survives is the markup the document format needs (`class`, `loading`, `alt`, `srcset`,
 `data-recalc-dims`, `referrerpolicy`, headings, paragraphs, images); what goes is scripts,
 event handlers, `javascript:`/`data:` URLs, styles and iframes other than the allow-list.
-Relative links and images are made absolute against the entry's base URL and every `<img>`
-gets `referrerpolicy="no-referrer"` (image hosts such as Aljazeera's refuse hot-linking with
-a referrer).
+Relative links and images (`srcset` too) are made absolute against the entry's base URL and
+every `<img>` gets `referrerpolicy="no-referrer"` (image hosts such as Aljazeera's refuse
+hot-linking with a referrer). An `<iframe>` is kept only with an `https://` source on one of
+`IFRAME_HOSTS` (video players); any other iframe is removed whole.
 
 When the cleaned HTML means exactly the same as the input (the same tree under an HTML5
 parser, which is what browsers use), the input's own text is kept, so a clean source comes
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -60,14 +62,52 @@ URL_SCHEMES = {"http", "https", "mailto"}
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*(?=\n)")
 
 
-def _iframe_filter(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "iframe" and attribute == "src":
-        host = urlsplit(value).hostname or ""
-        return value if host in IFRAME_HOSTS and value.startswith("https://") else None
-    return value
+# What an HTML parser would take for the start of a tag, a comment or a declaration.
+TAG_LIKE = re.compile(r"<[A-Za-z/!?]")
+# An iframe whose source the filter refused, as html5ever serialises it; removed whole.
+BARE_IFRAME = re.compile(r"<iframe\b(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.DOTALL)
+SRCSET_URL = re.compile(r"[\s,]*(\S+)")
 
 
-def _cleaner_options(base: str | None, iframes: bool) -> dict:
+def _attribute_filter(base: str | None) -> Callable[[str, str, str], str | None]:
+    """The checks nh3 cannot express: iframe hosts, and the URLs inside `srcset`."""
+
+    def check(tag: str, attribute: str, value: str) -> str | None:
+        if attribute == "srcset":
+            return absolute_srcset(value, base)
+        if tag == "iframe" and attribute == "src":
+            host = urlsplit(value).hostname or ""
+            return value if host in IFRAME_HOSTS and value.startswith("https://") else None
+        return value
+
+    return check
+
+
+def absolute_srcset(value: str, base: str | None) -> str | None:
+    """`srcset` with every candidate URL absolute http(s); others dropped (HTML's parsing:
+    a URL is a run of non-spaces, its descriptors run to the next comma)."""
+    candidates: list[str] = []
+    changed = False
+    position = 0
+    while match := SRCSET_URL.match(value, position):
+        url, position = match.group(1), match.end()
+        descriptor = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            end = value.find(",", position)
+            end = len(value) if end < 0 else end
+            descriptor, position = value[position:end].strip(), end + 1
+        absolute = absolute_url(url, base)
+        changed = changed or absolute != url
+        if absolute:
+            candidates.append(f"{absolute} {descriptor}".strip())
+    if not changed:
+        return value
+    return ", ".join(candidates) or None
+
+
+def _cleaner_options(base: str | None, iframes: bool, srcset: bool = False) -> dict:
     tags = TAGS | {"iframe"} if iframes else TAGS
     options: dict = {
         "tags": tags,
@@ -77,8 +117,8 @@ def _cleaner_options(base: str | None, iframes: bool) -> dict:
         "set_tag_attribute_values": {"img": {"referrerpolicy": "no-referrer"}},
         "strip_comments": True,
     }
-    if iframes:
-        options["attribute_filter"] = _iframe_filter
+    if iframes or srcset:  # a Python call per attribute: only when there is work for it
+        options["attribute_filter"] = _attribute_filter(base)
     # Relative URLs are resolved against the entry; without a base they cannot be, so they go.
     options["url_relative"] = ("rewrite_with_base", base) if base else "deny"
     return options
@@ -89,15 +129,25 @@ def sanitize_html(fragment: str, base: str | None = None) -> str:
     return clean_html(fragment, base)[0]
 
 
+def clean_markup(fragment: str, base: str | None = None) -> str:
+    """The cleaning itself (nh3 and what it cannot express), always re-serialised; the
+    callers decide whether the original text can be kept instead."""
+    if base is not None and not base.startswith(("http://", "https://")):
+        base = None
+    lowered = fragment.lower()
+    iframes = "<iframe" in lowered
+    cleaned = nh3.clean(fragment, **_cleaner_options(base, iframes, "srcset" in lowered))
+    if iframes:
+        cleaned = BARE_IFRAME.sub("", cleaned)
+    return cleaned
+
+
 def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]:
     """`sanitize_html` and `first_image` of its result in one go: each entry's HTML is parsed
     once for both, which is most of what sanitising costs after nh3 itself."""
     if not fragment:
         return "", None
-    if base is not None and not base.startswith(("http://", "https://")):
-        base = None
-    iframes = "<iframe" in fragment.lower()
-    cleaned = nh3.clean(fragment, **_cleaner_options(base, iframes))
+    cleaned = clean_markup(fragment, base)
     if cleaned == fragment:
         return fragment, first_image(fragment)
     original_tree = _parse_wrapped(fragment)
@@ -108,11 +158,17 @@ def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]
 
 
 def plain_text(fragment: str | None) -> str:
-    """Titles and authors are text: drop any markup, decode entities, fold whitespace."""
+    """Titles and authors are text: drop any markup, decode entities, fold whitespace.
+
+    Markup that arrives escaped (`&lt;img onerror=...&gt;`, which feedparser's lenient parser
+    passes on as it is) is dropped too once decoded: a feed reader that takes a title for HTML
+    would otherwise run it. The price is that a title about a literal `<div>` loses it."""
     if not fragment:
         return ""
     text = nh3.clean(fragment, tags=set()) if "<" in fragment else fragment
     text = html.unescape(text)
+    if "<" in text and TAG_LIKE.search(text):
+        text = html.unescape(nh3.clean(text, tags=set()))
     folded = " ".join(text.split())
     if folded.isprintable():  # the usual case, without a Python loop over every character
         return folded
@@ -125,6 +181,8 @@ def absolute_url(url: str | None, base: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if not url.isprintable():  # control characters: invalid in a URL and in XML
+        url = "".join(ch for ch in url if ch.isprintable())
     if base:
         url = urljoin(base, url)
     return url if url.startswith(("http://", "https://")) else None

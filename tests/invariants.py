@@ -7,12 +7,14 @@ are complete XML, and nothing a static-site generator would pick up but our own 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
 import feedparser
 import yaml
 from lxml import etree
+from selectolax.lexbor import LexborHTMLParser
 
 from aggregator.config import Config
 
@@ -74,3 +76,44 @@ def check_outputs(config: Config) -> int:
         check_document(path)
     check_merged_feeds(config.paths.public, (config.feed.rss_name, config.feed.atom_name))
     return len(names)
+
+
+# -- entry HTML ---------------------------------------------------------------------------
+
+FORBIDDEN_TAGS = {
+    "script", "style", "object", "embed", "applet", "form", "input", "button", "textarea",
+    "select", "base", "meta", "link", "frame", "frameset", "template", "noscript", "svg", "math",
+}  # fmt: skip
+URL_ATTRIBUTES = {"href", "src", "poster", "action", "formaction", "cite", "background", "data"}
+IFRAME_PREFIXES = tuple(
+    f"https://{host}/"
+    for host in (
+        "www.youtube.com",
+        "www.youtube-nocookie.com",
+        "player.vimeo.com",
+        "player.bilibili.com",
+        "www.dailymotion.com",
+    )
+)
+
+
+def check_safe_html(fragment: str) -> None:
+    """What a browser would build from `fragment` runs nothing: no script-capable element, no
+    event handler or inline style, every URL an absolute http(s) (or mailto) one, and an
+    iframe only from the documented allow-list. Checked on the parsed tree (lexbor, an HTML5
+    parser like a browser's), not on the text, so no spelling trick can hide from it."""
+    tree = LexborHTMLParser(f"<body><div>{fragment}</div></body>")
+    for node in tree.root.traverse() if tree.root is not None else []:
+        tag = node.tag or ""
+        assert tag not in FORBIDDEN_TAGS, (tag, fragment[:300])
+        for name, value in node.attributes.items():
+            name = name.lower()
+            assert not name.startswith("on"), (tag, name, fragment[:300])
+            assert name not in {"style", "srcdoc"}, (tag, name)
+            if name in URL_ATTRIBUTES and value is not None:
+                assert value.startswith(("http://", "https://", "mailto:")), (tag, name, value)
+            if name == "srcset" and value:
+                for candidate in re.split(r",\s+", value.strip()):
+                    assert candidate.startswith(("http://", "https://")), (tag, value)
+        if tag == "iframe":
+            assert (node.attributes.get("src") or "").startswith(IFRAME_PREFIXES), node.html
