@@ -16,7 +16,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,6 +50,7 @@ from .publish import FeedInfo, publish_feeds
 from .schedule import next_delay
 from .store import SourceState, Store
 from .websub import ping_hub
+from .workers import start_worker
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class Pipeline:
                 self._parser = ProcessPoolExecutor(
                     max_workers=self.parse_processes,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_parser_process,
+                    initializer=start_worker,
                     initargs=(os.getpid(),),
                 )
             return self._parser
@@ -462,19 +462,6 @@ class Pipeline:
             self.write_documents()
             self.publish()
         return [result for result in results if result is not None]
-
-
-def _start_parser_process(parent: int) -> None:
-    """Parser processes leave Ctrl-C to the daemon, which shuts them down in order, and end
-    by themselves when the daemon is gone (SIGKILL, OOM): nothing else would wake them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
 
 
 def _log_poll(result: PollResult) -> None:

@@ -191,6 +191,20 @@ def run_cycles(args: argparse.Namespace, base: Path) -> None:
                 ),
             ),
         ]
+        if args.search_off:
+            sides.append(
+                (
+                    "ours full, no search idx",
+                    lambda: ours(
+                        "cycle",
+                        dir=base / "ours-nosearch",
+                        port=server.port,
+                        feeds=args.feeds,
+                        outputs=1,
+                        search_index=0,
+                    ),
+                )
+            )
         if args.peer:
             sides.append(
                 ("peer reader", lambda: peer(base / "peer", server.port, args.feeds, args.workers))
@@ -368,6 +382,9 @@ def child_cycle(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(write_config(args.dir, args.port, args.feeds))
     sampler = RssSampler()
     store = Store(config.paths.database)
+    if not args.search_index:
+        # Informational only: what the pipeline does without the full-text index's trigger.
+        store.db.execute("DROP TRIGGER IF EXISTS entries_search_insert")
     before = store.count_entries()
     pipeline = Pipeline(config, store)
     started = time.perf_counter()
@@ -504,7 +521,8 @@ def child_daemon(args: argparse.Namespace) -> dict[str, Any]:
                 "rss_sum_mb": rss_with_children() / 1024,
             }
         )
-        print(json.dumps(cycles[-1]), file=sys.stderr, flush=True)
+        with open(args.dir / "cycles.jsonl", "a", encoding="utf-8") as progress:
+            progress.write(json.dumps(cycles[-1]) + "\n")  # to follow a long run
     wall = time.perf_counter() - started
     pipeline.close()
     store.close()
@@ -622,12 +640,18 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--search-off",
+        action="store_true",
+        help="also run our full cycle with the search index trigger dropped (informational)",
+    )
     # Child-only options.
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--outputs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--items", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument("--search-index", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)), flush=True)
