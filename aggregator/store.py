@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,10 +142,13 @@ class Store:
             conn.create_function("entry_text", 1, entry_text, deterministic=True)
             self.db = sqlite_utils.Database(conn)
             self._check_foreign(existed)
+            self._check_intact(existed)
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+        except sqlite3.OperationalError as exc:  # I/O, full, read-only, locked: not the file
+            raise StoreError(database_problem(path, exc)) from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{path}: not a usable SQLite database ({exc}); not touching it"
@@ -169,6 +172,19 @@ class Store:
                 f"(tables: {', '.join(sorted(tables))}); refusing to use it"
             )
 
+    def _check_intact(self, existed: bool) -> None:
+        """Refuse a damaged file before anything writes to it (writing could spread the
+        damage). A full read of the file: about a second per GB."""
+        if not existed:
+            return
+        verdict = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            details = [line for line in verdict.splitlines() if not line.startswith("***")]
+            raise StoreError(
+                f"{self.path}: the database is damaged ({(details or [verdict])[0]}); not "
+                "touching it (restore a backup, or move it away to start afresh)"
+            )
+
     def _migrate(self) -> None:
         with self.transaction():
             self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -186,15 +202,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error. SQLite's own errors (disk
+        full, read-only, locked) come out as one StoreError that says which."""
         with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(database_problem(self.path, exc)) from exc
             try:
                 yield
-            except BaseException:
-                self.db.execute("ROLLBACK")
+                self.db.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):  # SQLite may have rolled back already (full)
+                    self.db.execute("ROLLBACK")
+                # The file or the disk, not a bug (a broken constraint stays an IntegrityError).
+                if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+                    raise StoreError(database_problem(self.path, exc)) from exc
                 raise
-            self.db.execute("COMMIT")
 
     def integrity_check(self) -> str:
         with self._lock:
@@ -480,6 +504,20 @@ class Store:
             self.db.execute("DELETE FROM entries WHERE source = ?", [name])
             self.db.execute("DELETE FROM sources WHERE name = ?", [name])
         return [document for (document,) in rows]
+
+
+def database_problem(path: Path, exc: sqlite3.Error) -> str:
+    """One line for a user out of SQLite's error code."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    if code.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        return f"{path}: cannot write the database ({exc}); is the disk full?"
+    if code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return f"{path}: cannot write the database ({exc}); check the folder's permissions"
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"{path}: the database is locked by another process ({exc})"
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return f"{path}: the database is damaged ({exc}); not touching it"
+    return f"{path}: database error ({exc})"
 
 
 def entry_text(content: Any) -> str:

@@ -7,6 +7,7 @@ are complete XML, and nothing a static-site generator would pick up but our own 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from pathlib import Path
@@ -57,15 +58,20 @@ def check_merged_feeds(public: Path, names: tuple[str, str] = ("feed.xml", "atom
 
 
 def visible_files(folder: Path) -> list[Path]:
-    """What a static-site generator would see: every file not starting with a dot."""
+    """What a static-site generator would see: every file, in any subfolder, whose path has
+    no part starting with a dot."""
     if not folder.exists():
         return []
-    return sorted(p for p in folder.rglob("*") if not p.name.startswith("."))
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(folder).parts)
+    )
 
 
 def check_outputs(config: Config) -> int:
     """All promises at once, for a finished pass; returns the number of entries."""
-    with sqlite3.connect(config.paths.database) as db:
+    with contextlib.closing(sqlite3.connect(config.paths.database)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         names = [row[0] for row in db.execute("SELECT document FROM entries")]
     documents = config.paths.documents
