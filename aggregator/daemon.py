@@ -15,6 +15,7 @@ Threads and who owns what:
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import fcntl
 import logging
 import os
@@ -226,6 +227,13 @@ class Daemon:
         self._states_at_start = {state.name: state for state in store.source_states()}
         self.pipeline = Pipeline(config, store)
         self._requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        # (source, next poll, exception) of each finished poll; None ends the thread.
+        self._finished: queue.SimpleQueue[
+            tuple[str, datetime | None, BaseException | None] | None
+        ] = queue.SimpleQueue()
+        self._rescheduler = threading.Thread(
+            target=self._reschedule, name="reschedule", daemon=True
+        )
         self._state = threading.Condition()  # guards pipeline, _running, _retired, _stopping
         self._running: dict[str, Pipeline] = {}  # source name -> the pipeline polling it
         self._retired: list[Pipeline] = []  # replaced by a reload, closed once unused
@@ -266,6 +274,7 @@ class Daemon:
             self._prepare_outputs()
             self.server.start()
             self.republisher.start()
+            self._rescheduler.start()
             self.scheduler.start()
             self._heartbeat = time.monotonic()
             self.scheduler.add_job(
@@ -293,6 +302,10 @@ class Daemon:
                 signal.signal(signum, handler)
         return unfinished
 
+    def stop(self) -> None:
+        """Ask `run()` to stop, as SIGTERM does; safe from any thread."""
+        self._requests.put(("stop", "stop requested"))
+
     def _prepare_outputs(self) -> None:
         """Complete what a crash may have left: stale temp files, unwritten documents, feed."""
         paths = self.config.paths
@@ -313,12 +326,17 @@ class Daemon:
     def _install_signals(self) -> dict[int, Any]:
         # Handlers only enqueue: SimpleQueue.put is safe in a signal handler, logging is not.
         def stop(signum: int, frame: FrameType | None) -> None:
-            self._requests.put(("stop", signal.Signals(signum).name))
+            self._requests.put(("stop", f"{signal.Signals(signum).name} received"))
 
         def reload(signum: int, frame: FrameType | None) -> None:
-            self._requests.put(("reload", signal.Signals(signum).name))
+            self._requests.put(("reload", f"{signal.Signals(signum).name} received"))
 
         previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous  # embedded (tests): stop() instead of signals
+        # SIGUSR1 writes every thread's stack to stderr (the journal): what is a stuck poll
+        # doing? It is answered by the interpreter itself, even if Python code is wedged.
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
         for signum, handler in (
             (signal.SIGTERM, stop),
             (signal.SIGINT, stop),
@@ -338,12 +356,12 @@ class Daemon:
             except queue.Empty:
                 action, why = "", ""
             if action == "stop":
-                log.info("%s received: stopping", why)
+                log.info("%s: stopping", why)
                 return
             stamp = _file_stamp(self.config.path)
             if action == "reload":
                 seen, changing = stamp, None
-                self.reload(f"{why} received")
+                self.reload(why)
             elif stamp != seen and stamp is not None:
                 # An editor may be half-way through writing the file: reload once the file
                 # has stayed the same for CONFIG_SETTLE.
@@ -373,6 +391,9 @@ class Daemon:
             unfinished = sorted(self._running)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._rescheduler.is_alive():
+            self._finished.put(None)
+            self._rescheduler.join(5)
         if self.republisher.alive():
             self.republisher.stop(timeout=STOP_WAIT)
         self.server.stop()
@@ -398,6 +419,7 @@ class Daemon:
             not self._stopping
             and self.scheduler.running
             and self.republisher.alive()
+            and self._rescheduler.is_alive()
             and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
         )
 
@@ -499,10 +521,12 @@ class Daemon:
         return state.next_poll if state else None
 
     def _after_poll(self, event: JobExecutionEvent) -> None:
-        """Re-add a source's job once its poll has finished, at the time the poll recorded.
+        """Note that a poll finished and hand its outcome to the rescheduler thread.
 
-        APScheduler calls listeners after it counted the job as finished, so the new job
-        can never be refused as a second instance of a running one.
+        This must not touch the scheduler: when a poll finishes before APScheduler attached
+        its done-callback (a fast poll on a busy machine), this runs on the scheduler's own
+        thread, inside its job-store lock and before it drops the finished job; a job added
+        here under the same id would be the one dropped, and the source never polled again.
         """
         name = event.job_id
         if name.startswith("_"):
@@ -510,20 +534,31 @@ class Daemon:
         with self._state:
             self._running.pop(name, None)
             self._state.notify_all()
-            if self._stopping:
-                return
-        self._close_retired()
-        source = self.pipeline.sources.get(name)
-        if source is None or not source.enabled:
-            return
-        when: datetime | None = event.retval
-        if event.exception is not None:
-            # Our fault (database, disk), not the source's: try again later, never give up.
-            delay = max(source.interval, BACKOFF_BASE)
-            log.error("source=%s poll failed: %s; retrying in %d s", name, event.exception, delay)
-            when = datetime.now(UTC) + timedelta(seconds=delay)
-        if when is not None:
-            self._schedule(name, when)
+        self._finished.put((name, event.retval, event.exception))
+
+    def _reschedule(self) -> None:
+        """Re-add each source's job once its poll has finished, at the time the poll recorded.
+
+        Runs on its own thread, so adding a job waits for the scheduler to have dropped the
+        finished one; and APScheduler counted the poll as finished before its listener ran,
+        so the new job can never be refused as a second instance of a running one.
+        """
+        while (item := self._finished.get()) is not None:
+            name, when, error = item
+            self._close_retired()
+            with self._state:
+                if self._stopping:
+                    continue
+            source = self.pipeline.sources.get(name)
+            if source is None or not source.enabled:
+                continue
+            if error is not None:
+                # Our fault (database, disk), not the source's: retry later, never give up.
+                delay = max(source.interval, BACKOFF_BASE)
+                log.error("source=%s poll failed: %s; retrying in %d s", name, error, delay)
+                when = datetime.now(UTC) + timedelta(seconds=delay)
+            if when is not None:
+                self._schedule(name, when)
 
     # -- reload ---------------------------------------------------------------------------
 

@@ -1,17 +1,24 @@
-"""The daemon's small OS-facing parts with the real OS: flock and the systemd socket."""
+"""The daemon's parts with the real OS (flock, the systemd socket) and in-process runs."""
 
 from __future__ import annotations
 
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from apscheduler.executors.debug import DebugExecutor
+from conftest import FeedServer
+from feedworld import rsshub_feed, rsshub_item
 
-from aggregator.daemon import InstanceLock, notify, watchdog_interval
+from aggregator.config import Config
+from aggregator.daemon import Daemon, InstanceLock, notify, watchdog_interval
 from aggregator.errors import StoreError
+from aggregator.store import Store
 
 
 def test_one_lock_per_database(tmp_path: Path) -> None:
@@ -69,3 +76,36 @@ def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     assert watchdog_interval() == 15.0
     monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert watchdog_interval() is None
+
+
+def test_a_poll_that_finishes_on_the_scheduler_thread_is_rescheduled(
+    feed_server: FeedServer, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """Under load a fast poll can finish before APScheduler attaches its done-callback; the
+    callback then runs on the scheduler's own thread, before that thread drops the finished
+    job. Rescheduling right there once lost the source for good. APScheduler's
+    DebugExecutor runs every job that way, so the race happens on every poll here."""
+    feed = feed_server.serve("/fast", rsshub_feed([rsshub_item(1)]))
+    url = feed_server.url("/fast").replace("//localhost:", "//127.0.0.1:")
+    config = make_config(
+        [{"name": "fast", "url": url}],
+        interval="1s",
+        max_interval="1s",
+        server={"host": "127.0.0.1", "port": 0},
+    )
+    store = Store(config.paths.database)
+    daemon = Daemon(config, store)
+    daemon.scheduler.remove_executor("default")
+    daemon.scheduler.add_executor(DebugExecutor(), "default")
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while feed.requests < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert feed.requests >= 3, "the source was not polled again"
+    finally:
+        daemon.stop()
+        runner.join(30)
+        store.close()
+    assert not runner.is_alive()

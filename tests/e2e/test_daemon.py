@@ -5,6 +5,7 @@ Every wait polls a condition against a deadline; nothing sleeps for a fixed long
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -126,6 +127,11 @@ class RunningDaemon:
 
     def close(self) -> None:
         if self.process.poll() is None:
+            # Left running by a failed test: note what it was doing, for the report.
+            with contextlib.suppress(Exception):
+                print(json.dumps(self.request("/status").json(), indent=1))
+            self.process.send_signal(signal.SIGUSR1)  # thread stacks into the log
+            time.sleep(0.5)
             self.process.kill()
             self.process.wait(10)
         self._log_file.close()
