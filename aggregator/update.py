@@ -13,6 +13,7 @@ number of polls in flight, so memory does not grow with the number of sources.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -29,7 +30,10 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from . import __version__
+from .atomic import write_atomic
 from .config import Config
 from .document_formats import renderer_for
 from .documents import document_name, remove_documents, write_documents
@@ -115,7 +119,7 @@ class Pipeline:
         self.session = make_session(self.limits, pool_size=max(10, config.workers))
         self.sources = {source.name: source for source in config.sources}
         self._output_lock = threading.Lock()
-        self._group_signatures: dict[FeedGroup, tuple] = {}
+        self._groups_built: dict[str, list] | None = None  # see _publish_groups
         self.parse_processes = PARSE_PROCESSES if parse_processes is None else parse_processes
         self._parser: ProcessPoolExecutor | None = None
         self._parser_lock = threading.Lock()
@@ -396,21 +400,46 @@ class Pipeline:
         return changed
 
     def _publish_groups(self, info: FeedInfo) -> bool:
-        """Rebuild the group feeds whose entries moved since this pipeline last built them
-        (all of them the first time), and drop those of groups no longer configured."""
+        """Rebuild the group feeds whose entries or settings moved since they were last
+        built, and drop those of groups no longer configured.
+
+        What each group feed was built from is kept beside the database, so that a fresh
+        process (`aggregator update` from a timer) does not rebuild thousands of unchanged
+        feeds: at 1,000 sources that was 9 s of a 10 s all-304 pass."""
         groups = feed_groups(self.config.sources)
         public = self.config.paths.public
-        changed = False
+        if self._groups_built is None:
+            self._groups_built = _read_groups_built(self._groups_built_path())
+        built = {
+            g.folder: self._groups_built[g.folder] for g in groups if g.folder in self._groups_built
+        }
+        changed, moved = False, len(built) != len(self._groups_built)
         for group in groups:
-            signature = self.store.entries_signature(group.sources)
-            built = self._group_signatures.get(group)
-            if built == signature and (public / group.folder).is_dir():
+            made_from = [
+                self._group_settings(info, group),
+                list(self.store.entries_signature(group.sources)),
+            ]
+            if built.get(group.folder) == made_from and (public / group.folder).is_dir():
                 continue
             chosen = self.store.newest_entries_of(group.sources, self.config.feed.max_items)
             changed = publish_group(public, info, group, chosen, self.sources) or changed
-            self._group_signatures[group] = signature
+            built[group.folder] = made_from
+            moved = True
         remove_stale_groups(public, groups)
+        self._groups_built = built
+        if moved:
+            _write_groups_built(self._groups_built_path(), built)
         return changed
+
+    def _groups_built_path(self) -> Path:
+        database = self.config.paths.database
+        return database.with_name(database.name + ".groups.json")
+
+    def _group_settings(self, info: FeedInfo, group: FeedGroup) -> str:
+        """A digest of everything but the entries that a group feed is made from."""
+        sources = [self.sources.get(name) for name in group.sources]
+        settings = (info, group, sources, self.config.feed.max_items, __version__)
+        return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
     # -- one pass -------------------------------------------------------------------------
 
@@ -462,6 +491,22 @@ class Pipeline:
             self.write_documents()
             self.publish()
         return [result for result in results if result is not None]
+
+
+def _read_groups_built(path: Path) -> dict[str, list]:
+    """What `_write_groups_built` left; anything unreadable means "build everything"."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_groups_built(path: Path, built: Mapping[str, list]) -> None:
+    try:
+        write_atomic(path, json.dumps(built, ensure_ascii=False, sort_keys=True).encode())
+    except OSError as exc:  # only costs a rebuild next time; not worth failing a publish
+        log.warning("cannot record the group feeds built in %s: %s", path, exc)
 
 
 def _log_poll(result: PollResult) -> None:

@@ -1,0 +1,78 @@
+"""Group feeds (per category, per source) are rebuilt only when what they are made from moved,
+also across processes: a fresh Pipeline must not rebuild every unchanged group feed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from feedworld import rsshub_feed, rsshub_item
+
+from aggregator import update
+from aggregator.config import Config
+from aggregator.store import Store
+from aggregator.update import Pipeline
+
+
+def run_pass(config: Config) -> None:
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store, parse_processes=0)
+    try:
+        pipeline.update_all()
+    finally:
+        pipeline.close()
+        store.close()
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders of the group feeds built, in order."""
+    folders: list[str] = []
+    publish_group: Callable = update.publish_group
+
+    def counting(public, info, group, entries, sources) -> bool:  # type: ignore[no-untyped-def]
+        folders.append(group.folder)
+        return publish_group(public, info, group, entries, sources)
+
+    monkeypatch.setattr(update, "publish_group", counting)
+    return folders
+
+
+def test_a_fresh_pipeline_rebuilds_only_what_moved(feed_server, make_config, built) -> None:
+    items = [rsshub_item(i) for i in range(3)]
+    feed_server.serve("/a", rsshub_feed(items))
+    feed_server.serve("/b", rsshub_feed([rsshub_item(10 + i) for i in range(2)]))
+    sources = [
+        {"name": "a", "url": feed_server.url("/a"), "categories": ["news"]},
+        {"name": "b", "url": feed_server.url("/b"), "categories": ["news"]},
+    ]
+    config = make_config(sources)
+    run_pass(config)
+    assert sorted(built) == ["category/news", "source/a", "source/b"]
+
+    built.clear()
+    run_pass(config)  # a new process, nothing changed: nothing rebuilt
+    assert built == []
+
+    feed_server.serve("/a", rsshub_feed([rsshub_item(7), *items]))
+    built.clear()
+    run_pass(config)
+    assert sorted(built) == ["category/news", "source/a"]
+
+    sources[1]["title"] = "Another title"  # a setting the feed shows
+    built.clear()
+    run_pass(make_config(sources))
+    assert sorted(built) == ["category/news", "source/b"]
+
+
+def test_a_lost_feed_folder_is_rebuilt(feed_server, make_config, built) -> None:
+    feed_server.serve("/a", rsshub_feed([rsshub_item(1)]))
+    config = make_config([{"name": "a", "url": feed_server.url("/a")}])
+    run_pass(config)
+    for path in (config.paths.public / "source" / "a").iterdir():
+        path.unlink()
+    (config.paths.public / "source" / "a").rmdir()
+    built.clear()
+    run_pass(config)
+    assert "source/a" in built
+    assert (config.paths.public / "source" / "a").is_dir()
