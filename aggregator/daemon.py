@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 STOP_WAIT = 20.0  # seconds running polls get to finish after SIGTERM
 CONFIG_WATCH = 5.0  # seconds between looks at the config file's mtime
 CONFIG_SETTLE = 1.0  # seconds a changed config file must stay unchanged before a reload
+RECONCILE = 30.0  # seconds between checks that every enabled source has a poll scheduled
 PUBLISH_SETTLE = 0.25  # seconds to let a burst of finishing polls gather into one republish
 PUBLISH_RETRY = 60.0  # seconds before a failed republish is tried again
 HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
@@ -234,9 +235,11 @@ class Daemon:
         self._rescheduler = threading.Thread(
             target=self._reschedule, name="reschedule", daemon=True
         )
-        self._state = threading.Condition()  # guards pipeline, _running, _retired, _stopping
+        self._state = threading.Condition()  # guards pipeline and the sets and lists below
         self._running: dict[str, Pipeline] = {}  # source name -> the pipeline polling it
         self._retired: list[Pipeline] = []  # replaced by a reload, closed once unused
+        self._pending: set[str] = set()  # finished polls the rescheduler has not handled yet
+        self._suspects: set[str] = set()  # sources found without a schedule once (main thread)
         self._stopping = False
         self._heartbeat = time.monotonic()
         self.scheduler = BackgroundScheduler(
@@ -350,6 +353,7 @@ class Daemon:
         tick = min(CONFIG_WATCH, watchdog) if watchdog else CONFIG_WATCH
         seen = _file_stamp(self.config.path)
         changing: tuple[int, int, int] | None = None  # a new stamp, waiting to settle
+        checked = time.monotonic()
         while True:
             try:
                 action, why = self._requests.get(timeout=CONFIG_SETTLE if changing else tick)
@@ -372,6 +376,9 @@ class Daemon:
                     changing = stamp
             # Timed waits do not count time suspended; this catches up at once after a resume.
             self.scheduler.wakeup()
+            if time.monotonic() - checked > RECONCILE:
+                checked = time.monotonic()
+                self._reschedule_lost()
             if watchdog and self.healthy():
                 notify("WATCHDOG=1")
 
@@ -533,6 +540,7 @@ class Daemon:
             return
         with self._state:
             self._running.pop(name, None)
+            self._pending.add(name)
             self._state.notify_all()
         self._finished.put((name, event.retval, event.exception))
 
@@ -545,20 +553,24 @@ class Daemon:
         """
         while (item := self._finished.get()) is not None:
             name, when, error = item
-            self._close_retired()
-            with self._state:
-                if self._stopping:
+            try:
+                self._close_retired()
+                with self._state:
+                    if self._stopping:
+                        continue
+                source = self.pipeline.sources.get(name)
+                if source is None or not source.enabled:
                     continue
-            source = self.pipeline.sources.get(name)
-            if source is None or not source.enabled:
-                continue
-            if error is not None:
-                # Our fault (database, disk), not the source's: retry later, never give up.
-                delay = max(source.interval, BACKOFF_BASE)
-                log.error("source=%s poll failed: %s; retrying in %d s", name, error, delay)
-                when = datetime.now(UTC) + timedelta(seconds=delay)
-            if when is not None:
-                self._schedule(name, when)
+                if error is not None:
+                    # Our fault (database, disk), not the source's: retry, never give up.
+                    delay = max(source.interval, BACKOFF_BASE)
+                    log.error("source=%s poll failed: %s; retrying in %d s", name, error, delay)
+                    when = datetime.now(UTC) + timedelta(seconds=delay)
+                if when is not None:
+                    self._schedule(name, when)
+            finally:
+                with self._state:
+                    self._pending.discard(name)
 
     # -- reload ---------------------------------------------------------------------------
 
@@ -627,6 +639,31 @@ class Daemon:
             self._retired = [p for p in self._retired if id(p) in in_use]
         for pipeline in done:
             pipeline.close()
+
+    def _reschedule_lost(self) -> None:
+        """A safety net: an enabled source that twice in a row (RECONCILE apart) was neither
+        scheduled, nor polling, nor about to be rescheduled has been lost by a bug; say so
+        and schedule it again. (Once is not enough: a due poll may wait for a free worker.)"""
+        scheduled = {job.id for job in self.scheduler.get_jobs()}
+        with self._state:
+            busy = set(self._running) | self._pending
+            sources = dict(self.pipeline.sources)
+        states = {state.name: state for state in self.store.source_states()}
+        lost = {
+            name
+            for name, source in sources.items()
+            if source.enabled
+            and name not in scheduled
+            and name not in busy
+            and getattr(states.get(name), "status", None) != "gone"
+        }
+        now = datetime.now(UTC)
+        for name in sorted(lost & self._suspects):
+            state = states.get(name)
+            log.warning("source=%s had no poll scheduled (a bug); scheduling it again", name)
+            delay = first_poll_delay(now, state.next_poll if state else None, 60)
+            self._schedule(name, now + timedelta(seconds=delay or 0))
+        self._suspects = lost - self._suspects
 
     def _keep_fixed_settings(self, config: Config) -> Config:
         """Settings a running daemon cannot change; kept, with a warning, until a restart."""

@@ -8,17 +8,22 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from apscheduler.executors.debug import DebugExecutor
 from conftest import FeedServer
 from feedworld import rsshub_feed, rsshub_item
 
+from aggregator import daemon as daemon_module
 from aggregator.config import Config
 from aggregator.daemon import Daemon, InstanceLock, notify, watchdog_interval
 from aggregator.errors import StoreError
 from aggregator.store import Store
+
+T = TypeVar("T")
 
 
 def test_one_lock_per_database(tmp_path: Path) -> None:
@@ -100,12 +105,51 @@ def test_a_poll_that_finishes_on_the_scheduler_thread_is_rescheduled(
     runner = threading.Thread(target=daemon.run)
     runner.start()
     try:
-        deadline = time.monotonic() + 20
-        while feed.requests < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert feed.requests >= 3, "the source was not polled again"
+        wait_until(lambda: feed.requests >= 3)  # polled again and again
     finally:
         daemon.stop()
         runner.join(30)
         store.close()
     assert not runner.is_alive()
+
+
+def test_a_source_lost_by_the_scheduler_is_found_and_scheduled_again(
+    feed_server: FeedServer,
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The safety net behind "never give up silently": should a bug ever drop a source's
+    job, the main loop notices within two checks and schedules it again, loudly."""
+    monkeypatch.setattr(daemon_module, "CONFIG_WATCH", 0.1)
+    monkeypatch.setattr(daemon_module, "RECONCILE", 0.2)
+    feed = feed_server.serve("/hourly", rsshub_feed([rsshub_item(1)]))
+    url = feed_server.url("/hourly").replace("//localhost:", "//127.0.0.1:")
+    config = make_config(
+        [{"name": "hourly", "url": url, "interval": "1h"}],
+        server={"host": "127.0.0.1", "port": 0},
+    )
+    store = Store(config.paths.database)
+    daemon = Daemon(config, store)
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        wait_until(lambda: feed.requests == 1 and daemon.scheduler.get_job("hourly"))
+        daemon.scheduler.remove_job("hourly")  # what a scheduling bug would do
+        job = wait_until(lambda: daemon.scheduler.get_job("hourly"))
+        assert job.next_run_time > datetime.now(UTC) + timedelta(minutes=50)  # stored time kept
+        assert "source=hourly had no poll scheduled" in caplog.text
+        assert feed.requests == 1
+    finally:
+        daemon.stop()
+        runner.join(30)
+        store.close()
+    assert not runner.is_alive()
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 20) -> T:
+    end = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+    return value
