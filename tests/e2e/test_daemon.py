@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -398,3 +399,28 @@ def test_sigterm_lets_a_running_poll_finish(
     assert "source=slow status=new" in log
     # What the poll stored was written out before the exit.
     assert len(documents(tmp_path)) == 1
+
+
+def test_startup_completes_what_a_crash_left(
+    feed_server: FeedServer, tmp_path: Path, start_daemon: Callable[..., RunningDaemon]
+) -> None:
+    feed_server.serve("/news", rsshub_feed([rsshub_item(i) for i in range(3)]))
+    config = write_config(tmp_path, [{"name": "news", "url": local(feed_server, "/news")}])
+    assert run_cli("update", "--config", str(config), timeout=60).returncode == 0
+    # A crash after storing, before writing: documents missing and not marked written, a
+    # temp file half-written, the feed not yet republished.
+    for document in documents(tmp_path):
+        document.unlink()
+    with sqlite3.connect(tmp_path / "state/agg.db") as db:
+        db.execute("UPDATE entries SET document_hash = NULL")
+    (tmp_path / "public/feed.xml").unlink()
+    stale = tmp_path / "public" / ".feed.xml.4242.tmp"
+    stale.write_bytes(b"<rss>half")
+    # The source is down now: whatever appears comes from the startup, not from a poll.
+    feed_server.serve("/news", b"", status=503, etag=False)
+    daemon = start_daemon(config)
+    assert len(documents(tmp_path)) == 3
+    assert (tmp_path / "public/feed.xml").exists() and not stale.exists()
+    assert "stale temp files removed=1" in daemon.text()
+    assert daemon.request("/feed.xml").status == 200
+    assert daemon.stop()[0] == 0
