@@ -102,9 +102,9 @@ def absolute_srcset(value: str, base: str | None) -> str | None:
         changed = changed or absolute != url
         if absolute:
             candidates.append(f"{absolute} {descriptor}".strip())
-    if not changed:
-        return value
-    return ", ".join(candidates) or None
+    if not candidates:
+        return None  # nothing usable (blank, or no web URL): drop the attribute
+    return value if not changed else ", ".join(candidates)
 
 
 def _cleaner_options(base: str | None, iframes: bool, srcset: bool = False) -> dict:
@@ -135,8 +135,13 @@ def clean_markup(fragment: str, base: str | None = None) -> str:
     if base is not None and not base.startswith(("http://", "https://")):
         base = None
     lowered = fragment.lower()
-    iframes = "<iframe" in lowered
-    cleaned = nh3.clean(fragment, **_cleaner_options(base, iframes, "srcset" in lowered))
+    iframes, srcset = "<iframe" in lowered, "srcset" in lowered
+    try:
+        cleaned = nh3.clean(fragment, **_cleaner_options(base, iframes, srcset))
+    except ValueError:
+        # A base nh3 cannot parse (an entry link like "https://:host/"): relative URLs
+        # cannot be resolved against it, so they go, as without any base.
+        cleaned = nh3.clean(fragment, **_cleaner_options(None, iframes, srcset))
     if iframes:
         cleaned = BARE_IFRAME.sub("", cleaned)
     return cleaned
@@ -184,8 +189,17 @@ def absolute_url(url: str | None, base: str | None) -> str | None:
     if not url.isprintable():  # control characters: invalid in a URL and in XML
         url = "".join(ch for ch in url if ch.isprintable())
     if base:
-        url = urljoin(base, url)
-    return url if url.startswith(("http://", "https://")) else None
+        try:
+            url = urljoin(base, url)
+        except ValueError:  # a base like "http://[::1" that cannot be split
+            return None
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return url if host else None  # "https://:8080/x" or "https:///x" lead nowhere
 
 
 def first_image(fragment: str) -> str | None:

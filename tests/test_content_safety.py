@@ -300,3 +300,21 @@ def test_control_characters_and_bad_references_cannot_poison_the_merged_feed(
     assert len(texts) == 3
     assert any("<p>abcd\x7fe</p>" in text for text in texts)
     assert any("<p>xyz!</p>" in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    "link", ["https://:blog.example.org/posts/x", "https://\u2026blog.example.org/x", "http://[::1"]
+)
+def test_an_entry_link_that_is_no_url_does_not_lose_the_feed(link: str) -> None:
+    """Found by the fuzzer: nh3 refused such a link as the base for relative URLs and raised,
+    which took the whole source (and the pass) down. Now relative URLs just go."""
+    item = (
+        f"<item><title>t</title><link>{link}</link><guid>b-1</guid>"
+        '<description><![CDATA[<p><a href="/about">about</a><img src="i.png"></p>]]></description>'
+        "</item>"
+    )
+    feed = rsshub_feed([item, rsshub_item(2)])
+    first, second = parse_feed(feed, Source("s", "https://feeds.example/"), BASE).entries
+    check_safe_html(first.content)
+    assert first.link is None or first.link.startswith("https://")
+    assert second.title == "新闻标题 第2条"
