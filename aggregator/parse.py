@@ -72,9 +72,20 @@ def parse_feed(
     feed_author = plain_text(feed.get("author")) or None
     now = now or datetime.now(UTC)
     entries: dict[str, Entry] = {}
+    skipped: list[str] = []
     for raw in parsed.entries:
-        entry = normalise_entry(raw, source, feed_link, feed_author, now)
+        try:
+            entry = normalise_entry(raw, source, feed_link, feed_author, now)
+        except Exception as exc:  # a library's bug on one hostile entry costs that entry only
+            skipped.append(f"{type(exc).__name__}: {exc}")
+            continue
         entries.setdefault(entry.identity, entry)  # first wins: feeds list newest first
+    if skipped:
+        count = f"{len(skipped)} entries" if len(skipped) > 1 else "1 entry"
+        note = f"{count} could not be read ({skipped[0][:200]})"
+        if not entries:
+            raise ParseError(note)
+        problem = f"{problem}; {note}" if problem else note
     return ParsedFeed(
         entries=tuple(entries.values()),
         title=plain_text(feed.get("title")) or None,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import nh3
 import pytest
 from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
@@ -713,3 +714,25 @@ def test_hostile_config_files_get_one_clear_line(tmp_path: Path, kind: str, mess
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert str(config) in result.stderr and message in result.stderr
+
+
+def test_a_library_failing_on_one_entry_costs_that_entry_only(
+    feed_server: FeedServer, run_pass, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hostile input finds library bugs (the fuzzer found one in nh3's URL handling). Such a
+    failure, simulated here in nh3 itself, loses the one entry, is reported, and leaves the
+    rest of the feed and the pass alone."""
+    clean = nh3.clean
+
+    def failing_clean(html: str, *args: object, **kwargs: object) -> str:
+        if "LIBRARY-BUG" in html:
+            raise RuntimeError("simulated library failure")
+        return clean(html, *args, **kwargs)
+
+    monkeypatch.setattr(nh3, "clean", failing_clean)
+    items = [rsshub_item(1), rsshub_item(2, body="<p>LIBRARY-BUG</p>"), rsshub_item(3)]
+    feed_server.serve("/feed", rsshub_feed(items))
+    done = run_pass(feed_server.url("/feed"))
+    assert done.result.new == 2 and done.state.entries == 2
+    assert done.state.status == "warning"
+    assert done.state.error == "1 entry could not be read (RuntimeError: simulated library failure)"
