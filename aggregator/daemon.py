@@ -42,6 +42,7 @@ from .atomic import remove_stale_temps
 from .config import Config, load_config
 from .errors import AggregatorError, OutputError, StoreError
 from .feed_groups import feed_groups, feed_links
+from .index_page import index_page_for
 from .publish import FeedInfo
 from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
 from .server import FeedFile, FeedServer, Site
@@ -204,6 +205,8 @@ class Republisher:
         except Exception:
             log.exception("republish failed unexpectedly; retrying in %g s", PUBLISH_RETRY)
             return False
+        finally:
+            self.daemon.server.index.stale()  # the polls behind this pass changed the page
         log.info(
             "republished documents=%d merged_feed=%s duration=%.2fs",
             written,
@@ -260,6 +263,7 @@ class Daemon:
                 _site(config),
                 health=self.healthy,
                 status=self.status,
+                index=self.index_page,
             )
         except OSError as exc:
             self.pipeline.close()
@@ -291,7 +295,7 @@ class Daemon:
             feeds = " ".join(
                 self.server.url + feed.href
                 for feed in self.server.site.feeds.values()
-                if feed.discover
+                if feed.merged
             )
             log.info(
                 "aggregator %s running: %d sources enabled, %d workers; serving %s (feeds: %s)",
@@ -429,6 +433,10 @@ class Daemon:
             and self._rescheduler.is_alive()
             and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
         )
+
+    def index_page(self) -> bytes:
+        """The page at / for the running config and the database (the server caches it)."""
+        return index_page_for(self.config, self.store)
 
     def status(self) -> dict[str, Any]:
         """Every configured source's state, for /status."""
@@ -598,6 +606,7 @@ class Daemon:
         self._close_retired()
         plan = plan_reload(old.sources, pipeline.sources)
         self.server.site = _site(config)
+        self.server.index.stale()  # sources, titles and feeds may have changed
         for name in plan.stop:
             self._unschedule(name)
         starting = [name for name in plan.start + plan.moved if name not in running]
@@ -712,14 +721,12 @@ def _site(config: Config) -> Site:
     feed = config.feed
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
     return Site.of(
-        feed.title,
         [
             FeedFile(
                 path=config.paths.public / link.path,
                 content_type=f"{link.media_type}; charset=utf-8",
-                title=link.title,
                 href=link.url_path,
-                discover="/" not in link.path,  # only the merged feeds, in the page head
+                merged="/" not in link.path,
             )
             for link in feed_links(info, feed_groups(config.sources))
         ],

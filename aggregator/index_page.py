@@ -2,8 +2,10 @@
 feed reader given the server's address finds them), each source's state, the latest entries.
 
 `render_index` is pure: plain values in, HTML bytes out, everything a feed controls escaped.
-`index_page_for` gathers those values from a config and a store, for the server to call.
-Links are relative, so the page works wherever the server is mounted.
+`index_page_for` gathers those values from a config and a store, for the daemon to hand to
+the server (which caches the bytes). Links are relative, so the page works wherever the
+server is mounted. The page holds no clock of its own (no "generated at"), so that the same
+state gives the same bytes and the same ETag, and a browser's revalidation gets a 304.
 """
 
 from __future__ import annotations
@@ -42,17 +44,20 @@ def render_index(
     per category and per source); `states` are the stored states by source name."""
     head = [
         "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8">',
+        '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>",
         *(
             f'<link rel="alternate" type="{escape(link.media_type)}" '
             f'title="{escape(link.title)}" href="{escape(link.url_path)}">'
             for link in feeds
+            if advertised(link)
         ),
         f"<style>{STYLE}</style>",
         "</head><body>",
         f"<h1>{escape(title)}</h1>",
+        '<p class="muted">Every feed this server publishes, the state of each source and the'
+        ' newest entries. Machine-readable: <a href="status">status</a> (JSON).</p>',
     ]
     return "\n".join(
         [
@@ -74,6 +79,13 @@ def index_page_for(config: Config, store: Store, latest: int = LATEST) -> bytes:
     links = feed_links(info, feed_groups(config.sources))
     states = {state.name: state for state in store.source_states()}
     return render_index(feed.title, links, config.sources, states, store.newest_entries(latest))
+
+
+def advertised(link: FeedLink) -> bool:
+    """Whether a feed gets a `<link rel="alternate">` in the head: the merged feeds and each
+    category's, which a reader offers as a choice. One per source would be thousands of
+    tags for a large config; those feeds are linked in the page body instead."""
+    return not link.path.startswith("source/")
 
 
 def _feeds_section(feeds: Sequence[FeedLink]) -> list[str]:

@@ -1,10 +1,11 @@
-"""The built-in HTTP server of `aggregator run`: the merged feeds, /healthz, /status and /.
+"""The built-in HTTP server of `aggregator run`: the feeds, /healthz, /status and /.
 
 Feed readers subscribe here directly, so it speaks the HTTP they rely on: correct
 Content-Type, strong ETag and Last-Modified, 304 on If-None-Match / If-Modified-Since, HEAD,
 and gzip when asked. Feeds are served from bytes cached in memory and reloaded when the file
 on disk changes (a stat per request), so many concurrent readers cost no disk reads and never
-touch the database or the polls. Only /status reads the database, through the daemon.
+touch the database or the polls. Only the daemon's callables read the database: /status on
+each request, the index page at / (index_page.py) at most once per INDEX_MAX_AGE or publish.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
-import html
+import itertools
 import json
 import logging
 import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -35,40 +37,40 @@ log = logging.getLogger(__name__)
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
 CLIENT_TIMEOUT = 30  # seconds a silent client may hold a connection (and its thread)
+INDEX_MAX_AGE = 5.0  # seconds the index page is served unchanged when nothing was published
 
 
 @dataclass(frozen=True)
 class FeedFile:
-    """A published feed file, how it is served, and how the index page shows it."""
+    """A published feed file and how it is served."""
 
     path: Path
     content_type: str
-    title: str
     href: str  # relative URL from /, percent-encoded
-    discover: bool = False  # advertised with <link rel="alternate"> on / (the merged feeds)
+    merged: bool = False  # one of the merged feeds, named in the startup log
 
 
 @dataclass(frozen=True)
 class Site:
-    """What the server publishes; replaced as a whole when the configuration is reloaded."""
+    """The feeds the server routes to; replaced as a whole when the configuration is
+    reloaded. (What / shows is the daemon's index page, see `PageCache`.)"""
 
-    title: str
     feeds: Mapping[str, FeedFile]  # decoded URL path ("/feed.xml") -> file
 
     @classmethod
-    def of(cls, title: str, feeds: Iterable[FeedFile]) -> Site:
-        return cls(title, {"/" + unquote(feed.href): feed for feed in feeds})
+    def of(cls, feeds: Iterable[FeedFile]) -> Site:
+        return cls({"/" + unquote(feed.href): feed for feed in feeds})
 
 
-def make_site(title: str, folder: Path, rss_name: str, atom_name: str) -> Site:
+def make_site(folder: Path, rss_name: str, atom_name: str) -> Site:
     """The site of just a merged feed written as `folder/rss_name` and `folder/atom_name`."""
     return Site.of(
-        title,
         [
-            FeedFile(folder / rss_name, RSS_TYPE, f"{title} (RSS)", quote(rss_name), True),
-            FeedFile(folder / atom_name, ATOM_TYPE, f"{title} (Atom)", quote(atom_name), True),
-        ],
+            FeedFile(folder / rss_name, RSS_TYPE, quote(rss_name), merged=True),
+            FeedFile(folder / atom_name, ATOM_TYPE, quote(atom_name), merged=True),
+        ]
     )
 
 
@@ -116,6 +118,52 @@ class FeedCache:
             fresh = _representation(stamp, body, int(info.st_mtime))
             self._cache[path] = fresh
             return fresh
+
+
+class PageCache:
+    """The index page as served: built by the daemon's `build` callable (which queries the
+    database), then reused until it is marked stale (a publish or a reload happened) or is
+    older than `max_age` (a poll that failed changes a source's state without a publish).
+
+    Concurrent requests for a stale page wait for one build instead of each running it. A
+    rebuild that gives the same bytes keeps the same representation, so a browser's
+    If-None-Match still gets a 304.
+    """
+
+    def __init__(self, build: Callable[[], bytes], max_age: float = INDEX_MAX_AGE) -> None:
+        self._build = build
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._marks = itertools.count(1)  # next() is atomic: stale() never waits for a build
+        self._generation = 0
+        self._current: tuple[int, float, Representation] | None = None  # generation, built at
+
+    def stale(self) -> None:
+        """The page no longer shows the database; the next request rebuilds it."""
+        self._generation = next(self._marks)
+
+    def get(self) -> Representation:
+        """The current page; raises whatever `build` raises."""
+        if (page := self._fresh()) is not None:
+            return page
+        with self._lock:
+            if (page := self._fresh()) is not None:
+                return page
+            generation, started = self._generation, time.monotonic()
+            body = self._build()
+            current = self._current
+            if current is not None and current[2].body == body:
+                page = current[2]
+            else:
+                page = _representation((0, len(body), 0), body, int(time.time()))
+            self._current = (generation, started, page)
+            return page
+
+    def _fresh(self) -> Representation | None:
+        current = self._current
+        if current is None or current[0] != self._generation:
+            return None
+        return current[2] if time.monotonic() - current[1] < self.max_age else None
 
 
 def _representation(stamp: tuple[int, int, int], body: bytes, mtime: int) -> Representation:
@@ -170,29 +218,12 @@ def not_modified(
     return False
 
 
-def index_page(site: Site) -> bytes:
-    """A tiny page at / listing every feed; <link rel="alternate"> tags in its head let a
-    reader pointed at the server find the merged feeds."""
-    title = html.escape(site.title)
-    links, items = [], []
-    for feed in site.feeds.values():
-        mime = html.escape(feed.content_type.split(";")[0])
-        name, href = html.escape(feed.title), html.escape(feed.href)
-        if feed.discover:
-            links.append(f'<link rel="alternate" type="{mime}" title="{name}" href="{href}">')
-        items.append(f'<li><a href="{href}" type="{mime}">{name}</a></li>')
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
-        f"<title>{title}</title>\n" + "\n".join(links) + "\n</head>\n"
-        f"<body><h1>{title}</h1>\n<ul>\n" + "\n".join(items) + "\n</ul></body></html>\n"
-    ).encode()
-
-
 class FeedServer:
     """A ThreadingHTTPServer in a background thread; one thread per connection.
 
-    `health` and `status` are the daemon's: /healthz answers 200 while `health()` is true,
-    /status returns `status()` as JSON.
+    `health`, `status` and `index` are the daemon's: /healthz answers 200 while `health()`
+    is true, /status returns `status()` as JSON, / serves the HTML bytes `index()` builds,
+    cached in `self.index` (the daemon calls `self.index.stale()` after it publishes).
     """
 
     def __init__(
@@ -202,10 +233,12 @@ class FeedServer:
         site: Site,
         health: Callable[[], bool],
         status: Callable[[], dict[str, Any]],
+        index: Callable[[], bytes],
     ) -> None:
         self.site = site  # replaced whole on reload; a reference read is atomic
         self.health = health
         self.status = status
+        self.index = PageCache(index)
         self.cache = FeedCache()
         self.httpd = _HTTPServer((host, port), self)
         self._thread: threading.Thread | None = None
@@ -297,7 +330,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(report, indent=2, ensure_ascii=False).encode() + b"\n"
             self._send(HTTPStatus.OK, body, "application/json; charset=utf-8", head)
         elif path == "/":
-            self._send(HTTPStatus.OK, index_page(site), "text/html; charset=utf-8", head)
+            try:
+                page = self.app.index.get()
+            except Exception:
+                log.exception("cannot build the index page")
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"no page\n", "text/plain", head)
+                return
+            # Built at a moment, not from a file: the ETag alone validates it (a second's
+            # Last-Modified could not tell two builds within one second apart).
+            self._validated(page, HTML_TYPE, head, dated=False)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", head)
 
@@ -313,17 +354,24 @@ class _Handler(BaseHTTPRequestHandler):
                 {"Retry-After": "30"},
             )
             return
+        self._validated(representation, feed.content_type, head, dated=True)
+
+    def _validated(
+        self, representation: Representation, content_type: str, head: bool, dated: bool
+    ) -> None:
+        """Answer with `representation`, or 304 when the client's copy is current."""
         compressed = accepts_gzip(self.headers.get("Accept-Encoding"))
         headers = {
             "ETag": representation.gzip_etag if compressed else representation.etag,
-            "Last-Modified": representation.last_modified,
             "Vary": "Accept-Encoding",
             "Cache-Control": "no-cache",  # readers may keep it, but must revalidate
         }
+        if dated:
+            headers["Last-Modified"] = representation.last_modified
         if not_modified(
             representation,
             self.headers.get("If-None-Match"),
-            self.headers.get("If-Modified-Since"),
+            self.headers.get("If-Modified-Since") if dated else None,
         ):
             self._send(HTTPStatus.NOT_MODIFIED, b"", None, True, headers)
             return
@@ -332,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = representation.gzipped
         else:
             body = representation.body
-        self._send(HTTPStatus.OK, body, feed.content_type, head, headers)
+        self._send(HTTPStatus.OK, body, content_type, head, headers)
 
     def _send(
         self,

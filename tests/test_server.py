@@ -1,5 +1,6 @@
-"""The HTTP server's decisions (validators, gzip, autodiscovery) and its cache, without a
-daemon; the whole server is exercised in tests/e2e/test_daemon.py."""
+"""The HTTP server's decisions (validators, gzip) and its caches of feeds and of the index
+page, without a daemon; the whole server is exercised in tests/e2e/test_daemon.py and the
+index page in a real browser in tests/e2e/test_index_browser.py."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
 
 from aggregator.server import (
     ATOM_TYPE,
+    HTML_TYPE,
     RSS_TYPE,
     FeedCache,
     FeedServer,
     accepts_gzip,
-    index_page,
     make_site,
     not_modified,
 )
@@ -98,19 +101,111 @@ def test_a_missing_file_is_none(tmp_path: Path) -> None:
     assert FeedCache().get(tmp_path / "absent.xml") is None
 
 
-def test_index_page_has_autodiscovery_links(tmp_path: Path) -> None:
-    page = index_page(make_site("News <&> more", tmp_path, "feed.xml", "atom.xml")).decode()
-    assert '<link rel="alternate" type="application/rss+xml"' in page
-    assert '<link rel="alternate" type="application/atom+xml"' in page
-    assert 'href="feed.xml"' in page and 'href="atom.xml"' in page
-    assert "News &lt;&amp;&gt; more" in page and "<&>" not in page
+class Page:
+    """What the daemon would build for /: counts its builds, can be slow or fail."""
+
+    def __init__(self) -> None:
+        self.body = b"<!DOCTYPE html>\n<title>one</title>\n"
+        self.builds = 0
+        self.delay = 0.0
+        self.fails = False
+
+    def build(self) -> bytes:
+        self.builds += 1
+        time.sleep(self.delay)
+        if self.fails:
+            raise RuntimeError("the database is gone")
+        return self.body
+
+
+def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = Request(url, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    try:
+        with urlopen(request, timeout=10) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def page_server(tmp_path: Path) -> Iterator[tuple[FeedServer, Page]]:
+    page = Page()
+    site = make_site(tmp_path, "feed.xml", "atom.xml")
+    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=page.build)
+    server.start()
+    yield server, page
+    server.stop()
+
+
+def test_the_index_page_is_built_once_and_revalidated(
+    page_server: tuple[FeedServer, Page],
+) -> None:
+    server, page = page_server
+    status, headers, body = get(server.url)
+    assert (status, headers["Content-Type"], body) == (200, HTML_TYPE, page.body)
+    etag = headers["ETag"]
+    assert "Last-Modified" not in headers  # the ETag alone validates a built page
+    assert get(server.url, If_None_Match=etag)[0] == 304
+    head = Request(server.url, method="HEAD")
+    with urlopen(head, timeout=10) as answer:
+        assert answer.read() == b"" and answer.headers["Content-Length"] == str(len(page.body))
+    zipped = get(server.url, Accept_Encoding="gzip")
+    assert gzip.decompress(zipped[2]) == page.body
+    assert get(server.url, If_None_Match=zipped[1]["ETag"])[0] == 304
+    assert page.builds == 1  # five requests, one build
+
+    # A publish marks it stale: rebuilt, and the same bytes keep the same ETag.
+    server.index.stale()
+    assert get(server.url, If_None_Match=etag)[0] == 304
+    assert page.builds == 2
+    # New bytes: a new ETag, and the old one no longer matches.
+    page.body = b"<!DOCTYPE html>\n<title>two</title>\n"
+    server.index.stale()
+    status, headers, body = get(server.url, If_None_Match=etag)
+    assert (status, body) == (200, page.body) and headers["ETag"] != etag
+
+
+def test_the_index_page_is_rebuilt_when_old(page_server: tuple[FeedServer, Page]) -> None:
+    """A failing poll changes a source's state without a publish; the page catches up."""
+    server, page = page_server
+    server.index.max_age = 0.2
+    get(server.url)
+    get(server.url)
+    assert page.builds == 1
+    time.sleep(0.3)
+    get(server.url)
+    assert page.builds == 2
+
+
+def test_readers_of_a_stale_index_page_share_one_build(
+    page_server: tuple[FeedServer, Page],
+) -> None:
+    server, page = page_server
+    page.delay = 0.3
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: get(server.url)[0], range(16)))
+    assert answers == [200] * 16
+    assert page.builds == 1
+
+
+def test_an_index_page_that_cannot_be_built_is_a_500_and_a_log_line(
+    page_server: tuple[FeedServer, Page], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, page = page_server
+    page.fails = True
+    assert get(server.url)[0] == 500
+    assert "cannot build the index page" in caplog.text
+    page.fails = False
+    assert get(server.url)[0] == 200  # a failed build is not cached
 
 
 def test_serves_many_concurrent_readers(feed: Path, tmp_path: Path) -> None:
-    site = make_site("t", tmp_path, "feed.xml", "atom.xml")
+    site = make_site(tmp_path, "feed.xml", "atom.xml")
     (tmp_path / "atom.xml").write_bytes(b"<feed/>")
     healthy = threading.Event()
-    server = FeedServer("127.0.0.1", 0, site, health=healthy.is_set, status=lambda: {"ok": 1})
+    server = FeedServer(
+        "127.0.0.1", 0, site, health=healthy.is_set, status=lambda: {"ok": 1}, index=bytes
+    )
     server.start()
     try:
 
@@ -136,8 +231,8 @@ def test_a_reader_hanging_up_mid_answer_is_no_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "feed.xml").write_bytes(b"<rss>" + b"x" * 8_000_000 + b"</rss>")
-    site = make_site("t", tmp_path, "feed.xml", "atom.xml")
-    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict)
+    site = make_site(tmp_path, "feed.xml", "atom.xml")
+    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=bytes)
     server.start()
     try:
         host, port = server.address

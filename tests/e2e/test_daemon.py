@@ -248,7 +248,10 @@ def test_polls_republishes_and_serves_the_merged_feed(
         head = index.split("</head>")[0]
         assert 'rel="alternate" type="application/rss+xml"' in head
         assert 'href="feed.xml"' in head and 'href="atom.xml"' in head
-        assert head.count("<link ") == 3  # the merged RSS, Atom and JSON Feed only
+        # The merged RSS, Atom and JSON Feed, and the same for the one category; no
+        # source's feed (those are linked in the body only).
+        assert head.count("<link ") == 6
+        assert "source/" not in head
         # Every other feed publish() writes is served too, and linked from the index.
         json_feed = daemon.request("/feed.json")
         assert json_feed.headers["Content-Type"] == "application/feed+json; charset=utf-8"
