@@ -197,7 +197,10 @@ class Pipeline:
         if fetched.error:
             result = self._record_error(source, state, fetched, fetched.error, now)
         elif fetched.not_modified or fetched.body is None:
-            self.store.save_state(self._success_state(source, state, fetched, now))
+            unchanged = self._success_state(source, state, fetched, now)
+            if state.status == "warning":  # the same body, so the same warning still holds
+                unchanged = replace(unchanged, status="warning", error=state.error)
+            self.store.save_state(unchanged)
             result = PollResult(source.name, "not-modified", http_status=fetched.status)
         else:
             result = self._store_body(source, state, fetched, now)

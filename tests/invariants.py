@@ -123,3 +123,12 @@ def check_safe_html(fragment: str) -> None:
                     assert candidate.startswith(("http://", "https://")), (tag, value)
         if tag == "iframe":
             assert (node.attributes.get("src") or "").startswith(IFRAME_PREFIXES), node.html
+
+
+def check_inert_text(text: str) -> None:
+    """A title or author is inert even for a reader that takes it for HTML: parsed as HTML
+    it makes no element at all, only text."""
+    tree = LexborHTMLParser(text)
+    for part in (tree.head, tree.body):
+        elements = [node.tag for node in part.traverse()][1:] if part is not None else []
+        assert not elements, (text, elements)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import nh3
 import pytest
+import yaml
 from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
 from invariants import check_outputs, front_matter
@@ -500,6 +502,10 @@ def test_a_truncated_feed_keeps_what_can_be_recovered(feed_server: FeedServer, r
     assert (done.state.error or "").startswith("malformed feed (SAXParseException")
     for text in done.documents().values():
         assert text.endswith("</div>\n")
+    warning = done.state.error
+    again = done.again()  # 304: the same broken body, so the warning must stay
+    assert again.result.status == "not-modified"
+    assert (again.state.status, again.state.error) == ("warning", warning)
 
 
 def test_an_html_page_instead_of_a_feed(feed_server: FeedServer, run_pass) -> None:
@@ -736,3 +742,92 @@ def test_a_library_failing_on_one_entry_costs_that_entry_only(
     assert done.result.new == 2 and done.state.entries == 2
     assert done.state.status == "warning"
     assert done.state.error == "1 entry could not be read (RuntimeError: simulated library failure)"
+
+
+# -- the daemon among hostile sources --------------------------------------------------------
+
+
+def test_the_daemon_keeps_running_and_polling_among_hostile_sources(
+    raw_server: RawServer, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """`aggregator run` with one good source and many hostile ones, every second: it stays
+    up, keeps polling the good one, and each hostile one shows its own clear error."""
+    good = feed_server.serve("/good", GOOD)
+    feed_server.serve(
+        "/html", b"<!DOCTYPE html><html><body>Home</body></html>", content_type="text/html"
+    )
+    feed_server.serve("/gone", b"", status=404, etag=False)
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    feed_server.serve("/laughs", entity_feed(f"<!DOCTYPE rss [{laughs}]>", "&l9;", "&l9;"))
+    bomb = gzip_bomb(4)
+    hostile = {
+        "slow": raw_server.route("/slow", lambda conn: raw_server.closed.wait(10)),
+        "dribble": raw_server.route("/dribble", dribble_body(raw_server)),
+        "bomb": raw_server.route(
+            "/bomb",
+            lambda conn: conn.sendall(
+                head(Content_Encoding="gzip", Content_Length=len(bomb)) + bomb
+            ),
+        ),
+        "huge": raw_server.route("/huge", endless_body(raw_server, declare_length=False)),
+        "laughs": feed_server.url("/laughs"),
+        "html": feed_server.url("/html"),
+        "gone": feed_server.url("/gone"),
+        "nowhere": "http://feeds.example.invalid/rss",
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": "state/agg.db",
+                "documents": "site/_posts",
+                "interval": "1s",
+                "max_interval": "1s",
+                "server": {"host": "127.0.0.1", "port": 0},
+                **SETTINGS,
+                "sources": [{"name": "good", "url": feed_server.url("/good")}]
+                + [{"name": name, "url": url} for name, url in hostile.items()],
+            }
+        )
+    )
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as stderr:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            # Every hostile source polled (errors back off for a minute), the good one still
+            # polled every second.
+            while good.requests < 4 or any(f"source={n} " not in log.read_text() for n in hostile):
+                assert daemon.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            assert daemon.poll() is None
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            code = daemon.wait(30)
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+    store = Store(tmp_path / "state/agg.db")
+    try:
+        states = {state.name: state for state in store.source_states()}
+        assert store.integrity_check() == "ok"
+    finally:
+        store.close()
+    assert states["good"].status == "ok" and states["good"].entries == 3
+    expected = {
+        "slow": "timed out after 1 s waiting for the server",
+        "dribble": "timed out after 2 s in total (the server sends too slowly)",
+        "bomb": "response larger than the 1 MiB limit (max_body)",
+        "huge": "response larger than the 1 MiB limit (max_body)",
+        "html": "not a feed (an HTML page; give the feed's own URL)",
+        "gone": "HTTP 404 Not Found",
+        "nowhere": "cannot resolve host feeds.example.invalid (DNS lookup failed)",
+    }
+    for name, message in expected.items():
+        assert (states[name].status, states[name].error) == ("error", message), name
+    assert states["laughs"].status == "warning" and states["laughs"].entries == 1
