@@ -305,6 +305,48 @@ def test_sigkill_at_random_moments_loses_nothing(growing_feeds, tmp_path: Path) 
     assert min(landed.values()) >= KILLS // 5, landed
 
 
+DAEMON_KILLS = 5
+
+
+def test_sigkill_of_the_daemon_loses_nothing(growing_feeds, tmp_path: Path) -> None:
+    """The same promise for `aggregator run`, killed a few seconds into its life each time
+    (while it polls every second and republishes), then one clean `update`."""
+    feeds, base = growing_feeds
+    config_path = write_config(
+        tmp_path,
+        base,
+        interval="1s",
+        max_interval="1s",
+        server={"host": "127.0.0.1", "port": 0},
+    )
+    config = load_config(config_path)
+    rng = random.Random(7)
+    polled = 0
+    for _ in range(DAEMON_KILLS):
+        feeds.generation += 1
+        log = tmp_path / "daemon.log"
+        with log.open("wb") as stderr:
+            daemon = subprocess.Popen(
+                [*AGGREGATOR, "run", "--config", str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            # Somewhere after its first polls began, while it still has work in hand.
+            while polls_logged(log) == 0 and daemon.poll() is None:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 2.0))
+            assert daemon.poll() is None, log.read_text()
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait()
+        polled += polls_logged(log)
+        check_after_crash(config)
+    final = run_cli("update", "--config", str(config_path), timeout=120)
+    assert final.returncode == 0, final.stderr
+    entries = check_final(config, feeds)
+    print(f"\n{DAEMON_KILLS} daemon SIGKILLs after {polled} polls; {entries} entries in the end")
+
+
 # -- disks that fill up, folders that cannot be written ------------------------------------
 
 
