@@ -24,7 +24,15 @@ LATEST = 20
 STYLE = (
     "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
     "table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.2rem .5rem;"
-    "border-bottom:1px solid #ddd;vertical-align:top}.error{color:#b00}.muted{color:#777}"
+    "border-bottom:1px solid #ddd;vertical-align:top}th{border-bottom-color:#999}"
+    ".error{color:#b00;overflow-wrap:anywhere}.muted{color:#777}.formats{white-space:nowrap}"
+    # A phone's width: each source becomes a block of lines instead of a six-column row.
+    "@media (max-width:40rem){.sources tr:first-child{display:none}"
+    ".sources tr{display:block;padding:.4rem 0;border-bottom:1px solid #ddd}"
+    ".sources td{display:inline;border:0;padding:0 .5rem 0 0}"
+    ".sources td:first-child,.sources td:last-child{display:block}"
+    '.sources td:nth-child(3)::before{content:"fetched "}'
+    '.sources td:nth-child(4)::after{content:" entries"}}'
 )
 FORMAT_NAMES = {
     "application/rss+xml": "RSS",
@@ -42,6 +50,9 @@ def render_index(
 ) -> bytes:
     """The whole page. `feeds` come from `feed_groups.feed_links` (merged first, then three
     per category and per source); `states` are the stored states by source name."""
+    folders: dict[str, list[FeedLink]] = {}  # "" (merged), "category/<slug>", "source/<name>"
+    for link in feeds:
+        folders.setdefault(link.path.rpartition("/")[0], []).append(link)
     head = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -62,8 +73,8 @@ def render_index(
     return "\n".join(
         [
             *head,
-            *_feeds_section(feeds),
-            *_sources_section(sources, states),
+            *_feeds_section(title, folders),
+            *_sources_section(sources, states, folders),
             *_latest_section(latest, sources),
             "</body></html>",
             "",
@@ -88,33 +99,33 @@ def advertised(link: FeedLink) -> bool:
     return not link.path.startswith("source/")
 
 
-def _feeds_section(feeds: Sequence[FeedLink]) -> list[str]:
-    """One row per feed: the merged one, each category, each source; a link per format."""
-    rows: dict[str, list[FeedLink]] = {}
-    for link in feeds:
-        folder = link.path.rsplit("/", 1)[0] if "/" in link.path else ""
-        rows.setdefault(folder, []).append(link)
-    lines = ["<h2>Feeds</h2>", "<table>"]
-    for folder, links in rows.items():
-        name = links[0].title.rsplit(" (", 1)[0]
-        kind = folder.split("/", 1)[0] if folder else "merged"
-        formats = " ".join(
-            f'<a href="{escape(link.url_path)}">{FORMAT_NAMES.get(link.media_type, "feed")}</a>'
-            for link in links
-        )
-        lines.append(
-            f'<tr><td class="muted">{escape(kind)}</td><td>{escape(name)}</td>'
-            f"<td>{formats}</td></tr>"
-        )
+def _feeds_section(title: str, folders: Mapping[str, Sequence[FeedLink]]) -> list[str]:
+    """One row for the merged feed and one per category; each source's feeds are in its
+    row of the sources table, so a thousand sources do not push everything else down."""
+    lines = ["<h2>Feeds</h2>", "<table>", "<tr><th>Feed</th><th>Formats</th></tr>"]
+    for folder, links in folders.items():
+        if folder.startswith("source/"):
+            continue
+        if folder:
+            name = links[0].title.rsplit(" (", 1)[0].removeprefix(f"{title}: ")
+            label = f'<span class="muted">category</span> {escape(name)}'
+        else:
+            label = "All sources, merged"
+        lines.append(f"<tr><td>{label}</td>{_formats(links)}</tr>")
     lines.append("</table>")
     return lines
 
 
-def _sources_section(sources: Sequence[Source], states: Mapping[str, SourceState]) -> list[str]:
+def _sources_section(
+    sources: Sequence[Source],
+    states: Mapping[str, SourceState],
+    folders: Mapping[str, Sequence[FeedLink]],
+) -> list[str]:
     lines = [
         "<h2>Sources</h2>",
-        "<table>",
-        "<tr><th>Source</th><th>Status</th><th>Last fetch</th><th>Entries</th><th></th></tr>",
+        '<table class="sources">',
+        "<tr><th>Source</th><th>Status</th><th>Last fetch</th><th>Entries</th><th>Feeds</th>"
+        "<th>Last error</th></tr>",
     ]
     for source in sources:
         state = states.get(source.name)
@@ -129,10 +140,21 @@ def _sources_section(sources: Sequence[Source], states: Mapping[str, SourceState
             f"<td{css}>{escape(status)}</td>"
             f"<td>{_when(state.last_fetch if state else None)}</td>"
             f"<td>{state.entries if state else 0}</td>"
+            f"{_formats(folders.get(f'source/{source.name}', ()))}"
             f'<td class="error">{problem}</td></tr>'
         )
     lines.append("</table>")
     return lines
+
+
+def _formats(links: Sequence[FeedLink]) -> str:
+    """A table cell with one link per format of one feed."""
+    anchors = " ".join(
+        f'<a href="{escape(link.url_path)}" type="{escape(link.media_type)}">'
+        f"{FORMAT_NAMES.get(link.media_type, 'feed')}</a>"
+        for link in links
+    )
+    return f'<td class="formats">{anchors}</td>'
 
 
 def _latest_section(latest: Sequence[StoredEntry], sources: Sequence[Source]) -> list[str]:

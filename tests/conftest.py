@@ -1,16 +1,18 @@
-"""The world the tests run in: a temp folder, a config file, a real HTTP server of feeds."""
+"""The world the tests run in: a temp folder, a config file, a real HTTP server of feeds,
+running daemons (tests/daemonworld.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
+from daemonworld import RunningDaemon
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -90,3 +92,19 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[Callable[..., RunningDaemon]]:
+    """Start `aggregator run` processes; each is stopped (and its log shown) afterwards."""
+    started: list[RunningDaemon] = []
+
+    def start(config: Path, env: dict[str, str] | None = None) -> RunningDaemon:
+        daemon = RunningDaemon(config, env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.close()
+        print(f"--- {daemon.log} ---\n{daemon.text()}")  # shown when the test failed
