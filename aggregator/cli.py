@@ -17,8 +17,9 @@ from click.core import ParameterSource
 
 from . import __version__
 from .config import Config, load_config
-from .daemon import InstanceLock, run_daemon
+from .daemon import run_daemon
 from .errors import AggregatorError, ConfigError
+from .instance_lock import InstanceLock
 from .models import PollResult
 from .store import Store
 from .update import Pipeline

@@ -1,5 +1,6 @@
-"""The long-running service behind `aggregator run`: scheduling, republishing, signals,
-reload, the one-instance lock and systemd notification.
+"""The long-running service behind `aggregator run`: scheduling, signals and reload. Its
+parts live beside it: the one-instance lock (instance_lock.py), systemd notification
+(systemd_notify.py), the republisher thread (republisher.py), the HTTP server (server.py).
 
 Threads and who owns what:
 - the main thread waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads), watches the
@@ -16,12 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
-import fcntl
 import logging
 import os
 import queue
 import signal
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -40,13 +39,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from . import __version__
 from .atomic import remove_stale_temps
 from .config import Config, load_config
-from .errors import AggregatorError, OutputError, StoreError
+from .errors import AggregatorError, OutputError
 from .feed_groups import feed_groups, feed_links
 from .index_page import index_page_for
+from .instance_lock import InstanceLock
 from .publish import FeedInfo
+from .republisher import Republisher
 from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
 from .server import FeedFile, FeedServer, Site
+from .status_report import status_report
 from .store import SourceState, Store
+from .systemd_notify import notify, watchdog_interval
 from .update import Pipeline
 
 log = logging.getLogger(__name__)
@@ -55,168 +58,8 @@ STOP_WAIT = 20.0  # seconds running polls get to finish after SIGTERM
 CONFIG_WATCH = 5.0  # seconds between looks at the config file's mtime
 CONFIG_SETTLE = 1.0  # seconds a changed config file must stay unchanged before a reload
 RECONCILE = 30.0  # seconds between checks that every enabled source has a poll scheduled
-PUBLISH_SETTLE = 0.25  # seconds to let a burst of finishing polls gather into one republish
-PUBLISH_RETRY = 60.0  # seconds before a failed republish is tried again
 HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
 HEARTBEAT_STALE = 4 * HEARTBEAT
-
-
-# -- one instance per database ------------------------------------------------------------
-
-
-class InstanceLock:
-    """An exclusive flock on `<database>.lock`, held for the life of `run` or `update`.
-
-    The kernel releases it however the process ends, so there is never a stale lock to
-    clean up by hand. The file stays after release: deleting it would race with the next
-    process taking it.
-    """
-
-    def __init__(self, database: Path) -> None:
-        self.database = database
-        self.path = database.with_name(database.name + ".lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise StoreError naming the process that holds it."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise StoreError(f"{self.path}: cannot create the lock file ({exc})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            os.close(fd)
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise StoreError(
-                f"another aggregator{who} is already running on {self.database}; "
-                f"stop it first (lock file {self.path})"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the only descriptor drops the flock
-            self._fd = None
-
-    def __enter__(self) -> InstanceLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
-
-# -- systemd ------------------------------------------------------------------------------
-
-
-def notify(*messages: str) -> bool:
-    """Send sd_notify messages (READY=1, STOPPING=1, WATCHDOG=1, ...) when run by systemd.
-
-    A datagram to $NOTIFY_SOCKET is the whole protocol; without the variable this does
-    nothing, so the same code runs under systemd, in a container or in a terminal.
-    """
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]  # abstract socket namespace
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(address)
-            sock.sendall("\n".join(messages).encode())
-    except OSError as exc:
-        log.warning("cannot notify systemd at %s: %s", os.environ["NOTIFY_SOCKET"], exc)
-        return False
-    return True
-
-
-def watchdog_interval() -> float | None:
-    """Seconds between WATCHDOG=1 pings (half of WATCHDOG_USEC), or None when not asked."""
-    usec = os.environ.get("WATCHDOG_USEC", "")
-    pid = os.environ.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
-        return None
-    return int(usec) / 1e6 / 2
-
-
-# -- republishing -------------------------------------------------------------------------
-
-
-class Republisher:
-    """One thread that writes pending documents, then the merged feed, when asked.
-
-    Requests that arrive while a pass runs (or within PUBLISH_SETTLE of the first one) are
-    covered by one more pass, so a burst of polls finishing together costs one or two passes,
-    and two passes never run at once. A failed pass is retried: the work is pending in the
-    database, never lost.
-    """
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self._wake = threading.Event()
-        self._closing = threading.Event()
-        self._dirty = False
-        self._thread = threading.Thread(target=self._run, name="republish", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def request(self) -> None:
-        self._dirty = True
-        self._wake.set()
-
-    def stop(self, timeout: float) -> None:
-        """Finish what was requested, then end the thread (waiting at most `timeout`)."""
-        self._closing.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            if not self._closing.is_set():
-                self._closing.wait(PUBLISH_SETTLE)
-            self._wake.clear()
-            if self._dirty:
-                self._dirty = False
-                if not self._pass() and not self._closing.wait(PUBLISH_RETRY):
-                    self.request()
-            if self._closing.is_set() and not self._dirty:
-                return
-
-    def _pass(self) -> bool:
-        pipeline = self.daemon.pipeline
-        started = time.monotonic()
-        try:
-            written = pipeline.write_documents()
-            changed = pipeline.publish()
-        except AggregatorError as exc:
-            log.error("republish failed: %s; retrying in %g s", exc, PUBLISH_RETRY)
-            return False
-        except Exception:
-            log.exception("republish failed unexpectedly; retrying in %g s", PUBLISH_RETRY)
-            return False
-        finally:
-            self.daemon.server.index.stale()  # the polls behind this pass changed the page
-        log.info(
-            "republished documents=%d merged_feed=%s duration=%.2fs",
-            written,
-            "updated" if changed else "unchanged",
-            time.monotonic() - started,
-        )
-        return True
-
-
-# -- the daemon ---------------------------------------------------------------------------
 
 
 class Daemon:
@@ -255,7 +98,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.scheduler.add_listener(self._after_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-        self.republisher = Republisher(self)
+        self.republisher = Republisher(lambda: self.pipeline, self._published)
         try:
             self.server = FeedServer(
                 config.server.host,
@@ -434,44 +277,23 @@ class Daemon:
             and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
         )
 
+    def _published(self) -> None:
+        """After a republish pass: the polls behind it changed what / shows."""
+        self.server.index.stale()
+
     def index_page(self) -> bytes:
         """The page at / for the running config and the database (the server caches it)."""
         return index_page_for(self.config, self.store)
 
     def status(self) -> dict[str, Any]:
         """Every configured source's state, for /status."""
-        config = self.config
         states = {state.name: state for state in self.store.source_states()}
         scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         with self._state:
             running = set(self._running)
-        sources = []
-        for source in config.sources:
-            state = states.get(source.name) or SourceState(source.name, source.url)
-            sources.append(
-                {
-                    "name": source.name,
-                    "title": source.title or state.title,
-                    "url": source.url,
-                    "current_url": state.current_url or source.url,
-                    "enabled": source.enabled,
-                    "status": state.status if source.enabled else "disabled",
-                    "polling": source.name in running,
-                    "http_status": state.http_status,
-                    "error": state.error,
-                    "consecutive_errors": state.consecutive_errors,
-                    "entries": state.entries,
-                    "last_poll": _iso(state.last_fetch),
-                    "last_success": _iso(state.last_success),
-                    "next_poll": _iso(scheduled.get(source.name)),
-                }
-            )
-        return {
-            "version": __version__,
-            "started": _iso(self.started),
-            "healthy": self.healthy(),
-            "sources": sources,
-        }
+        return status_report(
+            self.config.sources, states, scheduled, running, self.started, self.healthy()
+        )
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -739,9 +561,3 @@ def _file_stamp(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (info.st_mtime_ns, info.st_size, info.st_ino)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -19,9 +19,11 @@ from feedworld import rsshub_feed, rsshub_item
 
 from aggregator import daemon as daemon_module
 from aggregator.config import Config
-from aggregator.daemon import Daemon, InstanceLock, notify, watchdog_interval
+from aggregator.daemon import Daemon
 from aggregator.errors import StoreError
+from aggregator.instance_lock import InstanceLock
 from aggregator.store import Store
+from aggregator.systemd_notify import notify, watchdog_interval
 
 T = TypeVar("T")
 

@@ -1,0 +1,89 @@
+"""The daemon's republisher: after polls that brought something new or changed, write the
+pending documents and then every feed, one pass per burst of polls, never two at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .errors import AggregatorError
+from .update import Pipeline
+
+log = logging.getLogger(__name__)
+
+PUBLISH_SETTLE = 0.25  # seconds to let a burst of finishing polls gather into one republish
+PUBLISH_RETRY = 60.0  # seconds before a failed republish is tried again
+
+
+class Republisher:
+    """One thread that writes pending documents, then the merged feed, when asked.
+
+    Requests that arrive while a pass runs (or within PUBLISH_SETTLE of the first one) are
+    covered by one more pass, so a burst of polls finishing together costs one or two passes,
+    and two passes never run at once. A failed pass is retried: the work is pending in the
+    database, never lost.
+    """
+
+    def __init__(self, pipeline: Callable[[], Pipeline], after_pass: Callable[[], None]) -> None:
+        """`pipeline` gives the current one (a reload replaces it); `after_pass` is called
+        after each pass, failed or not (the daemon marks its index page stale)."""
+        self._pipeline = pipeline
+        self._after_pass = after_pass
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._dirty = False
+        self._thread = threading.Thread(target=self._run, name="republish", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def request(self) -> None:
+        self._dirty = True
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        """Finish what was requested, then end the thread (waiting at most `timeout`)."""
+        self._closing.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            if not self._closing.is_set():
+                self._closing.wait(PUBLISH_SETTLE)
+            self._wake.clear()
+            if self._dirty:
+                self._dirty = False
+                if not self._pass() and not self._closing.wait(PUBLISH_RETRY):
+                    self.request()
+            if self._closing.is_set() and not self._dirty:
+                return
+
+    def _pass(self) -> bool:
+        pipeline = self._pipeline()
+        started = time.monotonic()
+        try:
+            written = pipeline.write_documents()
+            changed = pipeline.publish()
+        except AggregatorError as exc:
+            log.error("republish failed: %s; retrying in %g s", exc, PUBLISH_RETRY)
+            return False
+        except Exception:
+            log.exception("republish failed unexpectedly; retrying in %g s", PUBLISH_RETRY)
+            return False
+        finally:
+            self._after_pass()
+        log.info(
+            "republished documents=%d merged_feed=%s duration=%.2fs",
+            written,
+            "updated" if changed else "unchanged",
+            time.monotonic() - started,
+        )
+        return True
