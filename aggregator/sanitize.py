@@ -62,8 +62,10 @@ URL_SCHEMES = {"http", "https", "mailto"}
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*(?=\n)")
 
 
-# What an HTML parser would take for the start of a tag, a comment or a declaration.
+# What an HTML parser would take for the start of a tag, a comment or a declaration; and for
+# a character reference.
 TAG_LIKE = re.compile(r"<[A-Za-z/!?]")
+ENTITY_LIKE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
 # An iframe whose source the filter refused, as html5ever serialises it; removed whole.
 BARE_IFRAME = re.compile(r"<iframe\b(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.DOTALL)
 SRCSET_URL = re.compile(r"[\s,]*(\S+)")
@@ -165,15 +167,25 @@ def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]
 def plain_text(fragment: str | None) -> str:
     """Titles and authors are text: drop any markup, decode entities, fold whitespace.
 
-    Markup that arrives escaped (`&lt;img onerror=...&gt;`, which feedparser's lenient parser
-    passes on as it is) is dropped too once decoded: a feed reader that takes a title for HTML
-    would otherwise run it. The price is that a title about a literal `<div>` loses it."""
+    Markup that arrives escaped, once or more (`&lt;img onerror=...&gt;`, which feedparser's
+    lenient parser passes on as it is, or `&amp;lt;...`), is decoded and dropped too: a feed
+    reader that takes a title for HTML, or decodes it once more, would otherwise run it.
+    Double-escaped entities (`AT&amp;amp;T`) come out decoded. The price is that a title
+    about a literal `<div>` loses it."""
     if not fragment:
         return ""
     text = nh3.clean(fragment, tags=set()) if "<" in fragment else fragment
     text = html.unescape(text)
-    if "<" in text and TAG_LIKE.search(text):
-        text = html.unescape(nh3.clean(text, tags=set()))
+    for _ in range(8):  # one layer of escaping a round; real titles need none
+        if "<" in text and TAG_LIKE.search(text):
+            decoded = html.unescape(nh3.clean(text, tags=set()))
+        elif "&" in text and ENTITY_LIKE.search(text):
+            decoded = html.unescape(text)
+        else:
+            break
+        if decoded == text:
+            break
+        text = decoded
     folded = " ".join(text.split())
     if folded.isprintable():  # the usual case, without a Python loop over every character
         return folded

@@ -335,7 +335,7 @@ def test_sigkill_of_the_daemon_loses_nothing(growing_feeds, tmp_path: Path) -> N
             # Somewhere after its first polls began, while it still has work in hand.
             while polls_logged(log) == 0 and daemon.poll() is None:
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 2.0))
+            time.sleep(rng.uniform(0.0, 1.5))
             assert daemon.poll() is None, log.read_text()
             daemon.send_signal(signal.SIGKILL)
             daemon.wait()

@@ -141,15 +141,16 @@ class Pass:
     results: dict[str, PollResult] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def again(self) -> Pass:
-        """Another pass with the same pipeline, and the same checks."""
+    def again(self, check: bool = True) -> Pass:
+        """Another pass with the same pipeline, and the same checks (unless told not to)."""
         started = time.monotonic()
         self.results = {r.source: r for r in self.pipeline.update_all()}
         self.seconds = time.monotonic() - started
         assert self.results["good"].status in {"new", "unchanged", "not-modified"}
         good = self.store.source_state("good")
         assert good is not None and good.status == "ok" and good.entries == 3
-        check_outputs(self.config)
+        if check:
+            check_outputs(self.config)
         return self
 
     @property
@@ -665,9 +666,10 @@ def test_a_10000_item_feed(feed_server: FeedServer, run_pass) -> None:
     assert done.result.new == 10_000 and done.state.entries == 10_000
     assert len(done.documents()) == 10_000
     assert done.seconds < 60
-    again = done.again()
+    again = done.again(check=False)  # nothing may change: checked below without rereading
     print(f"10,000 items: second pass {again.seconds:.2f} s")
     assert again.result.status == "not-modified" and feed.requests == 2
+    assert again.store.count_entries() == 10_003 and again.store.pending_documents() == []
 
 
 def test_an_item_with_a_5_mb_body(feed_server: FeedServer, run_pass) -> None:
