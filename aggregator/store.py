@@ -449,6 +449,16 @@ class Store:
             ).fetchone()
         return tuple(row)
 
+    def entries_signatures(self) -> dict[str, tuple[Any, ...]]:
+        """`entries_signature` of every source that has entries, in one query: checking
+        10,000 group feeds one query each took seconds of every publish."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT source, count(*), max(id), max(coalesce(last_changed, '')) "
+                "FROM entries GROUP BY source"
+            ).fetchall()
+        return {row[0]: tuple(row[1:]) for row in rows}
+
     def search_entries(self, text: str, limit: int = 20) -> list[StoredEntry]:
         """Entries whose title or text contains every word of `text`, newest first.
 

@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
@@ -417,10 +418,11 @@ class Pipeline:
             g.folder: self._groups_built[g.folder] for g in groups if g.folder in self._groups_built
         }
         changed, moved = False, len(built) != len(self._groups_built)
+        signatures = self.store.entries_signatures()
         for group in groups:
             made_from = [
                 self._group_settings(info, group),
-                list(self.store.entries_signature(group.sources)),
+                group_signature(signatures, group.sources),
             ]
             if built.get(group.folder) == made_from and (public / group.folder).is_dir():
                 continue
@@ -494,6 +496,15 @@ class Pipeline:
             self.write_documents()
             self.publish()
         return [result for result in results if result is not None]
+
+
+def group_signature(signatures: Mapping[str, Sequence[Any]], sources: Iterable[str]) -> list:
+    """What `Store.entries_signature(sources)` gives (count, newest id, latest change),
+    from the per-source signatures: sums and maxima combine."""
+    rows = [signatures[name] for name in sources if name in signatures]
+    if not rows:
+        return [0, None, None]
+    return [sum(row[0] for row in rows), max(row[1] for row in rows), max(row[2] for row in rows)]
 
 
 def _read_groups_built(path: Path) -> dict[str, list]:

@@ -76,3 +76,24 @@ def test_a_lost_feed_folder_is_rebuilt(feed_server, make_config, built) -> None:
     run_pass(config)
     assert "source/a" in built
     assert (config.paths.public / "source" / "a").is_dir()
+
+
+def test_per_source_signatures_combine_into_the_group_signature(feed_server, make_config) -> None:
+    items = [rsshub_item(i) for i in range(3)]
+    feed_server.serve("/a", rsshub_feed(items))
+    feed_server.serve("/b", rsshub_feed([rsshub_item(10)]))
+    config = make_config(
+        [{"name": "a", "url": feed_server.url("/a")}, {"name": "b", "url": feed_server.url("/b")}]
+    )
+    run_pass(config)
+    items[1] = rsshub_item(1, body="<p>更正</p>")  # a changed entry sets last_changed
+    feed_server.serve("/a", rsshub_feed(items))
+    run_pass(config)
+    store = Store(config.paths.database)
+    try:
+        signatures = store.entries_signatures()
+        for group in (["a"], ["b"], ["a", "b"], ["b", "nobody"], ["nobody"], []):
+            expected = list(store.entries_signature(group)) if group else [0, None, None]
+            assert update.group_signature(signatures, group) == expected, group
+    finally:
+        store.close()
