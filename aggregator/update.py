@@ -184,7 +184,15 @@ class Pipeline:
         """Fetch, parse and store one source; never raises for the source's own faults."""
         return self._poll(source, self.store.source_state(source.name))
 
-    def _poll(self, source: Source, state: SourceState | None) -> PollResult:
+    def _poll(
+        self,
+        source: Source,
+        state: SourceState | None,
+        unchanged_states: list[SourceState] | None = None,
+    ) -> PollResult:
+        """One poll. With `unchanged_states`, the state of a not-modified source is appended
+        there for the caller to store in a batch, not committed alone (losing it in a crash
+        only means that source is polled again)."""
         started = time.monotonic()
         now = datetime.now(UTC)
         state = state or SourceState(source.name, source.url)
@@ -201,7 +209,10 @@ class Pipeline:
             unchanged = self._success_state(source, state, fetched, now)
             if state.status == "warning":  # the same body, so the same warning still holds
                 unchanged = replace(unchanged, status="warning", error=state.error)
-            self.store.save_state(unchanged)
+            if unchanged_states is None:
+                self.store.save_state(unchanged)
+            else:
+                unchanged_states.append(unchanged)
             result = PollResult(source.name, "not-modified", http_status=fetched.status)
         else:
             result = self._store_body(source, state, fetched, now)
@@ -466,6 +477,13 @@ class Pipeline:
         window = max(2, 2 * self.config.workers)
         running: dict[Future[PollResult], int] = {}
         unwritten = 0
+        unchanged: list[SourceState] = []  # appended to by the poll threads
+
+        def save_unchanged() -> None:
+            batch = unchanged[:]
+            del unchanged[: len(batch)]
+            if batch:
+                self.store.save_states(batch)
 
         def collect(done: Iterable[Future[PollResult]]) -> None:
             nonlocal unwritten
@@ -475,6 +493,8 @@ class Pipeline:
                 unwritten += result.new + result.changed
                 if progress:
                     progress(result)
+            if len(unchanged) >= STATE_CHUNK:
+                save_unchanged()
             if write_outputs and unwritten >= DOCUMENT_BATCH:
                 unwritten = 0
                 self.write_documents()
@@ -488,10 +508,12 @@ class Pipeline:
                     while len(running) >= window:
                         done, _ = wait(running, return_when=FIRST_COMPLETED)
                         collect(done)
-                    running[pool.submit(self._poll, source, states.get(source.name))] = index
+                    state = states.get(source.name)
+                    running[pool.submit(self._poll, source, state, unchanged)] = index
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 collect(done)
+        save_unchanged()
         if write_outputs:
             self.write_documents()
             self.publish()
