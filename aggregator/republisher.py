@@ -4,11 +4,13 @@ pending documents and then every feed, one pass per burst of polls, never two at
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
 from .errors import AggregatorError
+from .store import SEARCH_BATCH
 from .update import Pipeline
 
 log = logging.getLogger(__name__)
@@ -86,4 +88,24 @@ class Republisher:
             "updated" if changed else "unchanged",
             time.monotonic() - started,
         )
+        self._index_search(pipeline)
         return True
+
+    def _index_search(self, pipeline: Pipeline) -> None:
+        """Bring the search index up to date, one batch at a time, giving way to the next
+        republish as soon as one is asked for: search is never on the path of a poll."""
+        started, indexed = time.monotonic(), 0
+        try:
+            while not self._dirty and not self._closing.is_set():
+                batch = pipeline.store.update_search_index(limit=SEARCH_BATCH)
+                indexed += batch
+                if batch < SEARCH_BATCH:
+                    break
+        except (AggregatorError, sqlite3.Error) as exc:
+            log.error("search indexing failed: %s; trying again after the next poll", exc)
+        if indexed:
+            log.info(
+                "search index updated entries=%d duration=%.2fs",
+                indexed,
+                time.monotonic() - started,
+            )

@@ -27,7 +27,7 @@ from .errors import StoreError
 from .models import Entry, HttpState, StoredEntry
 from .sanitize import plain_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -95,7 +95,29 @@ MIGRATIONS: dict[int, str] = {
         SELECT id, title, entry_text(content) FROM entries;
     CREATE INDEX entries_by_source ON entries (source, date DESC, id DESC);
     """,
+    # Indexing Chinese text by trigrams costs more than parsing the feed, and doing it inside
+    # the one writer's transaction made storing the bottleneck of a poll. Triggers now only
+    # note which entries need (re)indexing; `update_search_index` does it in batches, from
+    # the daemon when a republish is done and from `search` before it looks (as lemon24's
+    # reader keeps `update_search` apart from `update_feeds`).
+    3: """
+    CREATE TABLE search_pending (id INTEGER PRIMARY KEY);
+    DROP TRIGGER entries_search_insert;
+    DROP TRIGGER entries_search_update;
+    DROP TRIGGER entries_search_delete;
+    CREATE TRIGGER entries_search_insert AFTER INSERT ON entries BEGIN
+        INSERT OR IGNORE INTO search_pending (id) VALUES (new.id);
+    END;
+    CREATE TRIGGER entries_search_update AFTER UPDATE OF title, content ON entries BEGIN
+        INSERT OR IGNORE INTO search_pending (id) VALUES (new.id);
+    END;
+    CREATE TRIGGER entries_search_delete AFTER DELETE ON entries BEGIN
+        DELETE FROM entries_search WHERE rowid = old.id;
+        DELETE FROM search_pending WHERE id = old.id;
+    END;
+    """,
 }
+SEARCH_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -466,11 +488,44 @@ class Store:
             ).fetchall()
         return {row[0]: tuple(row[1:]) for row in rows}
 
+    def pending_search(self) -> int:
+        """How many entries wait to be (re)indexed for search."""
+        with self._lock:
+            return int(self.db.execute("SELECT count(*) FROM search_pending").fetchone()[0])
+
+    def update_search_index(self, limit: int | None = None) -> int:
+        """Index entries stored or changed since the last call, SEARCH_BATCH per transaction
+        (so a writer waits at most one batch), at most `limit` of them; return how many."""
+        done = 0
+        while limit is None or done < limit:
+            batch = SEARCH_BATCH if limit is None else min(SEARCH_BATCH, limit - done)
+            with self.transaction():
+                ids = [
+                    row[0]
+                    for row in self.db.execute(
+                        "SELECT id FROM search_pending ORDER BY id LIMIT ?", [batch]
+                    )
+                ]
+                if not ids:
+                    break
+                marks = ", ".join("?" for _ in ids)
+                self.db.execute(f"DELETE FROM entries_search WHERE rowid IN ({marks})", ids)
+                self.db.execute(
+                    "INSERT INTO entries_search (rowid, title, body) "
+                    f"SELECT id, title, entry_text(content) FROM entries WHERE id IN ({marks})",
+                    ids,
+                )
+                self.db.execute(f"DELETE FROM search_pending WHERE id IN ({marks})", ids)
+            done += len(ids)
+        return done
+
     def search_entries(self, text: str, limit: int = 20) -> list[StoredEntry]:
         """Entries whose title or text contains every word of `text`, newest first.
 
         Words of three characters or more use the trigram index; shorter ones (a two-character
-        Chinese word) cannot, so they fall back to LIKE over the indexed text."""
+        Chinese word) cannot, so they fall back to LIKE over the indexed text. Entries not yet
+        indexed are indexed first, so a search always sees everything stored."""
+        self.update_search_index()
         conditions: list[str] = []
         params: list[Any] = []
         long_words = [word for word in text.split() if len(word) >= 3]

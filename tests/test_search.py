@@ -112,7 +112,7 @@ def test_a_schema_1_database_is_migrated_and_its_entries_indexed(tmp_path: Path)
     try:
         assert found(store, "迁移以后") == ["1"]
         versions = [row[0] for row in store.db.execute("SELECT version FROM schema_version")]
-        assert versions == [1, 2]
+        assert versions == [1, 2, 3]
     finally:
         store.close()
 
@@ -156,3 +156,27 @@ def test_search_command(tmp_path: Path, feed_server: FeedServer) -> None:
     result = run_cli("search", "--config", str(config), "nothing-like-this")
     assert result.returncode == 1
     assert "no entries match" in result.stdout
+
+
+def test_storing_only_queues_entries_for_indexing(tmp_path: Path) -> None:
+    """Indexing is not part of a poll's transaction: it waits for update_search_index."""
+    store = Store(tmp_path / "db.sqlite")
+    try:
+        store.sync_sources([("a", "http://x.test/a")])
+        new = [
+            (entry(str(i), f"标题 {i}", "<p>内容</p>", days=i), "h", f"{i}.md") for i in range(7)
+        ]
+        store.save_poll(SourceState("a", "http://x.test/a"), new, [], NOW)
+        assert store.pending_search() == 7
+        assert store.db.execute("SELECT count(*) FROM entries_search").fetchone()[0] == 0
+        assert store.update_search_index(limit=5) == 5
+        assert store.pending_search() == 2
+        assert len(found(store, "标题")) == 7  # a search indexes the rest first
+        assert store.pending_search() == 0
+        changed = entry("3", "改过的标题", "<p>新内容</p>", days=3)
+        store.save_poll(SourceState("a", "http://x.test/a"), [], [(changed, "h2")], NOW)
+        assert store.pending_search() == 1
+        assert found(store, "改过的") == ["3"]
+        assert store.db.execute("SELECT count(*) FROM entries_search").fetchone()[0] == 7
+    finally:
+        store.close()

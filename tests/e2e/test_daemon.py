@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -157,6 +158,17 @@ def test_polls_republishes_and_serves_the_merged_feed(
         newer = wait_for(lambda: served_entries(3), "the served feed to hold three entries")
         assert newer.headers["ETag"] != etag
         assert daemon.request("/feed.xml", If_None_Match=etag).status == 200
+
+        # Search indexing is off the polls' path: the daemon does it after republishing.
+        def indexed() -> bool:
+            with closing(sqlite3.connect(tmp_path / "state/agg.db", timeout=10)) as db:
+                pending = db.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+                return (
+                    pending == 0
+                    and db.execute("SELECT count(*) FROM entries_search").fetchone()[0] == 3
+                )
+
+        wait_for(indexed, "the daemon to index the three entries for search")
 
         code, took = daemon.stop()
         assert code == 0, daemon.text()
