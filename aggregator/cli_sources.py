@@ -27,7 +27,7 @@ from .cli import (
 from .discover import discover_feed
 from .documents import remove_documents
 from .errors import AggregatorError, ConfigError, FetchError, ParseError
-from .fetch import FetchLimits, make_session
+from .fetch import make_session
 from .opml import parse_opml, render_opml
 from .store import Store
 from .subscriptions import (
@@ -39,6 +39,7 @@ from .subscriptions import (
     remove_source,
     source_name,
 )
+from .update import fetch_limits
 
 
 @main.command()
@@ -61,14 +62,7 @@ def add(config_path: Path, name: str | None, title: str | None, categories: str,
         fail(f"{url!r} is not an http:// or https:// URL")
     if name is not None and not is_valid_name(name):
         fail(f"--name {name!r} must be lowercase letters, digits, - or _ (it is used in names)")
-    limits = FetchLimits(
-        user_agent=config.user_agent,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        total_timeout=config.total_timeout,
-        max_body=config.max_body,
-        max_redirects=config.max_redirects,
-    )
+    limits = fetch_limits(config)
     session = make_session(limits, pool_size=2)
     try:
         found = discover_feed(session, url, limits)

@@ -99,6 +99,18 @@ def decide(entries: Sequence[Entry], known: dict, now: datetime) -> Decision:
     return Decision(tuple(new), tuple(changed), unchanged)
 
 
+def fetch_limits(config: Config) -> FetchLimits:
+    """The configured limits of one fetch."""
+    return FetchLimits(
+        user_agent=config.user_agent,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        total_timeout=config.total_timeout,
+        max_body=config.max_body,
+        max_redirects=config.max_redirects,
+    )
+
+
 class Pipeline:
     """Everything a pass needs, opened once: the config, the store, the HTTP session and
     (started on first use) the parser processes.
@@ -109,14 +121,7 @@ class Pipeline:
     def __init__(self, config: Config, store: Store, *, parse_processes: int | None = None) -> None:
         self.config = config
         self.store = store
-        self.limits = FetchLimits(
-            user_agent=config.user_agent,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            total_timeout=config.total_timeout,
-            max_body=config.max_body,
-            max_redirects=config.max_redirects,
-        )
+        self.limits = fetch_limits(config)
         self.session = make_session(self.limits, pool_size=max(10, config.workers))
         self.sources = {source.name: source for source in config.sources}
         self._output_lock = threading.Lock()

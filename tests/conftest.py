@@ -17,6 +17,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.config import Config, load_config
+from aggregator.store import Store
+from aggregator.update import Pipeline
 
 
 @dataclass
@@ -66,6 +68,23 @@ class FeedServer:
 @pytest.fixture
 def feed_server(httpserver: HTTPServer) -> FeedServer:
     return FeedServer(httpserver)
+
+
+@pytest.fixture
+def pipeline_for() -> Iterator[Callable[[Config], Pipeline]]:
+    """Open pipelines on configs; every one is closed after the test."""
+    opened: list[tuple[Pipeline, Store]] = []
+
+    def make(config: Config) -> Pipeline:
+        store = Store(config.paths.database)
+        pipeline = Pipeline(config, store)
+        opened.append((pipeline, store))
+        return pipeline
+
+    yield make
+    for pipeline, store in opened:
+        pipeline.close()
+        store.close()
 
 
 @pytest.fixture

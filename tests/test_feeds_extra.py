@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,31 +15,12 @@ from feedworld import rsshub_feed, rsshub_item
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from aggregator.config import Config
 from aggregator.errors import ConfigError
 from aggregator.feed_groups import category_slug, feed_groups, feed_links
 from aggregator.models import Source
 from aggregator.publish import FeedInfo, item_id
-from aggregator.store import Store
-from aggregator.update import Pipeline
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture
-def pipeline_for() -> Iterator[Callable[[Config], Pipeline]]:
-    opened: list[tuple[Pipeline, Store]] = []
-
-    def make(config: Config) -> Pipeline:
-        store = Store(config.paths.database)
-        pipeline = Pipeline(config, store)
-        opened.append((pipeline, store))
-        return pipeline
-
-    yield make
-    for pipeline, store in opened:
-        pipeline.close()
-        store.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,12 +9,10 @@ import feedparser
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator.config import Config, load_config
+from aggregator.config import load_config
 from aggregator.errors import ConfigError
 from aggregator.filters import keeps, select_entries
 from aggregator.models import Entry, Source
-from aggregator.store import Store
-from aggregator.update import Pipeline
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -81,22 +78,6 @@ def test_bad_filter_settings_are_config_errors(tmp_path: Path, setting: str, mes
     with pytest.raises(ConfigError) as error:
         load_config(write_config(tmp_path, setting))
     assert message in str(error.value)
-
-
-@pytest.fixture
-def pipeline_for() -> Iterator[Callable[[Config], Pipeline]]:
-    opened: list[tuple[Pipeline, Store]] = []
-
-    def make(config: Config) -> Pipeline:
-        store = Store(config.paths.database)
-        pipeline = Pipeline(config, store)
-        opened.append((pipeline, store))
-        return pipeline
-
-    yield make
-    for pipeline, store in opened:
-        pipeline.close()
-        store.close()
 
 
 def test_filtered_entries_are_never_stored(feed_server, make_config, pipeline_for) -> None:

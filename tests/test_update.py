@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import feedparser
-import pytest
 import yaml
 from feedworld import DATA, rsshub_feed, rsshub_item
 
 from aggregator.config import Config
-from aggregator.store import Store
-from aggregator.update import Pipeline
-
-
-@pytest.fixture
-def pipeline_for() -> Iterator[Callable[[Config], Pipeline]]:
-    opened: list[tuple[Pipeline, Store]] = []
-
-    def make(config: Config) -> Pipeline:
-        store = Store(config.paths.database)
-        pipeline = Pipeline(config, store)
-        opened.append((pipeline, store))
-        return pipeline
-
-    yield make
-    for pipeline, store in opened:
-        pipeline.close()
-        store.close()
 
 
 def documents(config: Config) -> dict[str, str]:
