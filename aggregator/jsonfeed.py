@@ -36,7 +36,8 @@ def build_json_feed(
     if info.hub:
         feed["hubs"] = [{"type": "WebSub", "url": info.hub}]
     feed["items"] = [_item(stored, sources.get(stored.entry.source), info) for stored in entries]
-    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Compact: with `indent` json falls back to its pure-Python encoder, 5x slower.
+    return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def _item(stored: StoredEntry, source: Source | None, info: FeedInfo) -> dict[str, Any]:

@@ -8,6 +8,7 @@ the served ETag stays put and conditional GETs from readers keep getting 304.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class FeedInfo:
     hub: str | None = None  # WebSub hub, advertised in both formats when set
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def item_id(source: str, identity: str) -> str:
     """A permanent id for an entry in the merged feed."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:{source}:{identity}").urn
@@ -89,8 +91,9 @@ def _add_entry(
 ) -> None:
     entry = stored.entry
     item = generator.add_entry()
-    item.id(item_id(entry.source, entry.identity))
-    item.guid(item_id(entry.source, entry.identity), permalink=False)
+    identifier = item_id(entry.source, entry.identity)
+    item.id(identifier)
+    item.guid(identifier, permalink=False)
     item.title(entry.title or "(untitled)")
     item.link(href=entry.link or stored.source_url or info.link)
     item.published(stored.date)
