@@ -48,3 +48,23 @@ def rsshub_feed(items: list[str], title: str = "半岛电视台 - 新闻") -> by
         + "".join(items)
         + "\n</channel></rss>\n"
     ).encode()
+
+
+def serve_site_sources(feed_server, titles: list[str], extra_body: str) -> list[dict]:
+    """Sources for a site-generator build: the golden item, items with tricky titles plus one
+    with `extra_body`, and an Atom feed, served by `feed_server` (conftest.FeedServer)."""
+    feed_server.serve("/aljazeera", (DATA / "aljazeera.rss").read_bytes())
+    items = [rsshub_item(i, title=title) for i, title in enumerate(titles)]
+    items.append(rsshub_item(50, body=extra_body))
+    feed_server.serve("/tricky", rsshub_feed(items))
+    feed_server.serve("/atom", (DATA / "atom.xml").read_bytes())
+    return [
+        {
+            "name": "aljazeera",
+            "url": feed_server.url("/aljazeera"),
+            "author": "Aljazeera 半岛网",
+            "categories": ["新媒体", "Aljazeera 半岛网", "新闻"],
+        },
+        {"name": "tricky", "url": feed_server.url("/tricky"), "categories": ["Test: odd", "#1"]},
+        {"name": "atom", "url": feed_server.url("/atom")},
+    ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli
-from feedworld import DATA, rsshub_feed, rsshub_item
+from feedworld import DATA, serve_site_sources
 
 HEXO = Path(__file__).resolve().parents[1] / "hexo"
 TRICKY_TITLES = [
@@ -59,24 +59,10 @@ def test_every_document_becomes_a_hexo_page(feed_server, tmp_path: Path) -> None
         shutil.copy(HEXO / name, site / name)
     (site / "node_modules").symlink_to(modules)
 
-    feed_server.serve("/aljazeera", (DATA / "aljazeera.rss").read_bytes())
-    items = [rsshub_item(i, title=title) for i, title in enumerate(TRICKY_TITLES)]
-    items.append(rsshub_item(50, body="<p>No image here. 没有图片。</p>"))
-    feed_server.serve("/tricky", rsshub_feed(items))
-    feed_server.serve("/atom", (DATA / "atom.xml").read_bytes())
+    sources = serve_site_sources(feed_server, TRICKY_TITLES, "<p>No image here. 没有图片。</p>")
     feed_server.serve("/rdf", (DATA / "rss10.rdf").read_bytes())
+    sources.append({"name": "rdf", "url": feed_server.url("/rdf"), "title": "RDF Site"})
     config = tmp_path / "config.yaml"
-    sources = [
-        {
-            "name": "aljazeera",
-            "url": feed_server.url("/aljazeera"),
-            "author": "Aljazeera 半岛网",
-            "categories": ["新媒体", "Aljazeera 半岛网", "新闻"],
-        },
-        {"name": "tricky", "url": feed_server.url("/tricky"), "categories": ["Test: odd", "#1"]},
-        {"name": "atom", "url": feed_server.url("/atom")},
-        {"name": "rdf", "url": feed_server.url("/rdf"), "title": "RDF Site"},
-    ]
     config.write_text(
         yaml.safe_dump(
             {"documents": str(site / "source/_posts"), "sources": sources}, allow_unicode=True
@@ -86,7 +72,7 @@ def test_every_document_becomes_a_hexo_page(feed_server, tmp_path: Path) -> None
     result = run_cli("update", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     documents = sorted((site / "source/_posts").glob("*.md"))
-    assert len(documents) == 1 + len(items) + 2 + 2
+    assert len(documents) == 1 + (len(TRICKY_TITLES) + 1) + 2 + 2
 
     env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
     built = subprocess.run(

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 import yaml
 from conftest import run_cli
-from feedworld import DATA, rsshub_feed, rsshub_item
+from feedworld import serve_site_sources
 
 HUGO_SITE = Path(__file__).resolve().parents[1] / "hugo"
 HUGO = shutil.which("hugo")
@@ -59,22 +59,10 @@ def test_every_document_becomes_a_hugo_page(feed_server, tmp_path: Path) -> None
     site = tmp_path / "site"
     shutil.copytree(HUGO_SITE, site)
 
-    feed_server.serve("/aljazeera", (DATA / "aljazeera.rss").read_bytes())
-    items = [rsshub_item(i, title=title) for i, title in enumerate(TRICKY_TITLES)]
-    items.append(rsshub_item(50, body="<p>{{< gist x >}} No image. 没有图片。</p>"))
-    feed_server.serve("/tricky", rsshub_feed(items))
-    feed_server.serve("/atom", (DATA / "atom.xml").read_bytes())
+    sources = serve_site_sources(
+        feed_server, TRICKY_TITLES, "<p>{{< gist x >}} No image. 没有图片。</p>"
+    )
     config = tmp_path / "config.yaml"
-    sources = [
-        {
-            "name": "aljazeera",
-            "url": feed_server.url("/aljazeera"),
-            "author": "Aljazeera 半岛网",
-            "categories": ["新媒体", "Aljazeera 半岛网", "新闻"],
-        },
-        {"name": "tricky", "url": feed_server.url("/tricky"), "categories": ["Test: odd", "#1"]},
-        {"name": "atom", "url": feed_server.url("/atom")},
-    ]
     config.write_text(
         yaml.safe_dump(
             {
@@ -89,7 +77,7 @@ def test_every_document_becomes_a_hugo_page(feed_server, tmp_path: Path) -> None
     result = run_cli("update", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     documents = sorted((site / "content" / "posts").glob("*.md"))
-    assert len(documents) == 1 + len(items) + 2
+    assert len(documents) == 1 + (len(TRICKY_TITLES) + 1) + 2
 
     assert HUGO is not None
     built = subprocess.run(
