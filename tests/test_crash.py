@@ -370,21 +370,24 @@ def update_process(config: Path, limit: int | None = None) -> subprocess.Complet
     )
 
 
+def write_news_config(folder: Path, url: str) -> Path:
+    """A config of one source, `news`, with the database and outputs in `folder`."""
+    path = folder / "config.yaml"
+    data = {
+        "database": "state/aggregator.db",
+        "documents": "site/source/_posts",
+        "feed": {"folder": "site/public"},
+        "sources": [{"name": "news", "url": url}],
+    }
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
 def test_disk_full_while_storing_is_reported_and_recovers(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
     feed_server.serve("/feed", rsshub_feed([rsshub_item(i, guid=f"d-{i}") for i in range(5)]))
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(
-        yaml.safe_dump(
-            {
-                "database": "state/aggregator.db",
-                "documents": "site/source/_posts",
-                "feed": {"folder": "site/public"},
-                "sources": [{"name": "news", "url": feed_server.url("/feed")}],
-            }
-        )
-    )
+    config_path = write_news_config(tmp_path, feed_server.url("/feed"))
     assert update_process(config_path).returncode == 0
     config = load_config(config_path)
     database = config.paths.database
@@ -490,17 +493,7 @@ def test_unwritable_output_folder_is_reported_and_recovers(
     feed_server: FeedServer, tmp_path: Path, which: str
 ) -> None:
     feed_server.serve("/feed", rsshub_feed([rsshub_item(i, guid=f"r-{i}") for i in range(4)]))
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(
-        yaml.safe_dump(
-            {
-                "database": "state/aggregator.db",
-                "documents": "site/source/_posts",
-                "feed": {"folder": "site/public"},
-                "sources": [{"name": "news", "url": feed_server.url("/feed")}],
-            }
-        )
-    )
+    config_path = write_news_config(tmp_path, feed_server.url("/feed"))
     config = load_config(config_path)
     folder = config.paths.documents if which == "documents" else config.paths.public
     with unwritable(folder) as how:
