@@ -1,0 +1,230 @@
+"""The fast RSS reader (`parse_fast`) against feedparser's own path: the same `ParsedFeed`, or
+the same refusal, for every feed of the corpus, for generated and mutated feeds, and for
+the quirks of feedparser it repeats. And it must really be taken for plain feeds, or the
+comparison would prove nothing."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape
+
+import pytest
+from feedfuzz import SEEDS, TEXT, URLS, cdata, feeds, html_fragments, mutated
+from feedworld import DATA, rsshub_feed, rsshub_item
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from aggregator.errors import ParseError
+from aggregator.models import ParsedFeed, Source
+from aggregator.parse import parse_feed
+from aggregator.parse_fast import parse_plain_rss
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+URL = "https://feeds.example/news/feed.xml"
+SOURCE = Source("fast", URL)
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+CHECKS = settings(
+    max_examples=int(os.environ.get("FAST_PARSE_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def both_paths(body: bytes, content_type: str = RSS_TYPE) -> tuple[ParsedFeed | str, bool]:
+    """What the two paths give (a refusal as its message), checked equal; and whether the
+    fast path took the feed."""
+
+    def run(fast: bool) -> ParsedFeed | str:
+        try:
+            return parse_feed(body, SOURCE, URL, {"content-type": content_type}, NOW, fast=fast)
+        except ParseError as exc:
+            return f"ParseError: {exc}"
+
+    fast, plain = run(True), run(False)
+    assert fast == plain
+    taken = parse_plain_rss(body, {"content-type": content_type, "content-location": URL})
+    return fast, taken is not None
+
+
+def rss(items: str, channel: str = "<title>T</title><link>https://site.example/</link>") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom">'
+        f"<channel>{channel}{items}</channel></rss>"
+    ).encode()
+
+
+GB2312 = (
+    b'<?xml version="1.0" encoding="gb2312"?><rss version="2.0"><channel><item><title>'
+    + "中文".encode("gb2312")
+    + b"</title></item></channel></rss>"
+)
+
+
+def test_plain_feeds_of_the_corpus_take_the_fast_path() -> None:
+    for body in [
+        (DATA / "aljazeera.rss").read_bytes(),
+        rsshub_feed([rsshub_item(i) for i in range(5)]),
+        rss("<item><title>a</title><content:encoded>&lt;p&gt;x&lt;/p&gt;</content:encoded></item>"),
+    ]:
+        parsed, taken = both_paths(body)
+        assert taken and isinstance(parsed, ParsedFeed) and parsed.entries
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        (DATA / "atom.xml").read_bytes(),  # Atom: feedparser
+        (DATA / "rss10.rdf").read_bytes(),  # RSS 1.0: feedparser
+        rss("<item><title>a</title><media:x xmlns:media='urn:m'>y</media:x></item>"),
+        rss("<item xml:base='https://other.example/'><link>a</link></item>"),
+        rss("<item><title>a</title><title>b</title></item>"),
+        rss("<item><description><p>inline markup</p></description></item>"),
+        rss("<item><title>a<!-- c -->b</title></item>"),
+        rss("<item><title>a</title></item>", "<atom:link href='https://x.example/'/>"),
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY e "x">]><rss version="2.0"><channel>'
+        b"<item><title>&e;</title></item></channel></rss>",
+        b'<rss version="2.0"><channel><item><title>&nbsp;</title></item></channel></rss>',
+    ],
+)
+def test_anything_unusual_goes_to_feedparser_with_the_same_result(body: bytes) -> None:
+    _, taken = both_paths(body)
+    assert not taken
+
+
+def test_other_encodings_are_decoded_by_feedparser_first() -> None:
+    parsed, taken = both_paths(GB2312, "application/rss+xml")
+    assert taken and isinstance(parsed, ParsedFeed) and parsed.entries[0].title == "中文"
+    # A header that contradicts the document, or a Content-Type that is not XML: feedparser
+    # notes it and reads on, and so does the fast path, keeping the note.
+    for content_type in (RSS_TYPE, "text/html", ""):
+        _, taken = both_paths(GB2312, content_type)
+        assert taken
+
+
+def test_feedparser_quirks_are_repeated() -> None:
+    """Each line is a rule of feedparser's that the fast path repeats on purpose."""
+    cases = [
+        # a permalink guid is the link when there is none, and is resolved like one
+        "<item><guid>/a/1</guid><title>t</title></item>",
+        # ... but a <link> after it wins, and one before it stays
+        "<item><guid>https://x.example/g</guid><link>https://x.example/l</link></item>",
+        "<item><link>https://x.example/l</link><guid>https://x.example/g</guid></item>",
+        "<item><guid isPermaLink='false'>/not/a/link</guid><title>t</title></item>",
+        "<item><guid isPermaLink='FALSE'>/odd/case</guid><title>t</title></item>",
+        # relative links against the feed's URL; query references repaired
+        "<item><link> ../story?a=1&amp;amp;b=2 </link><title>t</title></item>",
+        "<item><link>http:///x.example/triple</link><title>t</title></item>",
+        # UTF-8 read as Latin-1 is repaired; the Windows-1252 range is mapped
+        "<item><title>cafÃ© \u0093quoted\u0094</title><description>x</description></item>",
+        # description and content:encoded in either order
+        "<item><description>short</description><content:encoded>longer body text"
+        "</content:encoded></item>",
+        "<item><content:encoded>longer body text</content:encoded>"
+        "<description>short</description></item>",
+        # names in any case, categories (empty ones too), authors, enclosures
+        "<item><TITLE>Upper</TITLE><PubDate>Fri, 28 Jan 2022 04:45:33 GMT</PubDate></item>",
+        "<item><title>c</title><category/><category domain='d'>Politics</category>"
+        "<category>Politics</category><category> World </category></item>",
+        "<item><title>a</title><dc:creator>Someone &lt;a@b.example&gt;</dc:creator></item>",
+        "<item><title>e</title><enclosure url='/img/a.JPG' type='IMAGE/JPEG' length='1'/></item>",
+        "<item><title>e</title><enclosure url='https://x.example/a.mp3' type='audio/mpeg'/></item>",
+        "<item><title> </title><description><![CDATA[ <p>only a body</p> ]]></description></item>",
+        "<item><link></link><guid>https://x.example/g</guid><comments>/c</comments></item>",
+    ]
+    for item in cases:
+        _, taken = both_paths(rss(item))
+        assert taken, item
+    channels = [
+        "<title>  Feed  </title><link>/home?x=1&amp;amp;y=2</link><ttl> 15 </ttl>",
+        "<managingEditor>ed@example.org (Ed)</managingEditor><title>t</title>",
+        "<image><url>https://x.example/i.png</url><title>Image title</title>"
+        "<link>https://image.example/</link></image><title>After image</title>",
+        "<atom:link href='https://x.example/feed' rel='self' type='application/rss+xml'/>",
+    ]
+    for channel in channels:
+        _, taken = both_paths(rss("<item><title>a</title></item>", channel))
+        assert taken, channel
+
+
+# -- generated feeds: the plain shapes the fast path takes, with feedparser's edge cases ----
+
+ITEM_ELEMENTS = st.sampled_from(
+    ["title", "TITLE", "link", "description", "guid", "pubDate", "pubdate", "author",
+     "category", "comments", "content:encoded", "dc:creator", "enclosure", "source"]
+)  # fmt: skip
+WORDS = TEXT | URLS | st.sampled_from(
+    ["cafÃ©", "\u0080\u0099", " padded ", "Fri, 28 Jan 2022 04:45:33 +0800", "2022-01-28",
+     "a@b.example (Name)", "&amp;amp;", "中文标题", "https://x.example/p?a=1&b=2"]
+)  # fmt: skip
+
+
+@st.composite
+def element(draw: st.DrawFn, name: str) -> str:
+    if name == "enclosure":
+        kind = draw(st.sampled_from(["image/png", "IMAGE/JPEG", "audio/mpeg", ""]))
+        return f'<enclosure url="{escape(draw(URLS), {chr(34): "&quot;"})}" type="{kind}"/>'
+    attribute = ""
+    if name == "guid":
+        attribute = draw(st.sampled_from(["", ' isPermaLink="false"', ' isPermaLink="true"']))
+    if name == "category":
+        attribute = draw(st.sampled_from(["", ' domain="d"']))
+    if name in ("description", "content:encoded"):
+        text = draw(st.sampled_from([cdata, escape]))(draw(html_fragments()))
+    else:
+        text = draw(st.sampled_from([cdata, escape]))(draw(WORDS))
+    return f"<{name}{attribute}>{text}</{name}>"
+
+
+@st.composite
+def plain_feeds(draw: st.DrawFn) -> bytes:
+    entries = []
+    for _ in range(draw(st.integers(0, 5))):
+        # Mostly one of each (a duplicate sends the feed to feedparser), in any order.
+        names = draw(st.lists(ITEM_ELEMENTS, max_size=7, unique_by=str.lower))
+        names += draw(st.lists(st.sampled_from(["category", "enclosure", "title"]), max_size=2))
+        entries.append("<item>" + "".join(draw(element(name)) for name in names) + "</item>")
+    channel = "".join(
+        draw(
+            st.lists(
+                st.sampled_from(
+                    ["<title>Feed</title>", "<title>  </title>", "<link>/home</link>",
+                     "<link>https://site.example/a?b=1&amp;c=2</link>", "<ttl>30</ttl>",
+                     "<managingEditor>ed@example.org</managingEditor>",
+                     "<description>d</description>", "<language>zh-cn</language>",
+                     "<atom:link href='https://x.example/f' rel='self'/>"]
+                ),
+                max_size=4,
+                unique=True,
+            )
+        )
+    )  # fmt: skip
+    return rss("".join(entries), channel)
+
+
+@CHECKS
+@given(body=plain_feeds())
+def test_generated_plain_feeds_give_the_same_entries(body: bytes) -> None:
+    _, taken = both_paths(body)
+    event(f"fast path taken: {taken}")
+
+
+@CHECKS
+@given(body=feeds())
+def test_hostile_feeds_give_the_same_entries(body: bytes) -> None:
+    _, taken = both_paths(body)
+    event(f"fast path taken: {taken}")
+
+
+@CHECKS
+@given(body=mutated(), content_type=st.sampled_from([RSS_TYPE, "text/xml", "text/html", ""]))
+def test_mutated_feeds_give_the_same_entries(body: bytes, content_type: str) -> None:
+    _, taken = both_paths(body, content_type)
+    event(f"fast path taken: {taken}")
+
+
+def test_the_seeds_give_the_same_entries() -> None:
+    for seed in SEEDS:
+        both_paths(seed)
