@@ -45,6 +45,10 @@ class FeedSettings:
     rss_name: str = "feed.xml"
     atom_name: str = "atom.xml"
     hub: str | None = None  # WebSub hub the merged feeds advertise and are announced to
+    # One feed per category / per source beside the merged one (three files each); at
+    # thousands of sources a user may want neither.
+    category_feeds: bool = True
+    source_feeds: bool = True
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,10 @@ TOP_KEYS = {
     "max_interval",
     "documents_format",
 }
-FEED_KEYS = {"folder", "title", "link", "description", "max_items", "rss", "atom", "hub"}
+FEED_KEYS = {
+    "folder", "title", "link", "description", "max_items", "rss", "atom", "hub",
+    "category_feeds", "source_feeds",
+}  # fmt: skip
 SERVER_KEYS = {"host", "port"}
 TIMEOUT_KEYS = {"connect", "read", "total"}
 
@@ -356,6 +363,8 @@ def build_config(tree: Any, file: Path) -> Config:
         rss_name=reader.value(feed_node_raw, "rss", "feed", _file_name, FeedSettings.rss_name),
         atom_name=reader.value(feed_node_raw, "atom", "feed", _file_name, FeedSettings.atom_name),
         hub=reader.value(feed_node_raw, "hub", "feed", _url),
+        category_feeds=reader.value(feed_node_raw, "category_feeds", "feed", _bool, True),
+        source_feeds=reader.value(feed_node_raw, "source_feeds", "feed", _bool, True),
     )
     if feed.rss_name == feed.atom_name:
         raise reader.fail("feed.atom", "must differ from feed.rss", feed_node_raw, "atom")

@@ -40,7 +40,7 @@ from . import __version__
 from .atomic import remove_stale_temps
 from .config import Config, load_config
 from .errors import AggregatorError, OutputError
-from .feed_groups import feed_groups, feed_links
+from .feed_groups import configured_groups, feed_links
 from .index_page import index_page_for
 from .instance_lock import InstanceLock
 from .publish import FeedInfo
@@ -550,7 +550,7 @@ def _site(config: Config) -> Site:
                 href=link.url_path,
                 merged="/" not in link.path,
             )
-            for link in feed_links(info, feed_groups(config.sources))
+            for link in feed_links(info, configured_groups(config))
         ],
     )
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .atomic import write_atomic
+from .config import Config
 from .errors import OutputError
 from .jsonfeed import build_json_feed
 from .models import Source, StoredEntry
@@ -66,10 +67,13 @@ class FeedLink:
     media_type: str
 
 
-def feed_groups(sources: Sequence[Source]) -> list[FeedGroup]:
-    """Every category group (in order of first appearance) then every source group."""
+def feed_groups(
+    sources: Sequence[Source], *, categories: bool = True, each_source: bool = True
+) -> list[FeedGroup]:
+    """Every category group (in order of first appearance) then every source group, of
+    the kinds switched on (`feed.category_feeds`, `feed.source_feeds`)."""
     by_slug: dict[str, tuple[str, list[str]]] = {}
-    for source in sources:
+    for source in sources if categories else ():
         for category in source.categories:
             slug = category_slug(category)
             _, members = by_slug.setdefault(slug, (category, []))
@@ -81,9 +85,17 @@ def feed_groups(sources: Sequence[Source]) -> list[FeedGroup]:
     ]
     groups += [
         FeedGroup("source", source.name, source.title or source.name, (source.name,))
-        for source in sources
+        for source in (sources if each_source else ())
     ]
     return groups
+
+
+def configured_groups(config: Config) -> list[FeedGroup]:
+    """The groups `config` asks for."""
+    feed = config.feed
+    return feed_groups(
+        config.sources, categories=feed.category_feeds, each_source=feed.source_feeds
+    )
 
 
 def category_slug(name: str) -> str:

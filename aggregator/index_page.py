@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from .config import Config
-from .feed_groups import FeedLink, feed_groups, feed_links
+from .feed_groups import FeedLink, configured_groups, feed_links
 from .models import Source, StoredEntry
 from .publish import FeedInfo
 from .store import SourceState, Store
@@ -87,7 +87,7 @@ def index_page_for(config: Config, store: Store, latest: int = LATEST) -> bytes:
     the latest entries)."""
     feed = config.feed
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
-    links = feed_links(info, feed_groups(config.sources))
+    links = feed_links(info, configured_groups(config))
     states = {state.name: state for state in store.source_states()}
     return render_index(feed.title, links, config.sources, states, store.newest_entries(latest))
 

@@ -19,7 +19,8 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -42,7 +43,7 @@ from .errors import ParseError
 from .feed_groups import (
     JSON_NAME,
     FeedGroup,
-    feed_groups,
+    configured_groups,
     publish_group,
     publish_json_feed,
     remove_stale_groups,
@@ -66,6 +67,7 @@ PARSE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 DOCUMENT_BATCH = 500
 DOCUMENT_CHUNK = 100  # documents per task sent to a parser process
 STATE_CHUNK = 500
+GROUPS_IN_WORKERS = 8  # fewer stale group feeds than this are built here
 
 
 def content_hash(entry: Entry) -> str:
@@ -345,27 +347,57 @@ class Pipeline:
         and creating files is a fifth of a cold poll's CPU, and this process is already the
         busiest (it fetches, stores and indexes)."""
         folder = self.config.paths.documents
-        if self.parse_processes <= 0 or len(pending) < DOCUMENT_CHUNK:
-            return write_documents(folder, pending, self.sources, render)
-        pool = self._parser_pool()
-        futures = []
-        for start in range(0, len(pending), DOCUMENT_CHUNK):
-            chunk = pending[start : start + DOCUMENT_CHUNK]
-            names = {item.entry.source for item in chunk}
-            sources = {name: self.sources[name] for name in names if name in self.sources}
-            futures.append(pool.submit(write_documents, folder, chunk, sources, render))
+        chunks = [
+            pending[start : start + DOCUMENT_CHUNK]
+            for start in range(0, len(pending), DOCUMENT_CHUNK)
+        ]
+        jobs = [(folder, chunk, self._sources_of(chunk), render, False) for chunk in chunks]
         written: list[tuple[int, str]] = []
+        for done in self._in_workers(write_documents, jobs, len(pending) >= DOCUMENT_CHUNK):
+            written += done
+        return written
+
+    def _sources_of(self, entries: Iterable[StoredEntry]) -> dict[str, Source]:
+        """The configured sources of `entries`: all a worker needs of the config for them."""
+        names = {item.entry.source for item in entries}
+        return {name: self.sources[name] for name in names if name in self.sources}
+
+    def _in_workers(
+        self, function: Callable[..., Any], jobs: Iterable[tuple], worth_it: bool = True
+    ) -> Iterator[Any]:
+        """`function(*job)` for each job, in order, in the parser processes when there are
+        any and `worth_it`, else here. At most a few jobs wait in the pool at a time, so
+        their arguments (entries) never pile up in memory. Outputs are not hostile input's
+        playground: if a worker dies, the rest is simply done here."""
+        if self.parse_processes <= 0 or not worth_it:
+            yield from (function(*job) for job in jobs)
+            return
+        pool = self._parser_pool()
+        waiting: deque[tuple[Future, tuple]] = deque()
+        remaining = iter(jobs)
+        unsent: tuple | None = None  # a job whose submission failed: done here too
         try:
-            for future in futures:
-                written += future.result()
+            for unsent in remaining:
+                waiting.append((pool.submit(function, *unsent), unsent))
+                unsent = None
+                while len(waiting) >= 2 * self.parse_processes:
+                    result = waiting[0][0].result()
+                    waiting.popleft()
+                    yield result
+            while waiting:
+                result = waiting[0][0].result()
+                waiting.popleft()
+                yield result
         except BrokenProcessPool:
-            # Rendering is not hostile input's playground; just do it here.
             with self._parser_lock:
                 if self._parser is pool:
                     self._parser = None
             pool.shutdown(wait=False, cancel_futures=True)
-            return write_documents(folder, pending, self.sources, render)
-        return written
+            for _, job in waiting:
+                yield function(*job)
+            if unsent is not None:
+                yield function(*unsent)
+            yield from (function(*job) for job in remaining)
 
     def render_all(self) -> int:
         """Rewrite every document from the database, in the configured format (after
@@ -426,26 +458,33 @@ class Pipeline:
         What each group feed was built from is kept beside the database, so that a fresh
         process (`aggregator update` from a timer) does not rebuild thousands of unchanged
         feeds: at 1,000 sources that was 9 s of a 10 s all-304 pass."""
-        groups = feed_groups(self.config.sources)
+        groups = configured_groups(self.config)
         public = self.config.paths.public
         if self._groups_built is None:
             self._groups_built = _read_groups_built(self._groups_built_path())
         built = {
             g.folder: self._groups_built[g.folder] for g in groups if g.folder in self._groups_built
         }
-        changed, moved = False, len(built) != len(self._groups_built)
         signatures = self.store.entries_signatures()
+        stale: list[tuple[FeedGroup, list]] = []
         for group in groups:
             made_from = [
                 self._group_settings(info, group),
                 group_signature(signatures, group.sources),
             ]
-            if built.get(group.folder) == made_from and (public / group.folder).is_dir():
-                continue
-            chosen = self.store.newest_entries_of(group.sources, self.config.feed.max_items)
-            changed = publish_group(public, info, group, chosen, self.sources) or changed
-            built[group.folder] = made_from
-            moved = True
+            if built.get(group.folder) != made_from or not (public / group.folder).is_dir():
+                stale.append((group, made_from))
+        max_items = self.config.feed.max_items
+
+        def job(group: FeedGroup) -> tuple:
+            chosen = self.store.newest_entries_of(group.sources, max_items)
+            return public, info, group, chosen, self._sources_of(chosen)
+
+        # A cold start builds a feed for every source: split over the parser processes.
+        jobs = (job(group) for group, _ in stale)
+        changed = any(list(self._in_workers(publish_group, jobs, len(stale) >= GROUPS_IN_WORKERS)))
+        built.update({group.folder: made_from for group, made_from in stale})
+        moved = bool(stale) or len(built) != len(self._groups_built)
         remove_stale_groups(public, groups)
         self._groups_built = built
         if moved:

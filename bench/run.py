@@ -177,34 +177,20 @@ def run_cycles(args: argparse.Namespace, base: Path) -> None:
     if not wanted:
         return
     with world_server(args.feeds) as server:
-        sides: list[tuple[str, Callable[[], list[str]]]] = [
-            (
-                "ours fetch+parse+store",
-                lambda: ours(
-                    "cycle", dir=base / "ours-store", port=server.port, feeds=args.feeds, outputs=0
-                ),
-            ),
-            (
-                "ours + docs + publish",
-                lambda: ours(
-                    "cycle", dir=base / "ours-full", port=server.port, feeds=args.feeds, outputs=1
-                ),
-            ),
-        ]
-        if args.search_off:
-            sides.append(
-                (
-                    "ours full, no search idx",
-                    lambda: ours(
-                        "cycle",
-                        dir=base / "ours-nosearch",
-                        port=server.port,
-                        feeds=args.feeds,
-                        outputs=1,
-                        search_index=0,
-                    ),
-                )
+
+        def side(label: str, folder: str, **options: int) -> tuple[str, Callable[[], list[str]]]:
+            return label, lambda: ours(
+                "cycle", dir=base / folder, port=server.port, feeds=args.feeds, **options
             )
+
+        sides = [
+            # What the peer does: fetch, parse, store.
+            side("ours fetch+parse+store", "ours-store", outputs=0),
+            # Scenario 1 as the issue puts it: documents and the merged feeds included.
+            side("ours + docs + merged", "ours-merged", outputs=1, groups=0),
+            # Everything `update` does by default: also a feed per source and per category.
+            side("ours + docs + all feeds", "ours-full", outputs=1, groups=1),
+        ]
         if args.peer:
             sides.append(
                 ("peer reader", lambda: peer(base / "peer", server.port, args.feeds, args.workers))
@@ -308,8 +294,11 @@ def run_profile(args: argparse.Namespace, base: Path) -> None:
 # -- children: the measured side ------------------------------------------------------------
 
 
-def write_config(directory: Path, port: int, feeds: int, max_items: int = 100) -> Path:
-    """A config.yaml for `feeds` sources of the world at `port` (written once per folder)."""
+def write_config(
+    directory: Path, port: int, feeds: int, max_items: int = 100, groups: bool = True
+) -> Path:
+    """A config.yaml for `feeds` sources of the world at `port` (written once per folder);
+    `groups=False` switches the per-source and per-category feeds off."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.yaml"
     if not path.exists():
@@ -320,6 +309,7 @@ def write_config(directory: Path, port: int, feeds: int, max_items: int = 100) -
             "feed:",
             "  folder: public",
             f"  max_items: {max_items}",
+            *([] if groups else ["  category_feeds: false", "  source_feeds: false"]),
             "sources:",
         ]
         for index in range(feeds):
@@ -381,12 +371,9 @@ def child_cycle(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.store import Store
     from aggregator.update import Pipeline
 
-    config = load_config(write_config(args.dir, args.port, args.feeds))
+    config = load_config(write_config(args.dir, args.port, args.feeds, groups=bool(args.groups)))
     sampler = RssSampler()
     store = Store(config.paths.database)
-    if not args.search_index:
-        # Informational only: what the pipeline does without the full-text index's trigger.
-        store.db.execute("DROP TRIGGER IF EXISTS entries_search_insert")
     before = store.count_entries()
     pipeline = Pipeline(config, store)
     started = time.perf_counter()
@@ -502,7 +489,7 @@ def child_daemon(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.store import Store
     from aggregator.update import Pipeline
 
-    config = load_config(write_config(args.dir, args.port, args.feeds))
+    config = load_config(write_config(args.dir, args.port, args.feeds, groups=bool(args.groups)))
     sampler = RssSampler()
     store = Store(config.paths.database)
     pipeline = Pipeline(config, store)
@@ -648,18 +635,13 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
-    parser.add_argument(
-        "--search-off",
-        action="store_true",
-        help="also run our full cycle with the search index trigger dropped (informational)",
-    )
     # Child-only options.
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--outputs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--items", type=int, default=1000, help=argparse.SUPPRESS)
-    parser.add_argument("--search-index", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--groups", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)), flush=True)
