@@ -21,14 +21,17 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .atomic import write_atomic
-from .config import Config
 from .errors import OutputError
 from .jsonfeed import build_json_feed
 from .models import Source, StoredEntry
 from .publish import FeedInfo, build_feeds
+
+if TYPE_CHECKING:  # not imported at run time: parser processes build group feeds too
+    from .config import Config
 
 JSON_NAME = "feed.json"
 GROUP_FILES = ("feed.xml", "atom.xml", JSON_NAME)

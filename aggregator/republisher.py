@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from . import memory
 from .errors import AggregatorError
 from .store import SEARCH_BATCH
 from .update import Pipeline
@@ -89,6 +90,7 @@ class Republisher:
             time.monotonic() - started,
         )
         self._index_search(pipeline)
+        memory.release()
         return True
 
     def _index_search(self, pipeline: Pipeline) -> None:

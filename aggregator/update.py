@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, memory
 from .atomic import write_atomic
 from .config import Config
 from .document_formats import renderer_for
@@ -126,6 +126,7 @@ class Pipeline:
         self.limits = fetch_limits(config)
         self.session = make_session(self.limits, pool_size=max(10, config.workers))
         self.sources = {source.name: source for source in config.sources}
+        memory.limit_arenas()  # before the pass starts its threads
         self._output_lock = threading.Lock()
         self._groups_built: dict[str, list] | None = None  # see _publish_groups
         self.parse_processes = PARSE_PROCESSES if parse_processes is None else parse_processes
@@ -561,6 +562,7 @@ class Pipeline:
         if write_outputs:
             self.write_documents()
             self.publish()
+        memory.release()
         return [result for result in results if result is not None]
 
 

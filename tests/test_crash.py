@@ -175,6 +175,10 @@ def check_after_crash(config: Config) -> None:
         return  # killed before it got that far
     with contextlib.closing(sqlite3.connect(config.paths.database)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "entries" not in tables:
+            assert not visible_files(config.paths.documents)
+            return  # killed while the new database's schema was being created (one transaction)
         names = {row[0] for row in db.execute("SELECT document FROM entries")}
         twice = db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM entries GROUP BY source, identity "

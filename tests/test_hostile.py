@@ -32,6 +32,7 @@ from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
 from invariants import check_outputs, front_matter
 
+from aggregator import sanitize
 from aggregator.config import Config
 from aggregator.models import PollResult
 from aggregator.store import SourceState, Store
@@ -731,13 +732,19 @@ def test_a_library_failing_on_one_entry_costs_that_entry_only(
     failure, simulated here in nh3 itself, loses the one entry, is reported, and leaves the
     rest of the feed and the pass alone."""
     clean = nh3.clean
+    shared = sanitize._shared_cleaner()
 
     def failing_clean(html: str, *args: object, **kwargs: object) -> str:
         if "LIBRARY-BUG" in html:
             raise RuntimeError("simulated library failure")
         return clean(html, *args, **kwargs)
 
+    class FailingCleaner:
+        def clean(self, html: str) -> str:
+            return failing_clean(html) if "LIBRARY-BUG" in html else shared.clean(html)
+
     monkeypatch.setattr(nh3, "clean", failing_clean)
+    monkeypatch.setattr(sanitize, "_shared_cleaner", FailingCleaner)
     items = [rsshub_item(1), rsshub_item(2, body="<p>LIBRARY-BUG</p>"), rsshub_item(3)]
     feed_server.serve("/feed", rsshub_feed(items))
     done = run_pass(feed_server.url("/feed"))
