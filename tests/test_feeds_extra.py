@@ -17,6 +17,7 @@ from werkzeug import Request, Response
 
 from aggregator.errors import ConfigError
 from aggregator.feed_groups import category_slug, feed_groups, feed_links
+from aggregator.index_page import index_page_for
 from aggregator.models import Source
 from aggregator.publish import FeedInfo, item_id
 
@@ -74,6 +75,32 @@ def test_every_category_and_source_gets_rss_atom_and_json(
     assert self_link == "http://127.0.0.1:8080/category/%E6%96%B0%E9%97%BB/atom.xml"
     merged_ids = {e.id for e in feedparser.parse((public / "atom.xml").read_bytes()).entries}
     assert {e.id for e in atom.entries} <= merged_ids
+
+
+def test_category_and_source_feeds_can_be_switched_off(
+    two_sources, make_config, pipeline_for
+) -> None:
+    """At thousands of sources a feed per source is thousands of files: `feed.source_feeds:
+    false` (and `category_feeds`) leave them out, and remove those already written."""
+    config = make_config(two_sources)
+    pipeline_for(config).update_all()
+    public = config.paths.public
+    assert (public / "source" / "news" / "feed.xml").exists()
+    config = make_config(two_sources, feed={"source_feeds": False})
+    pipeline_for(config).update_all()
+    assert not (public / "source" / "news").exists()
+    assert titles(public / "category" / "tech" / "feed.xml")
+    config = make_config(two_sources, feed={"source_feeds": False, "category_feeds": False})
+    pipeline_for(config).update_all()
+    assert not (public / "category" / "tech").exists()
+    assert len(titles(public / "feed.xml")) == 5
+    links = index_page_for(config, pipeline_for(config).store).decode()
+    assert "category/" not in links and "source/" not in links
+
+
+def test_the_feed_switches_must_be_booleans(make_config) -> None:
+    with pytest.raises(ConfigError, match=r"feed\.source_feeds"):
+        make_config([], feed={"source_feeds": "sometimes"})
 
 
 def test_json_feed_is_valid_1_1_with_the_same_ids(two_sources, make_config, pipeline_for) -> None:
