@@ -70,7 +70,9 @@ class NotPlain(Exception):
 
 
 def parse_plain_rss(body: bytes, response_headers: Mapping[str, str]) -> Any | None:
-    """feedparser's result (the parts `parse` reads) for a plain RSS 2.0 feed, else None."""
+    """feedparser's result (the parts `parse` reads) for a plain RSS 2.0 feed, else None.
+    The feed and its entries are plain dicts under feedparser's own key names: `parse`
+    reads no alias (`guid`, `description`...), and a dict's get is 10x cheaper."""
     result = FeedParserDict(bozo=False, entries=[], feed=FeedParserDict(), headers={})
     result["headers"].update(response_headers)
     try:
@@ -95,7 +97,7 @@ def parse_plain_rss(body: bytes, response_headers: Mapping[str, str]) -> Any | N
     return result
 
 
-def _read_rss(root: Any, base: str) -> tuple[FeedParserDict, list[FeedParserDict]]:
+def _read_rss(root: Any, base: str) -> tuple[dict, list[dict]]:
     if root.tag != "rss" or set(root.attrib) != {"version"}:
         raise NotPlain
     if not root.attrib["version"].startswith("2.") or _has_text(root.text):
@@ -103,7 +105,7 @@ def _read_rss(root: Any, base: str) -> tuple[FeedParserDict, list[FeedParserDict
     channels = list(root)
     if len(channels) != 1 or channels[0].tag != "channel" or channels[0].attrib:
         raise NotPlain
-    feed = FeedParserDict()
+    feed: dict[str, Any] = {}
     entries = []
     seen: set[str] = set()
     for child in channels[0]:
@@ -138,11 +140,11 @@ def _read_rss(root: Any, base: str) -> tuple[FeedParserDict, list[FeedParserDict
     return feed, entries
 
 
-def _read_item(item: Any, base: str) -> FeedParserDict:
-    entry = FeedParserDict()
+def _read_item(item: Any, base: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
     seen: set[str] = set()
     categories: list[str] = []
-    links: list[FeedParserDict] = []
+    links: list[dict[str, str]] = []
     for child in item:
         name = _name(child)
         if name not in ITEM_ELEMENTS or (name in seen and name not in REPEATABLE):
@@ -156,7 +158,7 @@ def _read_item(item: Any, base: str) -> FeedParserDict:
                 attributes["href"] = attributes.pop("url")
             if "type" in attributes:
                 attributes["type"] = attributes["type"].lower()
-            links.append(FeedParserDict(attributes, rel="enclosure"))
+            links.append({**attributes, "rel": "enclosure"})
         elif name == "title":
             entry["title"] = _finish(text)
         elif name == "link":
@@ -175,7 +177,7 @@ def _read_item(item: Any, base: str) -> FeedParserDict:
             entry["summary"] = _finish(text)
         elif name == CONTENT + "encoded":
             value = _finish(text)
-            entry["content"] = [FeedParserDict(value=value, type="text/html")]
+            entry["content"] = [{"value": value, "type": "text/html"}]
             entry.setdefault("summary", value)
         elif name in ("author", DUBLIN_CORE + "creator"):
             if "author" in entry:
@@ -184,7 +186,7 @@ def _read_item(item: Any, base: str) -> FeedParserDict:
         elif name == "category" and text:
             categories.append(_finish(text))
     if categories:
-        entry["tags"] = [FeedParserDict(term=term, scheme=None, label=None) for term in categories]
+        entry["tags"] = [{"term": term, "scheme": None, "label": None} for term in categories]
     if links:
         entry["links"] = links
     return entry
