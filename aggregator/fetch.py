@@ -263,6 +263,7 @@ class _Deadline:
         with self._lock:
             self._done = True
             self._connections.clear()
+        _WATCHDOG.cancelled()
 
     def _fire(self) -> None:
         with self._lock:
@@ -278,14 +279,25 @@ class _Deadline:
 
 class _Watchdog:
     """One thread that fires every fetch's deadline when it is due: a timer thread per fetch
-    cost more than the whole of a 304 poll. Cancelled deadlines stay queued until their time
-    and are then skipped (`_fire` checks `_done`)."""
+    cost more than the whole of a 304 poll. Cancelled deadlines are skipped when due
+    (`_fire` checks `_done`) and swept out once they are most of the queue, so the queue
+    holds about the fetches in flight, not every fetch of the last `total` timeout (10,000
+    of them after a pass of 304s at 10,000 sources)."""
 
     def __init__(self) -> None:
         self._queue: list[tuple[float, int, _Deadline]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._cancelled = 0
+
+    def cancelled(self) -> None:
+        with self._wake:
+            self._cancelled += 1
+            if self._cancelled > SWEEP_AFTER and 2 * self._cancelled > len(self._queue):
+                self._queue = [item for item in self._queue if not item[2]._done]
+                heapq.heapify(self._queue)
+                self._cancelled = 0
 
     def watch(self, deadline: _Deadline) -> None:
         with self._wake:
@@ -309,9 +321,12 @@ class _Watchdog:
                     self._wake.wait(delay)
                     continue
                 heapq.heappop(self._queue)
+                if deadline._done:
+                    self._cancelled = max(0, self._cancelled - 1)
             deadline._fire()
 
 
+SWEEP_AFTER = 256  # cancelled deadlines tolerated in the queue before a sweep
 _WATCHDOG = _Watchdog()
 _current = threading.local()
 

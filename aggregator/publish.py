@@ -39,9 +39,11 @@ class FeedInfo:
     hub: str | None = None  # WebSub hub, advertised in both formats when set
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 12)
 def item_id(source: str, identity: str) -> str:
-    """A permanent id for an entry in the merged feed."""
+    """A permanent id for an entry in the merged feed. Cached for the merged feed, whose
+    newest `max_items` are the same entries publish after publish; kept small, since every
+    process (the parser processes build group feeds) holds its own copy."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:{source}:{identity}").urn
 
 

@@ -56,7 +56,7 @@ from .publish import FeedInfo, publish_feeds
 from .schedule import next_delay
 from .store import SourceState, Store
 from .websub import ping_hub
-from .workers import start_worker
+from .workers import run_task, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ class Pipeline:
             return parse_feed(body, source, url, headers, now)
         pool = self._parser_pool()
         try:
-            parsed = pool.submit(parse_feed, body, source, url, dict(headers), now).result()
+            future = pool.submit(run_task, parse_feed, body, source, url, dict(headers), now)
+            parsed = future.result()
         except BrokenProcessPool:
             # A worker died (killed, or crashed on this body): start fresh ones next time.
             with self._parser_lock:
@@ -379,7 +380,7 @@ class Pipeline:
         unsent: tuple | None = None  # a job whose submission failed: done here too
         try:
             for unsent in remaining:
-                waiting.append((pool.submit(function, *unsent), unsent))
+                waiting.append((pool.submit(run_task, function, *unsent), unsent))
                 unsent = None
                 while len(waiting) >= 2 * self.parse_processes:
                     result = waiting[0][0].result()

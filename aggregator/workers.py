@@ -11,6 +11,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
+
+from .memory import release
 
 
 def start_worker(parent: int) -> None:
@@ -24,3 +28,12 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
+
+
+def run_task(function: Callable[..., Any], *args: Any) -> Any:
+    """One task in a parser process, then the memory it freed handed back: a worker that
+    built a large feed would otherwise keep that peak for the rest of its life."""
+    try:
+        return function(*args)
+    finally:
+        release()
