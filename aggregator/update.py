@@ -345,9 +345,10 @@ class Pipeline:
     def _write_pending(
         self, pending: Sequence[StoredEntry], render: Callable[..., str]
     ) -> list[tuple[int, str]]:
-        """`write_documents`, split over the parser processes when there are any: rendering
-        and creating files is a fifth of a cold poll's CPU, and this process is already the
-        busiest (it fetches, stores and indexes)."""
+        """`write_documents`, split over the parser processes when there are any: creating
+        50 files is as much of a cold poll's CPU as parsing it (most of it in the kernel),
+        and this process is already the busiest (it fetches and stores). Pending documents
+        are of new or changed entries, so they are written without reading the file first."""
         folder = self.config.paths.documents
         chunks = [
             pending[start : start + DOCUMENT_CHUNK]
