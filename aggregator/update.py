@@ -525,6 +525,10 @@ class Pipeline:
         running: dict[Future[PollResult], int] = {}
         unwritten = 0
         unchanged: list[SourceState] = []  # appended to by the poll threads
+        # Documents are written by a thread of their own while polls go on: waiting for a
+        # batch here would leave the window empty and the parser processes idle meanwhile.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
+        writing: Future[int] | None = None
 
         def save_unchanged() -> None:
             batch = unchanged[:]
@@ -533,7 +537,7 @@ class Pipeline:
                 self.store.save_states(batch)
 
         def collect(done: Iterable[Future[PollResult]]) -> None:
-            nonlocal unwritten
+            nonlocal unwritten, writing
             for future in done:
                 result = future.result()
                 results[running.pop(future)] = result
@@ -542,11 +546,14 @@ class Pipeline:
                     progress(result)
             if len(unchanged) >= STATE_CHUNK:
                 save_unchanged()
-            if write_outputs and unwritten >= DOCUMENT_BATCH:
+            idle = writing is None or writing.done()
+            if write_outputs and unwritten >= DOCUMENT_BATCH and idle:
+                if writing is not None:
+                    writing.result()  # a failure to write (disk full) ends the pass
                 unwritten = 0
-                self.write_documents()
+                writing = writer.submit(self.write_documents)
 
-        with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
+        with writer, ThreadPoolExecutor(max_workers=self.config.workers) as pool:
             for start in range(0, len(chosen), STATE_CHUNK):
                 chunk = chosen[start : start + STATE_CHUNK]
                 # One query for a chunk's states instead of one per poll.
@@ -560,6 +567,8 @@ class Pipeline:
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 collect(done)
+            if writing is not None:
+                writing.result()
         save_unchanged()
         if write_outputs:
             self.write_documents()
