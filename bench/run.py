@@ -543,7 +543,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
     steps = dict.fromkeys(
         [
             "fetch (requests)",
-            "parse (feedparser)",
+            "parse (fast RSS path)",
             "sanitise + normalise",
             "decide (hash, names)",
             "store (one transaction)",
@@ -552,17 +552,21 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
         ],
         0.0,
     )
-    plain_parse = feedparser.parse
     feedparser_time = [0.0]
 
-    def timed_parse(*a: Any, **k: Any) -> Any:
-        t = time.process_time()
-        try:
-            return plain_parse(*a, **k)
-        finally:
-            feedparser_time[0] += time.process_time() - t
+    def timed(function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            t = time.process_time()
+            try:
+                return function(*a, **k)
+            finally:
+                feedparser_time[0] += time.process_time() - t
 
-    parse_module.feedparser.parse = timed_parse  # type: ignore[assignment]
+        return run
+
+    # The XML reading itself: the fast RSS path, and feedparser for what it does not take.
+    parse_module.feedparser.parse = timed(feedparser.parse)  # type: ignore[assignment]
+    parse_module.parse_plain_rss = timed(parse_module.parse_plain_rss)  # type: ignore[assignment]
     clock = time.process_time
     for source in config.sources:
         t0 = clock()
@@ -584,7 +588,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
         pipeline.write_documents()
         t5 = clock()
         steps["fetch (requests)"] += t1 - t0
-        steps["parse (feedparser)"] += feedparser_time[0]
+        steps["parse (fast RSS path)"] += feedparser_time[0]
         steps["sanitise + normalise"] += (t2 - t1) - feedparser_time[0]
         steps["decide (hash, names)"] += t3 - t2
         steps["store (one transaction)"] += t4 - t3
