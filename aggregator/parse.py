@@ -20,7 +20,7 @@ import feedparser
 
 from .errors import ParseError
 from .models import Entry, ParsedFeed, Source
-from .parse_fast import parse_plain_rss
+from .parse_fast import parse_plain_feed
 from .sanitize import absolute_url, clean_html, plain_text
 
 IMAGE_TYPES = ("image/",)
@@ -56,7 +56,7 @@ def parse_feed(
             if key in headers:
                 response_headers[key] = headers[key]
     body = _drop_invalid_references(_defuse_entities(body))
-    parsed = (fast and parse_plain_rss(body, response_headers)) or _feedparser(
+    parsed = (fast and parse_plain_feed(body, response_headers)) or _feedparser(
         body, response_headers
     )
     misread = _misread_encoding(parsed)

@@ -566,7 +566,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
 
     # The XML reading itself: the fast RSS path, and feedparser for what it does not take.
     parse_module.feedparser.parse = timed(feedparser.parse)  # type: ignore[assignment]
-    parse_module.parse_plain_rss = timed(parse_module.parse_plain_rss)  # type: ignore[assignment]
+    parse_module.parse_plain_feed = timed(parse_module.parse_plain_feed)  # type: ignore[assignment]
     clock = time.process_time
     for source in config.sources:
         t0 = clock()
