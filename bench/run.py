@@ -94,6 +94,9 @@ class Measure:
 def run_child(
     label: str, command: list[str], server: WorldServer | None, env: dict | None = None
 ) -> Measure:
+    # The previous cycle's files are written back to disk first: the kernel doing that
+    # during the next measured cycle would be charged to whichever side came next.
+    os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = server.cpu() if server else 0.0
     done = subprocess.run(command, capture_output=True, text=True, env=env)
