@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import charset_normalizer
 import feedparser
 
 from .errors import ParseError
@@ -242,6 +241,8 @@ def _misread_encoding(parsed: Any) -> str | None:
 def _multibyte_encoding(body: bytes) -> str | None:
     """The CJK encoding a detector finds in `body`, if any. feedparser's last resort is a
     single-byte encoding, so a multi-byte finding is strictly more likely to be right."""
+    import charset_normalizer  # only for the rare mislabelled feed: 4 MB a parser process
+
     best = charset_normalizer.from_bytes(body[:DETECT_BYTES]).best()
     if best is None:
         return None
