@@ -250,8 +250,7 @@ def _read_atom(root: Any, base: str) -> tuple[dict, list[dict]]:
         elif name == "link":
             _read_link(child, base, feed)
         elif name in ATOM_FEED_IGNORED:
-            if len(child) or XML_BASE in child.attrib:
-                raise NotPlain
+            _check_ignored(child)
         elif name in seen:
             raise NotPlain
         else:
@@ -276,8 +275,7 @@ def _read_entry(element: Any, base: str) -> dict[str, Any]:
             if any(tag.values()) and tag not in tags:
                 tags.append(tag)
         elif name in ATOM_ENTRY_IGNORED:
-            if len(child) or XML_BASE in child.attrib:
-                raise NotPlain
+            _check_ignored(child)
         elif name in seen:
             raise NotPlain
         else:
@@ -399,6 +397,12 @@ def _attributes(element: Any) -> dict[str, str]:
             raise NotPlain
         attributes[key.lower()] = value
     return attributes
+
+
+def _check_ignored(element: Any) -> None:
+    """An element both readers skip: any attributes, but no markup inside and no xml:base."""
+    if len(element) or XML_BASE in element.attrib:
+        raise NotPlain
 
 
 def _check_text_only(element: Any) -> None:
