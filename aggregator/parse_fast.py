@@ -35,9 +35,11 @@ from feedparser.urls import _urljoin, make_safe_absolute_uri
 from feedparser.util import FeedParserDict
 from lxml import etree
 
-CONTENT = "http://purl.org/rss/1.0/modules/content/"
-DUBLIN_CORE = "http://purl.org/dc/elements/1.1/"
-ATOM = "http://www.w3.org/2005/atom"
+# Namespaces as `_name` writes them (lower case, in braces): a name is the namespace and
+# the local name, so "{dc}creator" can never be taken for a look-alike namespace's element.
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+DUBLIN_CORE = "{http://purl.org/dc/elements/1.1/}"
+ATOM = "{http://www.w3.org/2005/atom}"
 ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
@@ -377,13 +379,10 @@ def _content_type(kind: str) -> str:
 
 
 def _atom_name(element: Any) -> str:
-    tag = element.tag
-    if not isinstance(tag, str) or not tag.startswith("{"):
+    name = _name(element)
+    if not name.startswith(ATOM):
         raise NotPlain
-    namespace, _, local = tag[1:].partition("}")
-    if namespace.lower() != ATOM:
-        raise NotPlain
-    return local.lower()
+    return name[len(ATOM) :]
 
 
 def _attributes(element: Any) -> dict[str, str]:
@@ -417,7 +416,7 @@ def _name(element: Any) -> str:
         raise NotPlain
     if tag.startswith("{"):
         namespace, _, local = tag[1:].partition("}")
-        return namespace.lower() + local.lower()
+        return f"{{{namespace.lower()}}}{local.lower()}"
     return tag.lower()
 
 

@@ -73,7 +73,7 @@ SRCSET_URL = re.compile(r"[\s,]*(\S+)")
 # The attributes ammonia treats as URLs among those allowed here (tests/test_sanitize.py
 # asks nh3 which they are), as html5ever writes them: a value that may be relative.
 URL_ATTRIBUTES = ("href", "src", "poster")
-MAYBE_RELATIVE_URL = re.compile(r'\s(?:href|src|poster)="(?!https?://)')
+MAYBE_RELATIVE_URL = re.compile(rf'\s(?:{"|".join(URL_ATTRIBUTES)})="(?!https?://)')
 
 
 def _attribute_filter(base: str | None) -> Callable[[str, str, str], str | None]:

@@ -555,7 +555,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
         ],
         0.0,
     )
-    feedparser_time = [0.0]
+    reading_time = [0.0]
 
     def timed(function: Callable[..., Any]) -> Callable[..., Any]:
         def run(*a: Any, **k: Any) -> Any:
@@ -563,7 +563,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 return function(*a, **k)
             finally:
-                feedparser_time[0] += time.process_time() - t
+                reading_time[0] += time.process_time() - t
 
         return run
 
@@ -576,7 +576,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
         fetched = fetch_source(pipeline.session, source.url, HttpState(), pipeline.limits)
         t1 = clock()
         assert fetched.body is not None
-        feedparser_time[0] = 0.0
+        reading_time[0] = 0.0
         parsed = parse_module.parse_feed(fetched.body, source, fetched.url, fetched.headers)
         t2 = clock()
         known = store.known_entries(source.name, [e.identity for e in parsed.entries])
@@ -591,8 +591,8 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
         pipeline.write_documents()
         t5 = clock()
         steps["fetch (requests)"] += t1 - t0
-        steps["parse (fast RSS path)"] += feedparser_time[0]
-        steps["sanitise + normalise"] += (t2 - t1) - feedparser_time[0]
+        steps["parse (fast RSS path)"] += reading_time[0]
+        steps["sanitise + normalise"] += (t2 - t1) - reading_time[0]
         steps["decide (hash, names)"] += t3 - t2
         steps["store (one transaction)"] += t4 - t3
         steps["documents (render+write)"] += t5 - t4

@@ -91,6 +91,11 @@ def test_plain_feeds_of_the_corpus_take_the_fast_path() -> None:
         # XML 1.0's fifth edition only, an undeclared prefix
         b'<?\xa2ml version="1.0" encoding="UTF-8"?>\n' + rss("<item><title>a</title></item>"),
         rss("<item><title>a</title></item>").replace(b"<channel>", b"<!-- c --><channel>"),
+        # a look-alike namespace: "…/1.1/cr" + "eator" is not Dublin Core's creator
+        rss(
+            "<item><title>a</title><x:eator xmlns:x='http://purl.org/dc/elements/1.1/cr'>"
+            "Someone</x:eator></item>"
+        ),
     ],
 )
 def test_anything_unusual_goes_to_feedparser_with_the_same_result(body: bytes) -> None:
