@@ -92,6 +92,7 @@ class StoredEntry:
     document: str  # file name inside the documents folder, fixed at first sight
     source_title: str | None = None
     source_url: str | None = None
+    version: int = 1  # raised by every change of the stored entry
 
 
 @dataclass(frozen=True)

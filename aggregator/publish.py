@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from . import __version__
 from .atomic import write_atomic
@@ -47,22 +49,69 @@ def item_id(source: str, identity: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:{source}:{identity}").urn
 
 
+# What feedgen declares on <rss> with the dc extension loaded for RSS only: an <item>
+# serialised inside an element declaring the same prefixes comes out as it would inside the
+# whole feed.
+_RSS_NAMESPACES = {
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "atom": "http://www.w3.org/2005/Atom",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+}
+
+FragmentKey = tuple[object, ...]
+
+
+class Fragments:
+    """Each entry's RSS <item> and Atom <entry> as feedgen wrote them, kept from one publish
+    to the next.
+
+    feedgen spends ~75 us per entry building both, 80 ms for a merged feed of 1,000 entries,
+    while the newest 1,000 gain a handful of entries between two publishes. An entry's
+    fragments are reused only while everything they are built from is the same: its row
+    (id, version, first sight, date) and its source's label and address."""
+
+    def __init__(self) -> None:
+        self._known: dict[FragmentKey, tuple[bytes, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
 def build_feeds(
-    info: FeedInfo, entries: Sequence[StoredEntry], sources: Mapping[str, Source]
+    info: FeedInfo,
+    entries: Sequence[StoredEntry],
+    sources: Mapping[str, Source],
+    fragments: Fragments | None = None,
 ) -> tuple[bytes, bytes]:
-    """(RSS bytes, Atom bytes) for `entries`, newest first as given."""
+    """(RSS bytes, Atom bytes) for `entries`, newest first as given: the same bytes feedgen
+    writes for the whole feed, with each entry's part taken from `fragments` when it is
+    there; `fragments` then keeps exactly these entries' parts."""
+    known = fragments._known if fragments is not None else {}
+    keyed = [(_fragment_key(stored, sources, info), stored) for stored in entries]
+    missing = [(key, stored) for key, stored in keyed if key not in known]
+    rendered = dict(zip((key for key, _ in missing), _render(missing, sources, info), strict=True))
+    parts = [known.get(key) or rendered[key] for key, _ in keyed]
+    if fragments is not None:
+        fragments._known = {key: part for (key, _), part in zip(keyed, parts, strict=True)}
+    head = _feed_generator(info, entries)
+    return (
+        _insert(_rss_bytes(head, info), b"</channel>", (rss for rss, _ in parts)),
+        _insert(head.atom_str(pretty=False), b"</feed>", (atom for _, atom in parts)),
+    )
+
+
+def _feed_generator(info: FeedInfo, entries: Sequence[StoredEntry]) -> FeedGenerator:
+    """The feed's own elements, without entries."""
     generator = FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)
-    rss_url = info.link + info.rss_name
-    atom_url = info.link + info.atom_name
-    generator.id(atom_url)
+    generator.id(info.link + info.atom_name)
     generator.title(info.title)
     generator.subtitle(info.description)
     generator.generator("aggregator", __version__)
     # RFC 4287 wants an author on the feed when some entries have none.
     generator.author(name=info.title)
     # feedgen's RSS <link> is whichever alternate link was added last, so add it last.
-    generator.link(href=atom_url, rel="self", type="application/atom+xml")
+    generator.link(href=info.link + info.atom_name, rel="self", type="application/atom+xml")
     if info.hub:
         generator.link(href=info.hub, rel="hub")
     generator.link(href=info.link, rel="alternate")
@@ -70,29 +119,77 @@ def build_feeds(
     newest = max([newest, *(item.first_seen for item in entries)], default=EPOCH)
     generator.updated(newest)
     generator.lastBuildDate(newest)
-    # feedgen prepends each entry, so add oldest first to come out newest first.
-    for stored in reversed(entries):
-        _add_entry(generator, stored, sources.get(stored.entry.source), info)
+    return generator
+
+
+def _rss_bytes(generator: FeedGenerator, info: FeedInfo) -> bytes:
     # Not pretty-printed: indenting 3 MB of XML was a third of building it, and no reader
     # needs the whitespace.
     rss = generator.rss_str(pretty=False)
     # The RSS self link must point at the RSS file; feedgen shares links between formats.
+    atom_self = f'<atom:link href="{info.link + info.atom_name}" rel="self" '
+    rss_self = f'<atom:link href="{info.link + info.rss_name}" rel="self" '
     rss = rss.replace(
-        f'<atom:link href="{atom_url}" rel="self" type="application/atom+xml"/>'.encode(),
-        f'<atom:link href="{rss_url}" rel="self" type="application/rss+xml"/>'.encode(),
+        f'{atom_self}type="application/atom+xml"/>'.encode(),
+        f'{rss_self}type="application/rss+xml"/>'.encode(),
         1,
     )
     if info.hub:
         # feedgen writes only the self atom:link into RSS; WebSub wants the hub there too.
-        self_link = f'<atom:link href="{rss_url}" rel="self" type="application/rss+xml"/>'
+        self_link = f'{rss_self}type="application/rss+xml"/>'
         hub_link = f'<atom:link href={quoteattr(info.hub)} rel="hub"/>'
         rss = rss.replace(self_link.encode(), f"{self_link}{hub_link}".encode(), 1)
-    return rss, generator.atom_str(pretty=False)
+    return rss
+
+
+def _fragment_key(
+    stored: StoredEntry, sources: Mapping[str, Source], info: FeedInfo
+) -> FragmentKey:
+    """Everything an entry's fragments are built from beside its row, whose id and version
+    stand for its content; first_seen tells apart a new row that reused a deleted row's id."""
+    source = sources.get(stored.entry.source)
+    return (
+        stored.id,
+        stored.version,
+        stored.first_seen,
+        stored.date,
+        source.title if source else None,
+        source.url if source else None,
+        stored.source_title,
+        stored.source_url,
+        info.link,
+    )
+
+
+def _render(
+    missing: Sequence[tuple[FragmentKey, StoredEntry]],
+    sources: Mapping[str, Source],
+    info: FeedInfo,
+) -> list[tuple[bytes, bytes]]:
+    """(RSS <item>, Atom <entry>) bytes of each entry, serialised as inside the whole feed."""
+    generator = FeedGenerator()
+    generator.load_extension("dc", atom=False, rss=True)
+    parts = []
+    for _, stored in missing:
+        item = _add_entry(generator, stored, sources.get(stored.entry.source), info)
+        holder = etree.Element("holder", nsmap=_RSS_NAMESPACES)
+        holder.append(item.rss_entry())
+        rss = etree.tostring(holder, encoding="UTF-8", xml_declaration=False)
+        atom = etree.tostring(item.atom_entry(), encoding="UTF-8", xml_declaration=False)
+        parts.append((rss[rss.index(b">") + 1 : -len(b"</holder>")], atom))
+    return parts
+
+
+def _insert(document: bytes, closing: bytes, parts: Iterable[bytes]) -> bytes:
+    """`document` with `parts` placed before its last `closing` tag, where feedgen appends
+    entries."""
+    at = document.rindex(closing)
+    return b"".join([document[:at], *parts, document[at:]])
 
 
 def _add_entry(
     generator: FeedGenerator, stored: StoredEntry, source: Source | None, info: FeedInfo
-) -> None:
+) -> FeedEntry:
     entry = stored.entry
     item = generator.add_entry()
     identifier = item_id(entry.source, entry.identity)
@@ -115,13 +212,18 @@ def _add_entry(
         item.content(entry.content, type="html")
     else:
         item.description(entry.title or "(untitled)")
+    return item
 
 
 def publish_feeds(
-    folder: Path, info: FeedInfo, entries: Sequence[StoredEntry], sources: Mapping[str, Source]
+    folder: Path,
+    info: FeedInfo,
+    entries: Sequence[StoredEntry],
+    sources: Mapping[str, Source],
+    fragments: Fragments | None = None,
 ) -> bool:
     """Write both merged feeds atomically; return True when either file changed."""
-    rss, atom = build_feeds(info, entries, sources)
+    rss, atom = build_feeds(info, entries, sources, fragments)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         changed = write_atomic(folder / info.rss_name, rss)

@@ -694,4 +694,5 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         document=row["document"],
         source_title=row["source_title"],
         source_url=row["source_url"],
+        version=row["version"],
     )

@@ -52,7 +52,7 @@ from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
 from .models import Entry, FetchResult, ParsedFeed, PollResult, Source, StoredEntry
 from .parse import parse_feed
-from .publish import FeedInfo, publish_feeds
+from .publish import FeedInfo, Fragments, publish_feeds
 from .schedule import next_delay
 from .store import SourceState, Store
 from .websub import ping_hub
@@ -129,6 +129,7 @@ class Pipeline:
         memory.limit_arenas()  # before the pass starts its threads
         self._output_lock = threading.Lock()
         self._groups_built: dict[str, list] | None = None  # see _publish_groups
+        self._fragments = Fragments()  # the merged feed's entries, as last published
         self.parse_processes = PARSE_PROCESSES if parse_processes is None else parse_processes
         self._parser: ProcessPoolExecutor | None = None
         self._parser_lock = threading.Lock()
@@ -446,7 +447,7 @@ class Pipeline:
         public = self.config.paths.public
         with self._output_lock:
             entries = self.store.newest_entries(feed.max_items)
-            merged = publish_feeds(public, info, entries, self.sources)
+            merged = publish_feeds(public, info, entries, self.sources, self._fragments)
             merged = publish_json_feed(public, info, entries, self.sources) or merged
             changed = self._publish_groups(info) or merged
         if merged and feed.hub:

@@ -17,7 +17,9 @@ import yaml
 from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 
+from aggregator import publish
 from aggregator.config import Config
+from aggregator.models import Source, StoredEntry
 
 # libyaml's safe loader when built in: the same answers as `yaml.safe_load`, 20 times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,6 +57,24 @@ def check_merged_feeds(public: Path, names: tuple[str, str] = ("feed.xml", "atom
         etree.fromstring(data, STRICT_XML)  # raises on a half-written or broken file
         parsed = feedparser.parse(data)
         assert not parsed.bozo, f"{name}: {parsed.get('bozo_exception')}"
+
+
+def check_feeds_as_feedgen_writes_them(
+    info: publish.FeedInfo,
+    entries: list[StoredEntry],
+    sources: dict[str, Source],
+    fragments: publish.Fragments,
+) -> None:
+    """The merged feeds assembled from per-entry fragments, cached or not, are the bytes
+    feedgen writes when it builds the whole feed with every entry at once."""
+    whole = publish._feed_generator(info, entries)
+    for stored in reversed(entries):  # feedgen prepends each entry
+        publish._add_entry(whole, stored, sources.get(stored.entry.source), info)
+    expected = (publish._rss_bytes(whole, info), whole.atom_str(pretty=False))
+    assert publish.build_feeds(info, entries, sources) == expected
+    assert publish.build_feeds(info, entries, sources, fragments) == expected
+    assert len(fragments) == len(entries)
+    assert publish.build_feeds(info, entries, sources, fragments) == expected  # all reused
 
 
 def visible_files(folder: Path) -> list[Path]:

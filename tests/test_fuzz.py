@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from invariants import (
     STRICT_XML,
     check_document,
+    check_feeds_as_feedgen_writes_them,
     check_inert_text,
     check_safe_html,
     visible_files,
@@ -30,7 +31,7 @@ from aggregator.errors import ParseError
 from aggregator.jsonfeed import build_json_feed
 from aggregator.models import Source
 from aggregator.parse import parse_feed
-from aggregator.publish import FeedInfo, publish_feeds
+from aggregator.publish import FeedInfo, Fragments, publish_feeds
 from aggregator.store import SourceState, Store
 from aggregator.update import decide
 
@@ -63,6 +64,7 @@ def run_pipeline(body: bytes, content_type: str = "application/rss+xml") -> int:
             store.mark_documents(written)
             newest = store.newest_entries(50)
             publish_feeds(public, INFO, newest, {"fuzz": SOURCE})
+            check_feeds_as_feedgen_writes_them(INFO, newest, {"fuzz": SOURCE}, Fragments())
             json_feed = build_json_feed(INFO, newest, {"fuzz": SOURCE})
             assert store.integrity_check() == "ok"
             count = store.count_entries()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
 import feedparser
+from invariants import check_feeds_as_feedgen_writes_them
 
 from aggregator.models import Entry, Source, StoredEntry
-from aggregator.publish import FeedInfo, build_feeds, item_id, publish_feeds
+from aggregator.publish import FeedInfo, Fragments, build_feeds, item_id, publish_feeds
 
 INFO = FeedInfo("Merged", "https://feeds.example.org/", "All of it")
 SOURCES = {"a": Source("a", "https://a.example/feed", title="Source A")}
@@ -88,3 +90,41 @@ def test_empty_feed_is_valid() -> None:
     rss, atom = build_feeds(INFO, [], SOURCES)
     assert not feedparser.parse(rss).bozo
     assert not feedparser.parse(atom).bozo
+
+
+def test_feeds_from_fragments_are_what_feedgen_writes_whole() -> None:
+    hub = FeedInfo("合并 <&>", "https://feeds.example.org/", "全部 ]]>", hub="https://hub.example/")
+    varied = [
+        stored(5, content="<p>中文 <img src='https://img.example/a.jpg'> ]]&gt;</p>"),
+        *entries(),
+    ]
+    sources = {**SOURCES, "b": Source("b", "https://b.example/feed")}
+    for info in (INFO, hub):
+        check_feeds_as_feedgen_writes_them(info, varied, sources, Fragments())
+        check_feeds_as_feedgen_writes_them(info, [], sources, Fragments())
+
+
+def test_fragments_are_reused_until_what_they_are_built_from_changes() -> None:
+    fragments = Fragments()
+    first = entries()
+    build_feeds(INFO, first, SOURCES, fragments)
+    # The same row and version: the kept fragment is used (the store raises the version
+    # whenever it changes an entry, so different content under one version never happens).
+    edited = replace(first[0], entry=replace(first[0].entry, content="<p>edited</p>"))
+    rss, _ = build_feeds(INFO, [edited, *first[1:]], SOURCES, fragments)
+    assert b"edited" not in rss
+    # A new version, a renamed source or a new row reusing the id: built again, so the
+    # edited content shows.
+    for changed, sources in (
+        (replace(edited, version=2), SOURCES),
+        (edited, {"a": Source("a", "https://a.example/feed", title="Renamed")}),
+        (replace(edited, first_seen=edited.first_seen + timedelta(days=1)), SOURCES),
+    ):
+        fresh = Fragments()
+        build_feeds(INFO, first, SOURCES, fresh)
+        feeds = build_feeds(INFO, [changed, *first[1:]], sources, fresh)
+        assert b"edited" in feeds[0] and b"edited" in feeds[1]
+        assert feeds == build_feeds(INFO, [changed, *first[1:]], sources)
+    # Only the entries of the latest publish are kept.
+    build_feeds(INFO, first[:1], SOURCES, fragments)
+    assert len(fragments) == 1
