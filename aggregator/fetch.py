@@ -446,13 +446,18 @@ def _retry_after(value: str | None) -> int | None:
     value = value.strip()
     if value.isdigit():
         return int(value)
+    when = parse_http_date(value)
+    return None if when is None else max(0, int((when - datetime.now(UTC)).total_seconds()))
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An HTTP date (RFC 9110 5.6.7, or the obsolete forms) as an aware datetime; None when
+    it is not one. A date without a zone is taken as GMT, as HTTP dates always are."""
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0, int((when - datetime.now(UTC)).total_seconds()))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _max_age(value: str | None) -> int | None:

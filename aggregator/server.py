@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from . import __version__
+from .fetch import parse_http_date
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +208,8 @@ def not_modified(
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
         return bool(tags & {"*", representation.etag, representation.gzip_etag})
     if if_modified_since:
-        try:
-            since = email.utils.parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return representation.modified <= since.timestamp()
+        since = parse_http_date(if_modified_since)
+        return since is not None and representation.modified <= since.timestamp()
     return False
 
 
