@@ -27,7 +27,7 @@ from .errors import StoreError
 from .models import Entry, HttpState, StoredEntry
 from .sanitize import plain_text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -114,6 +114,32 @@ MIGRATIONS: dict[int, str] = {
     CREATE TRIGGER entries_search_delete AFTER DELETE ON entries BEGIN
         DELETE FROM entries_search WHERE rowid = old.id;
         DELETE FROM search_pending WHERE id = old.id;
+    END;
+    """,
+    # A group feed is rebuilt when its sources' entries moved. Finding out by counting every
+    # source's entries took 0.1 s of each publish at 50,000 entries (a second at 500,000);
+    # instead each source carries the time, on a clock that only goes forward, of the last
+    # insert, change or delete among its entries, kept by triggers whoever writes.
+    4: """
+    CREATE TABLE entries_clock (value INTEGER NOT NULL);
+    INSERT INTO entries_clock (value) VALUES (0);
+    ALTER TABLE sources ADD COLUMN entries_moved INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER entries_moved_insert AFTER INSERT ON entries BEGIN
+        UPDATE entries_clock SET value = value + 1;
+        UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
+        WHERE name = new.source;
+    END;
+    CREATE TRIGGER entries_moved_update
+    AFTER UPDATE OF source, link, title, author, published, updated, date, content, image,
+        categories ON entries BEGIN
+        UPDATE entries_clock SET value = value + 1;
+        UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
+        WHERE name IN (old.source, new.source);
+    END;
+    CREATE TRIGGER entries_moved_delete AFTER DELETE ON entries BEGIN
+        UPDATE entries_clock SET value = value + 1;
+        UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
+        WHERE name = old.source;
     END;
     """,
 }
@@ -471,25 +497,12 @@ class Store:
             )
         return [_stored_entry(row) for row in rows]
 
-    def entries_signature(self, sources: Sequence[str]) -> tuple[Any, ...]:
-        """A cheap fingerprint of the entries of some sources (count, newest id, latest
-        change): when it has not moved, their group feed need not be rebuilt."""
-        marks = ", ".join("?" for _ in sources)
-        with self._lock:
-            row = self.db.execute(
-                f"SELECT count(*), max(id), max(coalesce(last_changed, '')) FROM entries "
-                f"WHERE source IN ({marks})",
-                list(sources),
-            ).fetchone()
-        return tuple(row)
-
     def entries_signatures(self) -> dict[str, tuple[Any, ...]]:
-        """`entries_signature` of every source that has entries, in one query: checking
-        10,000 group feeds one query each took seconds of every publish."""
+        """What each source's entries look like in a group feed, cheaply: when its entries
+        last moved (see migration 4) and the title and address their items show."""
         with self._lock:
             rows = self.db.execute(
-                "SELECT source, count(*), max(id), max(coalesce(last_changed, '')) "
-                "FROM entries GROUP BY source"
+                "SELECT name, entries_moved, title, coalesce(current_url, url) FROM sources"
             ).fetchall()
         return {row[0]: tuple(row[1:]) for row in rows}
 

@@ -469,7 +469,7 @@ class Pipeline:
         built = {
             g.folder: self._groups_built[g.folder] for g in groups if g.folder in self._groups_built
         }
-        signatures = self.store.entries_signatures()
+        signatures = self.store.entries_signatures() if groups else {}
         stale: list[tuple[FeedGroup, list]] = []
         for group in groups:
             made_from = [
@@ -578,13 +578,12 @@ class Pipeline:
         return [result for result in results if result is not None]
 
 
-def group_signature(signatures: Mapping[str, Sequence[Any]], sources: Iterable[str]) -> list:
-    """What `Store.entries_signature(sources)` gives (count, newest id, latest change),
-    from the per-source signatures: sums and maxima combine."""
-    rows = [signatures[name] for name in sources if name in signatures]
-    if not rows:
-        return [0, None, None]
-    return [sum(row[0] for row in rows), max(row[1] for row in rows), max(row[2] for row in rows)]
+def group_signature(signatures: Mapping[str, Sequence[Any]], sources: Iterable[str]) -> str:
+    """A digest of `Store.entries_signatures` over a group's sources: it moves whenever
+    any of their entries, titles or addresses moved, also when a source was deleted and
+    made again (its clock starts again at 0, which it had only while it had no entries)."""
+    pairs = [(name, signatures.get(name)) for name in sources]
+    return hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
 
 
 def _read_groups_built(path: Path) -> dict[str, list]:

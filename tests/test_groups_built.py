@@ -78,7 +78,7 @@ def test_a_lost_feed_folder_is_rebuilt(feed_server, make_config, built) -> None:
     assert (config.paths.public / "source" / "a").is_dir()
 
 
-def test_per_source_signatures_combine_into_the_group_signature(feed_server, make_config) -> None:
+def test_group_signatures_move_with_their_sources_entries_only(feed_server, make_config) -> None:
     items = [rsshub_item(i) for i in range(3)]
     feed_server.serve("/a", rsshub_feed(items))
     feed_server.serve("/b", rsshub_feed([rsshub_item(10)]))
@@ -86,14 +86,38 @@ def test_per_source_signatures_combine_into_the_group_signature(feed_server, mak
         [{"name": "a", "url": feed_server.url("/a")}, {"name": "b", "url": feed_server.url("/b")}]
     )
     run_pass(config)
-    items[1] = rsshub_item(1, body="<p>更正</p>")  # a changed entry sets last_changed
-    feed_server.serve("/a", rsshub_feed(items))
-    run_pass(config)
     store = Store(config.paths.database)
+    groups = (["a"], ["b"], ["a", "b"], ["b", "nobody"], ["nobody"], [])
+
+    def signatures() -> list[str]:
+        seen = store.entries_signatures()
+        return [update.group_signature(seen, group) for group in groups]
+
+    def moved(before: list[str], after: list[str]) -> list[bool]:
+        return [old != new for old, new in zip(before, after, strict=True)]
+
+    with_a = [True, False, True, False, False, False]
+
     try:
-        signatures = store.entries_signatures()
-        for group in (["a"], ["b"], ["a", "b"], ["b", "nobody"], ["nobody"], []):
-            expected = list(store.entries_signature(group)) if group else [0, None, None]
-            assert update.group_signature(signatures, group) == expected, group
+        first = signatures()
+        assert len(set(first)) == len(groups)
+        # Documents written again and a poll's new state do not move any group.
+        store.mark_documents([(1, "rewritten")])
+        store.save_state(store.source_state("a"))
+        assert signatures() == first
+        # A changed entry of a moves a's groups only; so does pruning one of its entries.
+        items[1] = rsshub_item(1, body="<p>更正</p>")
+        feed_server.serve("/a", rsshub_feed(items))
+        run_pass(config)
+        changed = signatures()
+        assert moved(first, changed) == with_a
+        assert store.prune_source("a", 2)
+        pruned = signatures()
+        assert moved(changed, pruned) == with_a
+        # b deleted and made again, still configured: its groups move although it is back
+        # where a source without entries starts.
+        store.delete_source("b")
+        store.sync_sources([("b", feed_server.url("/b"))])
+        assert moved(pruned, signatures()) == [False, True, True, True, False, False]
     finally:
         store.close()
