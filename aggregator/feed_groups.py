@@ -15,15 +15,19 @@ no longer configured are removed, so a stale group feed never lingers.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import re
 import shutil
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from . import __version__
 from .atomic import write_atomic
 from .errors import OutputError
 from .jsonfeed import build_json_feed
@@ -32,6 +36,8 @@ from .publish import FeedInfo, build_feeds
 
 if TYPE_CHECKING:  # not imported at run time: parser processes build group feeds too
     from .config import Config
+
+log = logging.getLogger(__name__)
 
 JSON_NAME = "feed.json"
 GROUP_FILES = ("feed.xml", "atom.xml", JSON_NAME)
@@ -145,6 +151,39 @@ def publish_group(
     data = build_json_feed(info, entries, sources)
     files = dict(zip(GROUP_FILES, (rss, atom, data), strict=True))
     return _write(public / group.kind / group.slug, files)
+
+
+def group_settings(
+    info: FeedInfo, group: FeedGroup, sources: Mapping[str, Source], max_items: int
+) -> str:
+    """A digest of everything but the entries that a group feed is made from."""
+    chosen = [sources.get(name) for name in group.sources]
+    settings = (info, group, chosen, max_items, __version__)
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
+def group_signature(signatures: Mapping[str, Sequence[Any]], sources: Iterable[str]) -> str:
+    """A digest of `Store.entries_signatures` over a group's sources: it moves whenever
+    any of their entries, titles or addresses moved, also when a source was deleted and
+    made again (its clock starts again at 0, which it had only while it had no entries)."""
+    pairs = [(name, signatures.get(name)) for name in sources]
+    return hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
+
+
+def read_groups_built(path: Path) -> dict[str, list]:
+    """What `write_groups_built` left; anything unreadable means "build everything"."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_groups_built(path: Path, built: Mapping[str, list]) -> None:
+    try:
+        write_atomic(path, json.dumps(built, ensure_ascii=False, sort_keys=True).encode())
+    except OSError as exc:  # only costs a rebuild next time; not worth failing a publish
+        log.warning("cannot record the group feeds built in %s: %s", path, exc)
 
 
 def remove_stale_groups(public: Path, groups: Sequence[FeedGroup]) -> list[str]:

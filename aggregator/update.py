@@ -13,7 +13,6 @@ number of polls in flight, so memory does not grow with the number of sources.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -34,8 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import __version__, memory
-from .atomic import write_atomic
+from . import memory
 from .config import Config
 from .document_formats import renderer_for
 from .documents import document_name, remove_documents, write_documents
@@ -44,9 +42,13 @@ from .feed_groups import (
     JSON_NAME,
     FeedGroup,
     configured_groups,
+    group_settings,
+    group_signature,
     publish_group,
     publish_json_feed,
+    read_groups_built,
     remove_stale_groups,
+    write_groups_built,
 )
 from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
@@ -465,7 +467,7 @@ class Pipeline:
         groups = configured_groups(self.config)
         public = self.config.paths.public
         if self._groups_built is None:
-            self._groups_built = _read_groups_built(self._groups_built_path())
+            self._groups_built = read_groups_built(self._groups_built_path())
         built = {
             g.folder: self._groups_built[g.folder] for g in groups if g.folder in self._groups_built
         }
@@ -473,7 +475,7 @@ class Pipeline:
         stale: list[tuple[FeedGroup, list]] = []
         for group in groups:
             made_from = [
-                self._group_settings(info, group),
+                group_settings(info, group, self.sources, self.config.feed.max_items),
                 group_signature(signatures, group.sources),
             ]
             if built.get(group.folder) != made_from or not (public / group.folder).is_dir():
@@ -492,18 +494,12 @@ class Pipeline:
         remove_stale_groups(public, groups)
         self._groups_built = built
         if moved:
-            _write_groups_built(self._groups_built_path(), built)
+            write_groups_built(self._groups_built_path(), built)
         return changed
 
     def _groups_built_path(self) -> Path:
         database = self.config.paths.database
         return database.with_name(database.name + ".groups.json")
-
-    def _group_settings(self, info: FeedInfo, group: FeedGroup) -> str:
-        """A digest of everything but the entries that a group feed is made from."""
-        sources = [self.sources.get(name) for name in group.sources]
-        settings = (info, group, sources, self.config.feed.max_items, __version__)
-        return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
     # -- one pass -------------------------------------------------------------------------
 
@@ -576,30 +572,6 @@ class Pipeline:
             self.publish()
         memory.release()
         return [result for result in results if result is not None]
-
-
-def group_signature(signatures: Mapping[str, Sequence[Any]], sources: Iterable[str]) -> str:
-    """A digest of `Store.entries_signatures` over a group's sources: it moves whenever
-    any of their entries, titles or addresses moved, also when a source was deleted and
-    made again (its clock starts again at 0, which it had only while it had no entries)."""
-    pairs = [(name, signatures.get(name)) for name in sources]
-    return hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
-
-
-def _read_groups_built(path: Path) -> dict[str, list]:
-    """What `_write_groups_built` left; anything unreadable means "build everything"."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_groups_built(path: Path, built: Mapping[str, list]) -> None:
-    try:
-        write_atomic(path, json.dumps(built, ensure_ascii=False, sort_keys=True).encode())
-    except OSError as exc:  # only costs a rebuild next time; not worth failing a publish
-        log.warning("cannot record the group feeds built in %s: %s", path, exc)
 
 
 def _log_poll(result: PollResult) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator import update
+from aggregator import feed_groups, update
 from aggregator.config import Config
 from aggregator.store import Store
 from aggregator.update import Pipeline
@@ -91,7 +91,7 @@ def test_group_signatures_move_with_their_sources_entries_only(feed_server, make
 
     def signatures() -> list[str]:
         seen = store.entries_signatures()
-        return [update.group_signature(seen, group) for group in groups]
+        return [feed_groups.group_signature(seen, group) for group in groups]
 
     def moved(before: list[str], after: list[str]) -> list[bool]:
         return [old != new for old, new in zip(before, after, strict=True)]
