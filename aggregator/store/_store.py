@@ -1,11 +1,4 @@
-"""SQLite storage through sqlite-utils: the schema, its migrations, and every query.
-
-This is the only module with SQL. All writes of one poll happen in one transaction, so a
-crash leaves either the whole poll or none of it. An entry is kept once per
-(source, identity); its document file name is fixed when it is first seen, and
-`document_hash` is cleared whenever the document must be (re)written, so documents that a
-crash left unwritten are found and written on the next run.
-"""
+"""The Store: one connection to one database file, and every query of the program."""
 
 from __future__ import annotations
 
@@ -15,164 +8,26 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlite_utils
 
-from .errors import StoreError
-from .models import Entry, HttpState, StoredEntry
-from .sanitize import plain_text
+from ..errors import StoreError
+from ..models import Entry, StoredEntry
+from ._rows import (
+    ENTRY_SELECT,
+    KnownEntry,
+    SourceState,
+    canonical_link,
+    iso,
+    source_state,
+    stored_entry,
+)
+from ._schema import MIGRATIONS, SCHEMA_VERSION, entry_text, statements
 
-SCHEMA_VERSION = 4
-MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE sources (
-        name TEXT PRIMARY KEY,
-        url TEXT NOT NULL,
-        current_url TEXT,
-        title TEXT,
-        link TEXT,
-        etag TEXT,
-        last_modified TEXT,
-        body_hash TEXT,
-        status TEXT NOT NULL DEFAULT 'new',
-        http_status INTEGER,
-        error TEXT,
-        consecutive_errors INTEGER NOT NULL DEFAULT 0,
-        last_fetch TEXT,
-        last_success TEXT,
-        next_poll TEXT,
-        ttl INTEGER
-    );
-    CREATE TABLE entries (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
-        identity TEXT NOT NULL,
-        link TEXT,
-        canonical_link TEXT,
-        title TEXT NOT NULL,
-        author TEXT,
-        published TEXT,
-        updated TEXT,
-        date TEXT NOT NULL,
-        content TEXT NOT NULL,
-        image TEXT,
-        categories TEXT NOT NULL DEFAULT '[]',
-        content_hash TEXT NOT NULL,
-        first_seen TEXT NOT NULL,
-        last_changed TEXT,
-        version INTEGER NOT NULL DEFAULT 1,
-        document TEXT NOT NULL UNIQUE,
-        document_hash TEXT,
-        UNIQUE (source, identity)
-    );
-    CREATE INDEX entries_by_date ON entries (date DESC, id DESC);
-    CREATE INDEX entries_by_link ON entries (canonical_link, id);
-    CREATE INDEX entries_pending ON entries (id) WHERE document_hash IS NULL;
-    """,
-    # Full-text search: title + plain text of the content, trigram-tokenised so that a word
-    # is found inside Chinese text (which has no spaces). Triggers keep it in step with
-    # `entries`; deleting needs no SQL function, so any SQLite client may delete entries.
-    2: """
-    CREATE VIRTUAL TABLE entries_search USING fts5 (title, body, tokenize = 'trigram');
-    CREATE TRIGGER entries_search_insert AFTER INSERT ON entries BEGIN
-        INSERT INTO entries_search (rowid, title, body)
-        VALUES (new.id, new.title, entry_text(new.content));
-    END;
-    CREATE TRIGGER entries_search_update AFTER UPDATE OF title, content ON entries BEGIN
-        DELETE FROM entries_search WHERE rowid = old.id;
-        INSERT INTO entries_search (rowid, title, body)
-        VALUES (new.id, new.title, entry_text(new.content));
-    END;
-    CREATE TRIGGER entries_search_delete AFTER DELETE ON entries BEGIN
-        DELETE FROM entries_search WHERE rowid = old.id;
-    END;
-    INSERT INTO entries_search (rowid, title, body)
-        SELECT id, title, entry_text(content) FROM entries;
-    CREATE INDEX entries_by_source ON entries (source, date DESC, id DESC);
-    """,
-    # Indexing Chinese text by trigrams costs more than parsing the feed, and doing it inside
-    # the one writer's transaction made storing the bottleneck of a poll. Triggers now only
-    # note which entries need (re)indexing; `update_search_index` does it in batches, from
-    # the daemon when a republish is done and from `search` before it looks (as lemon24's
-    # reader keeps `update_search` apart from `update_feeds`).
-    3: """
-    CREATE TABLE search_pending (id INTEGER PRIMARY KEY);
-    DROP TRIGGER entries_search_insert;
-    DROP TRIGGER entries_search_update;
-    DROP TRIGGER entries_search_delete;
-    CREATE TRIGGER entries_search_insert AFTER INSERT ON entries BEGIN
-        INSERT OR IGNORE INTO search_pending (id) VALUES (new.id);
-    END;
-    CREATE TRIGGER entries_search_update AFTER UPDATE OF title, content ON entries BEGIN
-        INSERT OR IGNORE INTO search_pending (id) VALUES (new.id);
-    END;
-    CREATE TRIGGER entries_search_delete AFTER DELETE ON entries BEGIN
-        DELETE FROM entries_search WHERE rowid = old.id;
-        DELETE FROM search_pending WHERE id = old.id;
-    END;
-    """,
-    # A group feed is rebuilt when its sources' entries moved. Finding out by counting every
-    # source's entries took 0.1 s of each publish at 50,000 entries (a second at 500,000);
-    # instead each source carries the time, on a clock that only goes forward, of the last
-    # insert, change or delete among its entries, kept by triggers whoever writes.
-    4: """
-    CREATE TABLE entries_clock (value INTEGER NOT NULL);
-    INSERT INTO entries_clock (value) VALUES (0);
-    ALTER TABLE sources ADD COLUMN entries_moved INTEGER NOT NULL DEFAULT 0;
-    CREATE TRIGGER entries_moved_insert AFTER INSERT ON entries BEGIN
-        UPDATE entries_clock SET value = value + 1;
-        UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
-        WHERE name = new.source;
-    END;
-    CREATE TRIGGER entries_moved_update
-    AFTER UPDATE OF source, link, title, author, published, updated, date, content, image,
-        categories ON entries BEGIN
-        UPDATE entries_clock SET value = value + 1;
-        UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
-        WHERE name IN (old.source, new.source);
-    END;
-    CREATE TRIGGER entries_moved_delete AFTER DELETE ON entries BEGIN
-        UPDATE entries_clock SET value = value + 1;
-        UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
-        WHERE name = old.source;
-    END;
-    """,
-}
 SEARCH_BATCH = 500
-
-
-@dataclass(frozen=True)
-class SourceState:
-    """A source's row: HTTP validators plus what the user sees in `sources` and `/status`."""
-
-    name: str
-    url: str
-    current_url: str | None = None
-    title: str | None = None
-    link: str | None = None
-    http: HttpState = field(default_factory=HttpState)
-    status: str = "new"
-    http_status: int | None = None
-    error: str | None = None
-    consecutive_errors: int = 0
-    last_fetch: datetime | None = None
-    last_success: datetime | None = None
-    next_poll: datetime | None = None
-    ttl: int | None = None
-    entries: int = 0
-
-
-@dataclass(frozen=True)
-class KnownEntry:
-    """Just enough of a stored entry to decide whether a fetched one is new or changed."""
-
-    id: int
-    content_hash: str
 
 
 class Store:
@@ -244,7 +99,7 @@ class Store:
                     f"this one knows {SCHEMA_VERSION}); upgrade aggregator"
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(MIGRATIONS[version]):
+                for statement in statements(MIGRATIONS[version]):
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
 
@@ -303,7 +158,7 @@ class Store:
             params = list(names)
         with self._lock:
             rows = list(self.db.query(sql + " ORDER BY s.name", params))
-        return [_source_state(row) for row in rows]
+        return [source_state(row) for row in rows]
 
     # -- entries --------------------------------------------------------------------------
 
@@ -332,7 +187,7 @@ class Store:
     ) -> None:
         """Store one poll in one transaction: new entries (entry, hash, document name),
         changed ones (entry, hash), and the source's new state."""
-        stamp = _iso(now)
+        stamp = iso(now)
         rows = []
         for entry, content_hash, document in new:
             date = entry.published or entry.updated or now
@@ -344,9 +199,9 @@ class Store:
                     canonical_link(entry.link),
                     entry.title,
                     entry.author,
-                    _iso(entry.published),
-                    _iso(entry.updated),
-                    _iso(date),
+                    iso(entry.published),
+                    iso(entry.updated),
+                    iso(date),
                     entry.content,
                     entry.image,
                     json.dumps(list(entry.categories), ensure_ascii=False),
@@ -376,7 +231,7 @@ class Store:
                         canonical_link(entry.link),
                         entry.title,
                         entry.author,
-                        _iso(entry.updated),
+                        iso(entry.updated),
                         entry.content,
                         entry.image,
                         json.dumps(list(entry.categories), ensure_ascii=False),
@@ -416,9 +271,9 @@ class Store:
                 state.http_status,
                 state.error,
                 state.consecutive_errors,
-                _iso(state.last_fetch),
-                _iso(state.last_success),
-                _iso(state.next_poll),
+                iso(state.last_fetch),
+                iso(state.last_success),
+                iso(state.next_poll),
                 state.ttl,
                 state.name,
             ],
@@ -429,11 +284,11 @@ class Store:
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{_ENTRY_SELECT} WHERE e.document_hash IS NULL ORDER BY e.id LIMIT ?",
+                    f"{ENTRY_SELECT} WHERE e.document_hash IS NULL ORDER BY e.id LIMIT ?",
                     [limit],
                 )
             )
-        return [_stored_entry(row) for row in rows]
+        return [stored_entry(row) for row in rows]
 
     def all_entries(self, batch: int = 1000) -> Iterator[StoredEntry]:
         """Every entry, in batches, for `render --all`."""
@@ -442,12 +297,12 @@ class Store:
             with self._lock:
                 rows = list(
                     self.db.query(
-                        f"{_ENTRY_SELECT} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
+                        f"{ENTRY_SELECT} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
                     )
                 )
             if not rows:
                 return
-            yield from (_stored_entry(row) for row in rows)
+            yield from (stored_entry(row) for row in rows)
             last = rows[-1]["id"]
 
     def mark_documents(self, written: Sequence[tuple[int, str]]) -> None:
@@ -466,13 +321,13 @@ class Store:
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{_ENTRY_SELECT} WHERE e.canonical_link IS NULL OR NOT EXISTS ("
+                    f"{ENTRY_SELECT} WHERE e.canonical_link IS NULL OR NOT EXISTS ("
                     "SELECT 1 FROM entries o WHERE o.canonical_link = e.canonical_link "
                     "AND o.id < e.id) ORDER BY e.date DESC, e.id DESC LIMIT ?",
                     [limit],
                 )
             )
-        return [_stored_entry(row) for row in rows]
+        return [stored_entry(row) for row in rows]
 
     def count_entries(self) -> int:
         with self._lock:
@@ -488,14 +343,14 @@ class Store:
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{_ENTRY_SELECT} WHERE e.source IN ({marks}) AND (e.canonical_link IS NULL "
+                    f"{ENTRY_SELECT} WHERE e.source IN ({marks}) AND (e.canonical_link IS NULL "
                     "OR NOT EXISTS (SELECT 1 FROM entries o WHERE o.canonical_link = "
                     f"e.canonical_link AND o.id < e.id AND o.source IN ({marks}))) "
                     "ORDER BY e.date DESC, e.id DESC LIMIT ?",
                     [*sources, *sources, limit],
                 )
             )
-        return [_stored_entry(row) for row in rows]
+        return [stored_entry(row) for row in rows]
 
     def entries_signatures(self) -> dict[str, tuple[Any, ...]]:
         """What each source's entries look like in a group feed, cheaply: when its entries
@@ -564,12 +419,12 @@ class Store:
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{_ENTRY_SELECT} WHERE {' AND '.join(conditions)} "
+                    f"{ENTRY_SELECT} WHERE {' AND '.join(conditions)} "
                     "ORDER BY e.date DESC, e.id DESC LIMIT ?",
                     [*params, limit],
                 )
             )
-        return [_stored_entry(row) for row in rows]
+        return [stored_entry(row) for row in rows]
 
     def prune_source(self, source: str, keep: int) -> list[str]:
         """Delete all but the newest `keep` entries of `source` (by date, then arrival);
@@ -608,104 +463,3 @@ def database_problem(path: Path, exc: sqlite3.Error) -> str:
     if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         return f"{path}: the database is damaged ({exc}); not touching it"
     return f"{path}: database error ({exc})"
-
-
-def entry_text(content: Any) -> str:
-    """What search sees of an entry's HTML: its text. SQLite calls this from the triggers."""
-    return plain_text(content) if isinstance(content, str) else ""
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The statements of a migration script; a trigger body's `;` does not end one."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                yield pending
-            pending = ""
-    if pending.strip(" \n;"):
-        yield pending
-
-
-_ENTRY_SELECT = (
-    "SELECT e.*, s.title AS source_title, coalesce(s.current_url, s.url) AS source_url "
-    "FROM entries e LEFT JOIN sources s ON s.name = e.source"
-)
-
-
-def canonical_link(link: str | None) -> str | None:
-    """The link two sources would share for one article: no fragment, no tracking query."""
-    if not link:
-        return None
-    parts = urlsplit(link.strip())
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith(("utm_", "fbclid", "gclid"))
-    ]
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), "")
-    ).replace("https://", "http://", 1)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    if len(text) == 27 and text[-1] == "Z":
-        # What `_iso` writes; fromisoformat is ~30x faster than strptime, and reading the
-        # newest 1,000 entries for the merged feed parses four dates per entry.
-        return datetime.fromisoformat(text)
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def _source_state(row: dict[str, Any]) -> SourceState:
-    return SourceState(
-        name=row["name"],
-        url=row["url"],
-        current_url=row["current_url"],
-        title=row["title"],
-        link=row["link"],
-        http=HttpState(row["etag"], row["last_modified"], row["body_hash"]),
-        status=row["status"],
-        http_status=row["http_status"],
-        error=row["error"],
-        consecutive_errors=row["consecutive_errors"],
-        last_fetch=_parse_iso(row["last_fetch"]),
-        last_success=_parse_iso(row["last_success"]),
-        next_poll=_parse_iso(row["next_poll"]),
-        ttl=row["ttl"],
-        entries=row["n"],
-    )
-
-
-def _stored_entry(row: dict[str, Any]) -> StoredEntry:
-    entry = Entry(
-        source=row["source"],
-        identity=row["identity"],
-        link=row["link"],
-        title=row["title"],
-        author=row["author"],
-        published=_parse_iso(row["published"]),
-        updated=_parse_iso(row["updated"]),
-        content=row["content"],
-        image=row["image"],
-        categories=tuple(json.loads(row["categories"])),
-    )
-    return StoredEntry(
-        id=row["id"],
-        entry=entry,
-        date=_parse_iso(row["date"]) or datetime.now(UTC),
-        first_seen=_parse_iso(row["first_seen"]) or datetime.now(UTC),
-        document=row["document"],
-        source_title=row["source_title"],
-        source_url=row["source_url"],
-        version=row["version"],
-    )
