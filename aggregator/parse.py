@@ -18,6 +18,7 @@ from typing import Any
 import feedparser
 
 from .errors import ParseError
+from .markup_bounds import within_bounds
 from .models import Entry, ParsedFeed, Source
 from .parse_fast import parse_plain_feed
 from .sanitize import absolute_url, clean_html, plain_text
@@ -78,18 +79,26 @@ def parse_feed(
     now = now or datetime.now(UTC)
     entries: dict[str, Entry] = {}
     skipped: list[str] = []
+    as_text = 0
     for raw in parsed.entries:
         try:
             entry = normalise_entry(raw, source, feed_link, feed_author, now)
         except Exception as exc:  # a library's bug on one hostile entry costs that entry only
             skipped.append(f"{type(exc).__name__}: {exc}")
             continue
+        if "<" not in entry.content:  # what clean_html leaves of markup kept as text
+            original = _longest_content(raw)
+            as_text += "<" in original and not within_bounds(original)
         entries.setdefault(entry.identity, entry)  # first wins: feeds list newest first
     if skipped:
         count = f"{len(skipped)} entries" if len(skipped) > 1 else "1 entry"
         note = f"{count} could not be read ({skipped[0][:200]})"
         if not entries:
             raise ParseError(note)
+        problem = f"{problem}; {note}" if problem else note
+    if as_text:
+        count = f"{as_text} entries" if as_text > 1 else "1 entry"
+        note = f"{count} nested or reopened HTML elements beyond any article; kept as text"
         problem = f"{problem}; {note}" if problem else note
     return ParsedFeed(
         entries=tuple(entries.values()),

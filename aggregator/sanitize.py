@@ -24,6 +24,8 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 from selectolax.lexbor import LexborHTMLParser
 
+from .markup_bounds import text_of, within_bounds
+
 IFRAME_HOSTS = frozenset(
     {
         "www.youtube.com",
@@ -73,6 +75,10 @@ SRCSET_URL = re.compile(r"[\s,]*(\S+)")
 # The attributes ammonia treats as URLs among those allowed here (tests/test_sanitize.py
 # asks nh3 which they are), as html5ever writes them: a value that may be relative.
 URL_ATTRIBUTES = ("href", "src", "poster")
+# Cleaning adds `rel="noopener noreferrer"` to links, `referrerpolicy` to images and closes
+# tags: a link-only fragment grows 3.4x. More than this is markup making the parser build
+# elements the input does not have.
+MAX_GROWTH = 4
 MAYBE_RELATIVE_URL = re.compile(rf'\s(?:{"|".join(URL_ATTRIBUTES)})="(?!https?://)')
 
 
@@ -178,7 +184,12 @@ def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]
     once for both, which is most of what sanitising costs after nh3 itself."""
     if not fragment:
         return "", None
+    if not within_bounds(fragment):
+        fragment = text_of(fragment)  # markup no article has, that would cost minutes
     cleaned = clean_markup(fragment, base)
+    if len(cleaned) > MAX_GROWTH * len(fragment) + 65536:  # should markup_bounds miss a way
+        fragment = text_of(fragment)
+        cleaned = clean_markup(fragment, base)
     if cleaned == fragment:
         return fragment, first_image(fragment)
     original_tree = _parse_wrapped(fragment)
@@ -203,6 +214,8 @@ def plain_text(fragment: str | None) -> str:
     about a literal `<div>` loses it."""
     if not fragment:
         return ""
+    if not within_bounds(fragment):
+        fragment = text_of(fragment)
     text = nh3.clean(fragment, tags=set()) if "<" in fragment else fragment
     text = html.unescape(text)
     for _ in range(8):  # one layer of escaping a round; real titles need none
