@@ -35,6 +35,8 @@ from feedparser.urls import _urljoin, make_safe_absolute_uri
 from feedparser.util import FeedParserDict
 from lxml import etree
 
+from .errors import ParseError
+
 # Namespaces as `_name` writes them (lower case, in braces): a name is the namespace and
 # the local name, so "{dc}creator" can never be taken for a look-alike namespace's element.
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
@@ -110,8 +112,14 @@ def parse_plain_feed(body: bytes, response_headers: Mapping[str, str]) -> Any | 
             version, (feed, entries) = "atom10", _read_atom(root, base)
         else:
             version, (feed, entries) = "rss20", _read_rss(root, base)
-    except Exception:  # NotPlain, a syntax error, or any fault in feedparser's helpers:
+    except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc):
+            # No feed nests elements 256 deep; feedparser would walk every level in Python
+            # (a million of them took it 29 s).
+            raise ParseError("not a feed (elements nested more than 256 deep)") from None
         return None  # feedparser's whole path decides what such a feed gives
+    except Exception:  # NotPlain, or any fault in feedparser's helpers: the same
+        return None
     result["feed"] = feed
     result["entries"] = entries
     result["version"] = version

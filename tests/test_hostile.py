@@ -535,6 +535,33 @@ def test_garbage_instead_of_a_feed(
     assert (done.result.error or "").startswith(message)
 
 
+def test_elements_nested_a_million_deep(feed_server: FeedServer, run_pass) -> None:
+    """feedparser would walk every level in Python (29 s for this one)."""
+    depth = 1_000_000
+    body = rsshub_feed([rsshub_item(1)]).replace(b"</item>", b"<x>" * depth + b"</item>", 1)
+    feed_server.serve("/feed", body)
+    done = run_pass(feed_server.url("/feed"), max_body="15MiB")
+    assert done.result.status == "error"
+    assert "nested more than 256 deep" in (done.result.error or "")
+
+
+def test_html_that_would_make_the_parsers_work_without_bound(
+    feed_server: FeedServer, run_pass
+) -> None:
+    """Entry HTML nested 100,000 deep, and formatting elements reopened after each of
+    50,000 paragraphs: both kept as text, the other entries untouched, the source warned."""
+    nested = "<div>" * 100_000
+    reopened = "<p>" + "".join(f'<b id="{i}">' for i in range(200)) + "x</p>" + "<p>x</p>" * 50_000
+    items = [rsshub_item(1), rsshub_item(2, body=nested), rsshub_item(3, body=reopened)]
+    feed_server.serve("/feed", rsshub_feed(items))
+    done = run_pass(feed_server.url("/feed"), max_body="15MiB")
+    assert done.result.new == 3
+    assert done.state.status == "warning" and "kept as text" in (done.state.error or "")
+    documents = sorted(done.documents().values(), key=len)
+    assert all(len(text) < 1_000_000 for text in documents)
+    assert sum("<img" in text for text in documents) == 1  # the ordinary entry keeps its markup
+
+
 CHINESE = ("中文頻道", "標題一 繁體字", "內容：白宮宣布")
 
 
