@@ -11,8 +11,9 @@ limits below is not an article, and `sanitize` keeps its text only.
 
 The pass reads tags as the HTML tokenizer does where it matters (quoted attribute values,
 comments, raw text) and errs towards counting more: a start tag it cannot be sure of is
-counted, an end tag it cannot be sure of is not. It runs only on fragments with enough tags
-to reach a limit at all.
+counted, an end tag it cannot be sure of is not. Tables, SVG and the adoption agency are
+approximated; a property test holds lexbor's actual tree to within a factor of four of
+what the pass counts. It runs only on fragments with enough tags to reach a limit at all.
 """
 
 from __future__ import annotations
@@ -88,9 +89,10 @@ SCOPE_LIMITS = frozenset(
 # the first "special" element.
 BLOCK_ENDS = CLOSES_P | {"applet", "button", "marquee", "object", "select"} | FORMATTING
 OTHER_END_LIMITS = SCOPE_LIMITS | SPECIAL
+# SVG and MathML have rules of their own (elements break out of them): inside, as in raw
+# text, start tags count and end tags do not.
 FOREIGN = frozenset({"svg", "math"})
-# Their content is text to the tokenizer in HTML, markup inside <svg>: start tags in it
-# count, end tags do not.
+# Their content is text to the tokenizer in HTML, markup inside <svg>.
 RAW_TEXT = frozenset(
     {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
      "noscript", "plaintext"}
