@@ -83,7 +83,8 @@ MAYBE_RELATIVE_URL = re.compile(rf'\s(?:{"|".join(URL_ATTRIBUTES)})="(?!https?:/
 
 
 def _attribute_filter(base: str | None) -> Callable[[str, str, str], str | None]:
-    """The checks nh3 cannot express: iframe hosts, and the URLs inside `srcset`."""
+    """The checks nh3 cannot express: iframe hosts, the URLs inside `srcset`, and URLs
+    that are not plainly absolute."""
 
     def check(tag: str, attribute: str, value: str) -> str | None:
         if attribute == "srcset":
@@ -91,9 +92,22 @@ def _attribute_filter(base: str | None) -> Callable[[str, str, str], str | None]
         if tag == "iframe" and attribute == "src":
             host = urlsplit(value).hostname or ""
             return value if host in IFRAME_HOSTS and value.startswith("https://") else None
+        if attribute in URL_ATTRIBUTES and not value.startswith(("http://", "https://", "mailto:")):
+            return _web_url(value, base)
         return value
 
     return check
+
+
+def _web_url(value: str, base: str | None) -> str | None:
+    """A URL nh3 let through that is not plainly absolute: " https://x", "HTTPS://x" or
+    "https:/x" (which a browser resolves against the page, as urljoin does against the
+    entry) made absolute http(s), or a mailto: kept; None for anything else."""
+    value = value.strip()
+    scheme, colon, rest = value.partition(":")
+    if colon and scheme.lower() in ("http", "https", "mailto"):
+        value = f"{scheme.lower()}:{rest}"
+    return value if value.startswith("mailto:") else absolute_url(value, base)
 
 
 def absolute_srcset(value: str, base: str | None) -> str | None:
@@ -130,8 +144,8 @@ def _cleaner_options(base: str | None, iframes: bool, srcset: bool = False) -> d
         "set_tag_attribute_values": {"img": {"referrerpolicy": "no-referrer"}},
         "strip_comments": True,
     }
-    if iframes or srcset:  # a Python call per attribute: only when there is work for it
-        options["attribute_filter"] = _attribute_filter(base)
+    # A Python call per attribute: only on the path for entries whose URLs need work.
+    options["attribute_filter"] = _attribute_filter(base)
     # Relative URLs are resolved against the entry; without a base they cannot be, so they go.
     options["url_relative"] = ("rewrite_with_base", base) if base else "deny"
     return options
@@ -160,7 +174,8 @@ def clean_markup(fragment: str, base: str | None = None) -> str:
 
 
 def clean_with_base(fragment: str, base: str | None, iframes: bool, srcset: bool) -> str:
-    """nh3 with options made for this entry: its base URL, iframe hosts, `srcset` URLs."""
+    """nh3 with options made for this entry: its base URL, iframe hosts, `srcset` URLs, and
+    URLs nh3 takes for absolute that are not plainly so."""
     try:
         cleaned = nh3.clean(fragment, **_cleaner_options(base, iframes, srcset))
     except ValueError:
@@ -176,6 +191,9 @@ def clean_with_base(fragment: str, base: str | None, iframes: bool, srcset: bool
 def _shared_cleaner() -> nh3.Cleaner:
     options = _cleaner_options(None, iframes=False)
     options["url_relative"] = "pass_through"
+    # No Python call per attribute: output with a URL that needs work (MAYBE_RELATIVE_URL)
+    # is cleaned again with the entry's own options.
+    del options["attribute_filter"]
     return nh3.Cleaner(**options)
 
 

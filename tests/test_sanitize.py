@@ -4,9 +4,11 @@ options built per entry, one lexbor parse instead of two. Same output for any HT
 from __future__ import annotations
 
 import nh3
+import pytest
 from feedfuzz import URLS, html_fragments
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from invariants import check_safe_html
 
 from aggregator import sanitize
 
@@ -67,3 +69,31 @@ def test_a_clean_source_is_kept_as_it_was_written() -> None:
     assert "referrerpolicy" in cleaned  # not clean: the attribute is added
     source = fragment.replace("<img ", '<img referrerpolicy="no-referrer" ')
     assert sanitize.clean_html(source, "https://x.example/") == (source, image)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "with_base", "without_base"),
+    [
+        # Found by the fuzzer: one "/" lost from an image's URL. nh3 took it for absolute;
+        # a browser resolves it against the page, as urljoin does against the entry.
+        (
+            '<img src="https:/chinese.aljazeera.net/x.jpg">',
+            "https://x.example/chinese.aljazeera.net/x.jpg",
+            None,
+        ),
+        ('<a href="HTTPS://A.example/x">a</a>', "https://A.example/x", "https://A.example/x"),
+        ('<a href=" https://a.example/b ">a</a>', "https://a.example/b", "https://a.example/b"),
+        ('<a href="MAILTO:x@y.example">m</a>', "mailto:x@y.example", "mailto:x@y.example"),
+        ('<a href="http:rel.html">r</a>', None, None),
+    ],
+)
+def test_urls_that_are_not_plainly_absolute_become_so_or_go(
+    fragment: str, with_base: str | None, without_base: str | None
+) -> None:
+    for base, expected in (("https://x.example/news/1", with_base), (None, without_base)):
+        cleaned, _ = sanitize.clean_html(fragment, base)
+        check_safe_html(cleaned)
+        if expected:
+            assert f'="{expected}"' in cleaned, cleaned
+        else:
+            assert "href=" not in cleaned and "src=" not in cleaned, cleaned
