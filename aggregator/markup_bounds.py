@@ -106,6 +106,7 @@ _FORMATTING_START = re.compile(
 _TAG = re.compile(
     r"""<(/?)([A-Za-z][^\t\n\f\r />]*)((?:=[\t\n\f\r ]*"[^"]*"|=[\t\n\f\r ]*'[^']*'|[^>])*+)>"""
 )
+_TAG_NAME = re.compile(r"</?([A-Za-z][^\t\n\f\r />]*)")
 _COMMENT_END = re.compile(r"--!?>")
 
 
@@ -156,6 +157,16 @@ class _Model:
             self.reopen()
         while position >= 0:
             following = fragment[position + 1 : position + 2]
+            if position < raw_until:
+                # Raw text ("<!--" in a <textarea> is text) or SVG: no comment or quoted
+                # attribute may hide what follows; every start tag counts as opened.
+                name = _TAG_NAME.match(fragment, position)
+                if name is not None and following != "/":
+                    self.open_unsure(name.group(1).lower(), position)
+                position = fragment.find("<", position + 1)
+                if self.beyond_limits():
+                    return False
+                continue
             if following in "!?" or (
                 following == "/" and not fragment[position + 2 : position + 3].isalpha()
             ):
@@ -191,13 +202,29 @@ class _Model:
                     raw_until = max(raw_until, closing if closing >= 0 else len(fragment))
             if position != end:  # text follows
                 self.reopen()
-            if (
-                len(self.names) > MAX_OPEN_ELEMENTS
-                or len(self.formatting) > MAX_ACTIVE_FORMATTING
-                or self.budget < 0
-            ):
+            if self.beyond_limits():
                 return False
         return True
+
+    def beyond_limits(self) -> bool:
+        return (
+            len(self.names) > MAX_OPEN_ELEMENTS
+            or len(self.formatting) > MAX_ACTIVE_FORMATTING
+            or self.budget < 0
+        )
+
+    def open_unsure(self, name: str, position: int) -> None:
+        """A start tag inside raw text or SVG: opened, closing nothing, and if a formatting
+        element, listed as unlike any other (no "Noah's Ark" or <a> rule takes it out)."""
+        if name in VOID:
+            return
+        entry = None
+        if name in FORMATTING:
+            entry = _Formatting(name, f"@{position}")
+            self.formatting.append(entry)
+        self.names.append(name)
+        self.entries.append(entry)
+        self.deepest = max(self.deepest, len(self.names))
 
     def start_tag(self, name: str, attributes: str) -> None:
         """What a start tag closes, then the formatting elements it reopens, then itself."""

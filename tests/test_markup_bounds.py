@@ -48,6 +48,9 @@ HOSTILE = {
     "end tags in a comment": reopening("<!--E-->"),
     "end tags in CDATA": reopening("<svg><![CDATA[>E]]></svg>"),
     "end tags in an attribute": reopening('<i title="E">'),
+    "a comment opened in a textarea": "<textarea><!--</textarea>" + "<div>" * 40000,
+    "a quote opened in a textarea": '<textarea><b title="</textarea>' + "<div>" * 40000 + '">',
+    "formatting opened in SVG": "<p><svg>" + FORMATTING_200 + "</svg></p>" + "<p>x</p>" * 16000,
 }
 
 
