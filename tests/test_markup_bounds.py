@@ -119,6 +119,8 @@ TOKENS = st.sampled_from(
         "</button>", "<select>", "</select>", "<option>", "<svg>", "</svg>", "<textarea>",
         "</textarea>", "<!--", "-->", "<![CDATA[", "]]>", "</3 ", ">", '<i title="', '">',
         "<br>", "<a href=x>", "</a>", "<nobr>", "</nobr>", "<h1>", "<dd>", "<dt>",
+        "<style>", "</style>", "<title>", "</title>", "<math>", "</math>", "<xmp>", "</xmp>",
+        "<noscript>", "</noscript>", "<?", "<!x", "'", "=",
     ]
 )  # fmt: skip
 FORMATTING = st.builds(
