@@ -146,8 +146,8 @@ class _Model:
         self.entries: list[_Formatting | None] = []  # beside it: formatting entries
         self.formatting: list[_Formatting] = []
         self.closed_but_listed = 0  # entries the next text or tag will reopen
-        self.budget = REOPEN_BUDGET + length // 4
-        self.reopened = self.deepest = 0  # for tests: what the limits were checked against
+        self.allowed_reopens = REOPEN_BUDGET + length // 4
+        self.reopened = self.deepest = 0  # deepest: what tests compare with the parser
 
     def read(self, fragment: str) -> bool:
         raw_until = -1  # inside raw text up to here: end tags are not believed
@@ -210,7 +210,7 @@ class _Model:
         return (
             len(self.names) > MAX_OPEN_ELEMENTS
             or len(self.formatting) > MAX_ACTIVE_FORMATTING
-            or self.budget < 0
+            or self.reopened > self.allowed_reopens
         )
 
     def open_unsure(self, name: str, position: int) -> None:
@@ -222,9 +222,7 @@ class _Model:
         if name in FORMATTING:
             entry = _Formatting(name, f"@{position}")
             self.formatting.append(entry)
-        self.names.append(name)
-        self.entries.append(entry)
-        self.deepest = max(self.deepest, len(self.names))
+        self.push(name, entry)
 
     def start_tag(self, name: str, attributes: str) -> None:
         """What a start tag closes, then the formatting elements it reopens, then itself."""
@@ -242,8 +240,8 @@ class _Model:
         elif name in TABLE_STARTS:
             self.close_among(TABLE_STARTS[name], TABLE_SCOPE)
             if names and names[-1] == "table":  # the rows' <tbody>, a cell's <tr> are implied
-                names += ["tbody"] if name == "tr" else ["tbody", "tr"]
-                self.entries += [None] * (len(names) - len(self.entries))
+                for implied in ("tbody",) if name == "tr" else ("tbody", "tr"):
+                    self.push(implied, None)
         if name in CLOSES_P:
             self.close("p")
         if name not in NO_REOPEN:
@@ -254,9 +252,12 @@ class _Model:
         if name in FORMATTING:
             entry = _Formatting(name, attributes.strip().lower())
             self.add_formatting(entry)
-        names.append(name)
+        self.push(name, entry)
+
+    def push(self, name: str, entry: _Formatting | None) -> None:
+        self.names.append(name)
         self.entries.append(entry)
-        self.deepest = max(self.deepest, len(names))
+        self.deepest = max(self.deepest, len(self.names))
 
     def end_tag(self, name: str) -> None:
         """Close `name` if it is open in scope. A formatting element leaves the list only
@@ -357,12 +358,9 @@ class _Model:
         for entry in self.formatting:
             if not entry.open:
                 entry.open = True
-                self.names.append(entry.name)
-                self.entries.append(entry)
-                self.budget -= 1
+                self.push(entry.name, entry)
                 self.reopened += 1
         self.closed_but_listed = 0
-        self.deepest = max(self.deepest, len(self.names))
 
 
 def _skip_declaration(fragment: str, position: int) -> int:
