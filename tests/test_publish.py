@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -94,8 +94,28 @@ def test_empty_feed_is_valid() -> None:
 
 def test_feeds_from_fragments_are_what_feedgen_writes_whole() -> None:
     hub = FeedInfo("合并 <&>", "https://feeds.example.org/", "全部 ]]>", hub="https://hub.example/")
+    odd = stored(6, author='Zoë "Z" <z@x> & co\t', content="a\r\nb\t]]> <![CDATA[ x")
+    elsewhere = timezone(timedelta(hours=5, minutes=30))
+    odd = replace(
+        odd,
+        entry=replace(
+            odd.entry,
+            source="b",
+            link=None,
+            title="",
+            categories=('tab\there\n"q" <&>', "中文", ""),
+            updated=datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=elsewhere),
+        ),
+        date=datetime(2024, 2, 29, 18, 29, 59, 999999, tzinfo=UTC),
+        source_title=None,
+        source_url='https://b.example/feed?a=1&b="2"',
+    )
+    unlisted = replace(stored(7), entry=replace(stored(7).entry, source="gone"))
     varied = [
         stored(5, content="<p>中文 <img src='https://img.example/a.jpg'> ]]&gt;</p>"),
+        odd,
+        unlisted,
+        replace(unlisted, id=8, source_url=None, source_title=None),
         *entries(),
     ]
     sources = {**SOURCES, "b": Source("b", "https://b.example/feed")}
@@ -128,3 +148,16 @@ def test_fragments_are_reused_until_what_they_are_built_from_changes() -> None:
     # Only the entries of the latest publish are kept.
     build_feeds(INFO, first[:1], SOURCES, fragments)
     assert len(fragments) == 1
+
+
+def test_characters_xml_cannot_hold_are_left_out_not_fatal() -> None:
+    """A row stored before such characters were dropped at parse time, or written by hand,
+    must not make every later merged feed unwritable (lxml refuses the whole document)."""
+    bad = stored(9, content="<p>a\x01b\ufffe</p>")
+    bad = replace(bad, entry=replace(bad.entry, title="T\x0bitle", categories=("c\x00at",)))
+    rss, atom = build_feeds(INFO, [bad, *entries()], SOURCES)
+    for data in (rss, atom):
+        parsed = feedparser.parse(data)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.entries[0].title == "Title"
+        assert [tag.term for tag in parsed.entries[0].tags] == ["cat"]
