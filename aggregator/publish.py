@@ -9,6 +9,7 @@ the served ETag stays put and conditional GETs from readers keep getting 304.
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,16 @@ def item_id(source: str, identity: str) -> str:
     """A permanent id for an entry in the merged feed. Cached for the merged feed, whose
     newest `max_items` are the same entries publish after publish; kept small, since every
     process (the parser processes build group feeds) holds its own copy."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:{source}:{identity}").urn
+    name = f"aggregator:{source}:{identity}".encode("utf-8", "surrogatepass")
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hexed = digest.hex()
+    # `uuid.uuid5(NAMESPACE_URL, name).urn`, without the UUID object (a third of the cost).
+    return f"urn:uuid:{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
 
 FragmentKey = tuple[object, ...]

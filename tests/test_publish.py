@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -161,3 +162,12 @@ def test_characters_xml_cannot_hold_are_left_out_not_fatal() -> None:
         assert not parsed.bozo, parsed.get("bozo_exception")
         assert parsed.entries[0].title == "Title"
         assert [tag.term for tag in parsed.entries[0].tags] == ["cat"]
+
+
+def test_item_ids_are_the_uuid5_readers_already_have() -> None:
+    """Ids published by earlier versions must never change (readers would show every entry
+    again): still `uuid5(NAMESPACE_URL, "aggregator:<source>:<identity>")`."""
+
+    for source, identity in [("a", "id-1"), ("半岛", "https://x.example/新闻?a=1&b=2"), ("", "")]:
+        name = f"aggregator:{source}:{identity}"
+        assert item_id.__wrapped__(source, identity) == uuid.uuid5(uuid.NAMESPACE_URL, name).urn
