@@ -79,6 +79,14 @@ URL_ATTRIBUTES = ("href", "src", "poster")
 # tags: a link-only fragment grows 3.4x. More than this is markup making the parser build
 # elements the input does not have.
 MAX_GROWTH = 4
+# An absolute http(s) URL of plain ASCII with a host name (no user, no IPv6 brackets, no
+# spaces or quotes), no `;` in its path and no empty `?` or `#`: what urllib's parse and
+# unparse give back as it is (tests/test_sanitize.py holds the two to the same answers).
+PLAIN_WEB_URL = re.compile(
+    r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
+    r"(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?"
+)
 MAYBE_RELATIVE_URL = re.compile(rf'\s(?:{"|".join(URL_ATTRIBUTES)})="(?!https?://)')
 
 
@@ -260,6 +268,10 @@ def absolute_url(url: str | None, base: str | None) -> str | None:
     url = url.strip()
     if not url.isprintable():  # control characters: invalid in a URL and in XML
         url = "".join(ch for ch in url if ch.isprintable())
+    if PLAIN_WEB_URL.fullmatch(url):
+        # What urljoin and urlsplit would give back unchanged, whatever the base: two
+        # pure-Python URL parses an entry's link and images skip (a tenth of parsing).
+        return url
     if base:
         try:
             url = urljoin(base, url)

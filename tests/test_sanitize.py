@@ -3,6 +3,8 @@ options built per entry, one lexbor parse instead of two. Same output for any HT
 
 from __future__ import annotations
 
+from urllib.parse import urljoin, urlsplit
+
 import nh3
 import pytest
 from feedfuzz import URLS, html_fragments
@@ -97,3 +99,45 @@ def test_urls_that_are_not_plainly_absolute_become_so_or_go(
             assert f'="{expected}"' in cleaned, cleaned
         else:
             assert "href=" not in cleaned and "src=" not in cleaned, cleaned
+
+
+def _absolute_url_by_urllib(url: str, base: str | None) -> str | None:
+    """`absolute_url` as urllib alone decides it: the reference its shortcut is held to."""
+    if not url:
+        return None
+    url = "".join(ch for ch in url.strip() if ch.isprintable())
+    if base:
+        try:
+            url = urljoin(base, url)
+        except ValueError:
+            return None
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        return url if urlsplit(url).hostname else None
+    except ValueError:
+        return None
+
+
+SCHEMES = st.sampled_from(["http", "https", "HTTP", "ftp"])
+URL_TEXT = st.text(alphabet="htps:/?#[]@!$&'()*+,;=%._~-aZ09 \t\\\"<>中", max_size=40)
+PART = st.text(alphabet="az09/.-_~!$&'()*+,;=:@%?#[] \"<>中", max_size=12)
+# Built like a URL, so that most examples are near the shortcut's edge.
+SHAPED_URL = st.builds(
+    "{}://{}{}{}{}{}".format,
+    SCHEMES,
+    st.one_of(st.text(alphabet="a09.-", min_size=1, max_size=6), st.text("aZ09.-@[]:", max_size=9)),
+    st.sampled_from(["", ":80", ":", ":99999", ":1234567"]),
+    st.one_of(st.just(""), PART.map("/{}".format)),
+    st.one_of(st.just(""), PART.map("?{}".format)),
+    st.one_of(st.just(""), PART.map("#{}".format)),
+)
+
+
+@settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(URL_TEXT, SHAPED_URL),
+    st.sampled_from([None, "", "https://x.example/news/1", "http://x.example/a/", "ftp://f/"]),
+)
+def test_plain_absolute_urls_skip_urllib_and_come_out_the_same(url: str, base: str | None) -> None:
+    assert sanitize.absolute_url(url, base) == _absolute_url_by_urllib(url, base)
