@@ -99,9 +99,9 @@ def write_documents(
     sources: Mapping[str, Source],
     render: Callable[[StoredEntry, Source | None], str] = render_document,
     only_if_changed: bool = True,
-) -> list[tuple[int, str]]:
-    """Write each entry's document if its content changed; return (entry id, content hash)
-    for every document now on disk, so the store can mark them done. `render` picks the
+) -> list[int]:
+    """Write each entry's document if its content changed; return the ids of the entries
+    whose documents are now on disk, so the store can mark them done. `render` picks the
     front-matter format (see `document_formats`). `only_if_changed=False` skips reading
     the file first: for documents of new or changed entries, which almost never exist
     with the same text (looking up a missing file is a tenth of its creation's cost)."""
@@ -109,7 +109,7 @@ def write_documents(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create documents folder {folder}: {exc}") from exc
-    done: list[tuple[int, str]] = []
+    done: list[int] = []
     for item in stored:
         data = render(item, sources.get(item.entry.source)).encode("utf-8")
         path = safe_path(folder, item.document)
@@ -117,7 +117,7 @@ def write_documents(
             write_atomic(path, data, only_if_changed=only_if_changed)
         except OSError as exc:
             raise OutputError(f"cannot write document {path}: {exc.strerror or exc}") from exc
-        done.append((item.id, hashlib.sha256(data).hexdigest()[:16]))
+        done.append(item.id)
     return done
 
 

@@ -342,7 +342,7 @@ class Pipeline:
 
     def _write_pending(
         self, pending: Sequence[StoredEntry], render: Callable[..., str]
-    ) -> list[tuple[int, str]]:
+    ) -> list[int]:
         """`write_documents`, split over the parser processes when there are any: creating
         50 files is as much of a cold poll's CPU as parsing it (most of it in the kernel),
         and this process is already the busiest (it fetches and stores). Pending documents
@@ -353,7 +353,7 @@ class Pipeline:
             for start in range(0, len(pending), DOCUMENT_CHUNK)
         ]
         jobs = [(folder, chunk, self._sources_of(chunk), render, False) for chunk in chunks]
-        written: list[tuple[int, str]] = []
+        written: list[int] = []
         for done in self._in_workers(write_documents, jobs, len(pending) >= DOCUMENT_CHUNK):
             written += done
         return written

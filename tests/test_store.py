@@ -11,6 +11,7 @@ import pytest
 from aggregator.errors import StoreError
 from aggregator.models import Entry
 from aggregator.store import SourceState, Store, canonical_link
+from aggregator.store._schema import MIGRATIONS, entry_text, statements
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def test_entry_is_stored_once_per_source_and_identity(store: Store) -> None:
 def test_changed_entry_updates_row_and_keeps_first_seen(store: Store) -> None:
     state = SourceState("a", "http://x.test/a")
     store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
-    store.mark_documents([(1, "doc")])
+    store.mark_documents([1])
     assert store.pending_documents() == []
     later = datetime(2026, 2, 1, tzinfo=UTC)
     store.save_poll(state, [], [(entry("1", title="New"), "h2")], later)
@@ -123,3 +124,37 @@ def test_foreign_and_corrupt_files_are_refused_untouched(tmp_path: Path) -> None
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         Store(corrupt)
     assert corrupt.read_bytes() == before
+
+
+def test_a_schema_4_database_keeps_which_documents_are_owed(tmp_path: Path) -> None:
+    """Migration 5 moves "document not written yet" from `entries.document_hash` to its
+    own table: what was owed stays owed, what was written is not written again."""
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    conn.create_function("entry_text", 1, entry_text)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version in range(1, 5):
+        for statement in statements(MIGRATIONS[version]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?)", [version])
+    conn.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://x.test/a')")
+    for identity, written in (("done", "abc"), ("owed", None)):
+        conn.execute(
+            "INSERT INTO entries (source, identity, title, date, content, content_hash, "
+            "first_seen, document, document_hash) VALUES ('a', ?, 'T', "
+            "'2022-01-01T00:00:00.000000Z', '<p>x</p>', 'h', '2022-01-01T00:00:00.000000Z', "
+            "?, ?)",
+            [identity, f"{identity}.md", written],
+        )
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    try:
+        assert [stored.entry.identity for stored in store.pending_documents()] == ["owed"]
+        store.mark_documents([stored.id for stored in store.pending_documents()])
+        assert store.pending_documents() == []
+        changed = [(entry("done", "New"), "h2")]
+        store.save_poll(SourceState("a", "http://x.test/a"), [], changed, NOW)
+        assert [stored.entry.title for stored in store.pending_documents()] == ["New"]
+    finally:
+        store.close()

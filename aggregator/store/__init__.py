@@ -2,9 +2,9 @@
 
 This is the only module with SQL. All writes of one poll happen in one transaction, so a
 crash leaves either the whole poll or none of it. An entry is kept once per
-(source, identity); its document file name is fixed when it is first seen, and
-`document_hash` is cleared whenever the document must be (re)written, so documents that a
-crash left unwritten are found and written on the next run.
+(source, identity); its document file name is fixed when it is first seen, and it is listed
+in `documents_pending` (by triggers, in the transaction that stored or changed it) until its
+document is on disk, so documents that a crash left unwritten are written on the next run.
 """
 
 from ._rows import KnownEntry, SourceState, canonical_link

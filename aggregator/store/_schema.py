@@ -9,7 +9,7 @@ from typing import Any
 
 from ..sanitize import plain_text
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -122,6 +122,25 @@ MIGRATIONS: dict[int, str] = {
         UPDATE entries_clock SET value = value + 1;
         UPDATE sources SET entries_moved = (SELECT value FROM entries_clock)
         WHERE name = old.source;
+    END;
+    """,
+    # Documents still to write are listed in a table of their own: marking one written by
+    # setting `entries.document_hash` rewrote the whole row (~4 KB of content, overflow
+    # pages and all), doubling what a cold pass wrote to the database.
+    5: """
+    CREATE TABLE documents_pending (id INTEGER PRIMARY KEY);
+    INSERT INTO documents_pending (id) SELECT id FROM entries WHERE document_hash IS NULL;
+    DROP INDEX entries_pending;
+    CREATE TRIGGER documents_pending_insert AFTER INSERT ON entries BEGIN
+        INSERT OR IGNORE INTO documents_pending (id) VALUES (new.id);
+    END;
+    CREATE TRIGGER documents_pending_update
+    AFTER UPDATE OF link, title, author, published, updated, date, content, image, categories
+    ON entries BEGIN
+        INSERT OR IGNORE INTO documents_pending (id) VALUES (new.id);
+    END;
+    CREATE TRIGGER documents_pending_delete AFTER DELETE ON entries BEGIN
+        DELETE FROM documents_pending WHERE id = old.id;
     END;
     """,
 }

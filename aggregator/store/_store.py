@@ -224,7 +224,7 @@ class Store:
                 self.db.execute(
                     "UPDATE entries SET link = ?, canonical_link = ?, title = ?, author = ?, "
                     "updated = ?, content = ?, image = ?, categories = ?, content_hash = ?, "
-                    "last_changed = ?, version = version + 1, document_hash = NULL "
+                    "last_changed = ?, version = version + 1 "
                     "WHERE source = ? AND identity = ?",
                     [
                         entry.link,
@@ -284,7 +284,8 @@ class Store:
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{ENTRY_SELECT} WHERE e.document_hash IS NULL ORDER BY e.id LIMIT ?",
+                    f"{ENTRY_SELECT} WHERE e.id IN (SELECT id FROM documents_pending "
+                    "ORDER BY id LIMIT ?) ORDER BY e.id",
                     [limit],
                 )
             )
@@ -305,14 +306,13 @@ class Store:
             yield from (stored_entry(row) for row in rows)
             last = rows[-1]["id"]
 
-    def mark_documents(self, written: Sequence[tuple[int, str]]) -> None:
-        """Record (entry id, document hash) for documents now safely on disk."""
+    def mark_documents(self, written: Sequence[int]) -> None:
+        """Entries (ids) whose documents are now safely on disk."""
         if not written:
             return
         with self.transaction():
             self.db.conn.executemany(
-                "UPDATE entries SET document_hash = ? WHERE id = ?",
-                [(digest, entry_id) for entry_id, digest in written],
+                "DELETE FROM documents_pending WHERE id = ?", [(entry_id,) for entry_id in written]
             )
 
     def newest_entries(self, limit: int) -> list[StoredEntry]:

@@ -301,7 +301,7 @@ def test_startup_completes_what_a_crash_left(
     for document in documents(tmp_path):
         document.unlink()
     with sqlite3.connect(tmp_path / "state/agg.db") as db:
-        db.execute("UPDATE entries SET document_hash = NULL")
+        db.execute("INSERT OR IGNORE INTO documents_pending (id) SELECT id FROM entries")
     (tmp_path / "public/feed.xml").unlink()
     stale = tmp_path / "public" / ".feed.xml.4242.tmp"
     stale.write_bytes(b"<rss>half")
