@@ -64,6 +64,7 @@ PARSE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 DOCUMENT_BATCH = 500
 DOCUMENT_CHUNK = 100  # documents per task sent to a parser process
 STATE_CHUNK = 500
+RELEASE_EVERY = 100  # polls
 GROUPS_IN_WORKERS = 8  # fewer stale group feeds than this are built here
 
 
@@ -560,6 +561,10 @@ class Pipeline:
                 for index, source in enumerate(chunk, start):
                     while len(running) >= window:
                         collect()
+                    if index and index % RELEASE_EVERY == 0:
+                        # Bodies, entries and pickles of the last polls leave free memory
+                        # all over the heap; given back now, it does not add up to a peak.
+                        memory.release()
                     future = pool.submit(self._poll, source, states.get(source.name), unchanged)
                     running[future] = index
                     future.add_done_callback(finished.put)
