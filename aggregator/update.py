@@ -13,6 +13,7 @@ number of polls in flight, so memory does not grow with the number of sources.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -132,6 +133,7 @@ class Pipeline:
         self._parser: ProcessPoolExecutor | None = None
         self._parser_lock = threading.Lock()
         self._parsed_by_pool = 0
+        self._polls = itertools.count(1)
         store.sync_sources((s.name, s.url) for s in config.sources)
 
     def close(self) -> None:
@@ -226,7 +228,15 @@ class Pipeline:
             result = self._store_body(source, state, fetched, now)
         result = replace(result, duration=time.monotonic() - started)
         _log_poll(result)
+        self._count_poll()
         return result
+
+    def _count_poll(self) -> None:
+        """Hand freed heap memory back every RELEASE_EVERY polls, whoever runs them (a pass,
+        the daemon's scheduler): the bodies, entries and pickles of the last polls leave
+        free memory all over the heap, which would otherwise add up to a peak."""
+        if next(self._polls) % RELEASE_EVERY == 0:  # itertools.count: atomic under the GIL
+            memory.release()
 
     def _store_body(
         self, source: Source, state: SourceState, fetched: FetchResult, now: datetime
@@ -561,10 +571,6 @@ class Pipeline:
                 for index, source in enumerate(chunk, start):
                     while len(running) >= window:
                         collect()
-                    if index and index % RELEASE_EVERY == 0:
-                        # Bodies, entries and pickles of the last polls leave free memory
-                        # all over the heap; given back now, it does not add up to a peak.
-                        memory.release()
                     future = pool.submit(self._poll, source, states.get(source.name), unchanged)
                     running[future] = index
                     future.add_done_callback(finished.put)

@@ -101,6 +101,25 @@ def test_a_missing_file_is_none(tmp_path: Path) -> None:
     assert FeedCache().get(tmp_path / "absent.xml") is None
 
 
+def test_the_cache_keeps_only_the_most_recently_served_within_its_bound(tmp_path: Path) -> None:
+    """A reader fetching every source's feeds must not make the server hold them all."""
+    paths = []
+    for number in range(4):
+        path = tmp_path / f"{number}.xml"
+        path.write_bytes(os.urandom(4000))  # incompressible: each entry costs ~8 KB
+        paths.append(str(path))
+    cache = FeedCache(max_bytes=20_000)
+    first = cache.get(paths[0])
+    cache.get(paths[1])
+    assert cache.get(paths[0]) is first  # served again: now the most recent
+    cache.get(paths[2])  # over the bound: the least recently served (1) goes
+    assert cache.get(paths[0]) is first
+    assert sum(entry.size for entry in cache._cache.values()) <= 20_000
+    assert list(cache._cache) == [paths[2], paths[0]]
+    cache.get(paths[3])
+    assert paths[0] in cache._cache and paths[3] in cache._cache
+
+
 class Page:
     """What the daemon would build for /: counts its builds, can be slow or fail."""
 
