@@ -61,9 +61,9 @@ RECONCILE = 30.0  # seconds between checks that every enabled source has a poll 
 HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
 HEARTBEAT_STALE = 4 * HEARTBEAT
 # One parser process, where `aggregator update` runs one per core (up to 4): the daemon's
-# polls are spread over each source's interval, and one process parses ~80 feeds a second,
-# while each costs ~40 MB: with two, 10,000 sources took the daemon's process tree past
-# 200 MB. A first start with thousands of sources takes longer to get through.
+# polls are spread over each source's interval, one process got through ~55 new feeds a
+# second with their documents (a first start of 10,000 sources), and each costs ~40 MB:
+# with two, those 10,000 sources took the daemon's process tree past 200 MB.
 DAEMON_PARSE_PROCESSES = 1
 
 
