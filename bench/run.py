@@ -4,6 +4,7 @@
     python bench/run.py --feeds 200 --scenario cold --scenario warm
     python bench/run.py --scenario daemon --feeds 10000 --cycles 10   # scenario 5
     python bench/run.py --scenario profile    # where one feed's time goes, step by step
+    python bench/run.py --scenario service --feeds 10000 --cycles 10   # `aggregator run` itself
 
 A feed world server (bench/world.py) runs as its own process; every measured cycle runs in a
 fresh subprocess so that its peak RSS is its own. Figures are printed, never asserted: timing
@@ -34,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEER_PYTHON = Path("/tmp/peer-venv/bin/python")
 CLOCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ("cold", "warm", "changed", "publish", "daemon", "profile")
+SCENARIOS = ("cold", "warm", "changed", "publish", "daemon", "service", "profile")
 
 
 # -- the world server ---------------------------------------------------------------------
@@ -295,6 +296,115 @@ def run_daemon(args: argparse.Namespace, base: Path) -> None:
             )
 
 
+def run_service(args: argparse.Namespace, base: Path) -> None:
+    """Scenario 5 under the real service: `aggregator run`, the installed command as systemd
+    starts it, on N sources for `--cycles` polling rounds, its process tree's memory sampled
+    from outside. The world counts the feed requests it answered: round k is over when it
+    has answered k x N; every second round starts with 10% of the sources changed. The
+    feeds' `<ttl>` is 5 minutes, so the rounds are ~5 minutes apart. At the end the service
+    is stopped with SIGTERM, and the database and documents are counted against what the
+    world served: nothing lost, nothing twice."""
+    if "service" not in args.scenario:
+        return
+    directory = base / "service"
+    command_path = Path(sys.executable).with_name("aggregator")
+    command = [str(command_path)] if command_path.exists() else [sys.executable, "-m", "aggregator"]
+    with world_server(args.feeds) as server:
+        config = write_config(
+            directory,
+            server.port,
+            args.feeds,
+            extra=("interval: 5m", "server:", "  host: 127.0.0.1", f"  port: {free_port()}"),
+        )
+        os.sync()
+        drop_caches()
+        log = (directory / "service.log").open("w")
+        started = time.monotonic()
+        service = subprocess.Popen(
+            [*command, "run", "--config", str(config), "--log-level", "warning"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        peak, peak_main, cycle, bumps = 0, 0, 0, 0
+        round_started = started
+        try:
+            while cycle < args.cycles:
+                if service.poll() is not None:
+                    raise RuntimeError(f"aggregator run exited with {service.returncode}")
+                time.sleep(0.5)
+                tree = [service.pid, *descendants(service.pid)]
+                sizes = [rss_kb(pid) for pid in tree]
+                peak, peak_main = max(peak, sum(sizes)), max(peak_main, sizes[0])
+                full, not_modified = map(int, server.get("/_stats").split())
+                if full + not_modified < (cycle + 1) * args.feeds:
+                    continue
+                cycle += 1
+                now = time.monotonic()
+                print(
+                    f"service   N={args.feeds} round {cycle:>2} done at {now - started:7.1f} s "
+                    f"(took {now - round_started:6.1f} s; answered {full} in full, "
+                    f"{not_modified} with 304)  RSS now: main {sizes[0] / 1024:.0f} MB, tree of "
+                    f"{len(tree)} {sum(sizes) / 1024:.0f} MB; peak so far {peak / 1024:.0f} MB",
+                    flush=True,
+                )
+                round_started = now
+                if cycle % 2 == 1 and cycle < args.cycles:
+                    server.get("/_bump?every=10")  # the next round finds 10% changed
+                    bumps += 1
+        finally:
+            service.terminate()
+            code = service.wait(timeout=120)
+            log.close()
+        print(
+            f"service   N={args.feeds} {cycle} rounds in {time.monotonic() - started:.0f} s; "
+            f"sampled peak of the tree {peak / 1024:.0f} MB (main {peak_main / 1024:.0f} MB); "
+            f"stopped with SIGTERM: exit {code}",
+            flush=True,
+        )
+        count_service_outputs(directory, args.feeds, bumps)
+
+
+def count_service_outputs(directory: Path, feeds: int, bumps: int) -> None:
+    """Entries and documents against what the world served (50 a feed, 5 more in every
+    tenth feed per bump)."""
+    import sqlite3
+
+    expected = feeds * 50 + len(range(0, feeds, 10)) * 5 * bumps
+    database = sqlite3.connect(directory / "data" / "aggregator.db")
+    (entries,) = database.execute("SELECT count(*) FROM entries").fetchone()
+    (distinct,) = database.execute("SELECT count(DISTINCT identity) FROM entries").fetchone()
+    database.close()
+    documents = sum(1 for _ in (directory / "documents").rglob("*.md"))
+    print(
+        f"service   entries {entries} ({distinct} distinct), documents {documents}, expected "
+        f"{expected}: {'OK' if entries == distinct == documents == expected else 'MISMATCH'}",
+        flush=True,
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children of all its threads, recursively)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
 def run_profile(args: argparse.Namespace, base: Path) -> None:
     if "profile" not in args.scenario:
         return
@@ -316,10 +426,16 @@ def run_profile(args: argparse.Namespace, base: Path) -> None:
 
 
 def write_config(
-    directory: Path, port: int, feeds: int, max_items: int = 100, groups: bool = True
+    directory: Path,
+    port: int,
+    feeds: int,
+    max_items: int = 100,
+    groups: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> Path:
     """A config.yaml for `feeds` sources of the world at `port` (written once per folder);
-    `groups=False` switches the per-source and per-category feeds off."""
+    `groups=False` switches the per-source and per-category feeds off; `extra` lines go
+    at the top level."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.yaml"
     if not path.exists():
@@ -327,6 +443,7 @@ def write_config(
             "database: data/aggregator.db",
             "documents: documents",
             "workers: 8",
+            *extra,
             "feed:",
             "  folder: public",
             f"  max_items: {max_items}",
@@ -662,7 +779,8 @@ def main() -> None:
         "--scenario",
         action="append",
         choices=SCENARIOS,
-        help="cold, warm, changed, publish (default: all four), daemon (scenario 5), profile",
+        help="cold, warm, changed, publish (default: all four), daemon (scenario 5: update_all "
+        "in one process), service (scenario 5: `aggregator run`), profile",
     )
     parser.add_argument("--no-peer", dest="peer", action="store_false")
     parser.add_argument(
@@ -699,6 +817,7 @@ def main() -> None:
         run_cycles(args, base)
         run_publish(args, base)
         run_daemon(args, base)
+        run_service(args, base)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

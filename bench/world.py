@@ -7,7 +7,9 @@ benchmark measures. Each feed honours If-None-Match and If-Modified-Since with a
 Feeds live at `/feed/<i>.xml`. A feed has a version; version v lists items
 `5v .. 5v+49`, newest first, so bumping a version adds 5 new items (and drops 5 old ones).
 `GET /_bump?every=10` bumps every 10th feed (10% of sources get 5 new items) and answers
-once the new bytes are ready; `GET /_ping` answers when the world is up.
+once the new bytes are ready; `GET /_ping` answers when the world is up; `GET /_stats` counts
+the feed requests answered so far (`<full> <not modified>`), which is how a benchmark of the
+real daemon tells its polling rounds apart.
 
 Run: `python bench/world.py --feeds 1000 --port 0` prints `READY <port>` on stdout.
 """
@@ -94,6 +96,7 @@ class World:
         self.etags: list[bytes] = [b""] * feeds
         self.modified: list[bytes] = [b""] * feeds
         self.not_modified: list[bytes] = [b""] * feeds
+        self.answered = [0, 0]  # feed requests answered in full, and with a 304
         for index in range(feeds):
             self.render(index)
 
@@ -136,10 +139,13 @@ class World:
                     fresh = match == self.etags[index]
                 else:
                     fresh = headers.get(b"if-modified-since") == self.modified[index]
+                self.answered[fresh] += 1
                 return self.not_modified[index] if fresh else self.full[index]
         elif path == b"/_bump":
             every = int(dict(re.findall(rb"(\w+)=(\d+)", query)).get(b"every", b"10"))
             return _text(f"bumped {self.bump(every)}\n".encode())
+        elif path == b"/_stats":
+            return _text(b"%d %d\n" % tuple(self.answered))
         elif path == b"/_ping":
             return _text(b"ok\n")
         return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
