@@ -23,13 +23,20 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -90,6 +97,11 @@ class Daemon:
         self._running: dict[str, Pipeline] = {}  # source name -> the pipeline polling it
         self._retired: list[Pipeline] = []  # replaced by a reload, closed once unused
         self._pending: set[str] = set()  # finished polls the rescheduler has not handled yet
+        # Polls handed to the worker pool and not finished: a due poll leaves the job store
+        # when it is handed over, and may then wait minutes for a free worker (a first start
+        # with thousands of sources). A count, not a set: the submission event can come
+        # after the poll already finished.
+        self._submitted: Counter[str] = Counter()
         self._suspects: set[str] = set()  # sources found without a schedule once (main thread)
         self._stopping = False
         self._heartbeat = time.monotonic()
@@ -102,6 +114,7 @@ class Daemon:
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self.scheduler.add_listener(self._submitted_poll, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._after_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.republisher = Republisher(lambda: self.pipeline, self._published)
         try:
@@ -295,9 +308,9 @@ class Daemon:
         states = {state.name: state for state in self.store.source_states()}
         scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         with self._state:
-            running = set(self._running)
+            running, waiting = set(self._running), self._waiting()
         return status_report(
-            self.config.sources, states, scheduled, running, self.started, self.healthy()
+            self.config.sources, states, scheduled, running, waiting, self.started, self.healthy()
         )
 
     # -- scheduling -----------------------------------------------------------------------
@@ -362,6 +375,11 @@ class Daemon:
             return None
         return state.next_poll if state else None
 
+    def _submitted_poll(self, event: JobSubmissionEvent) -> None:
+        if not event.job_id.startswith("_"):
+            with self._state:
+                self._submitted[event.job_id] += 1
+
     def _after_poll(self, event: JobExecutionEvent) -> None:
         """Note that a poll finished and hand its outcome to the rescheduler thread.
 
@@ -375,6 +393,9 @@ class Daemon:
             return
         with self._state:
             self._running.pop(name, None)
+            self._submitted[name] -= 1
+            if not self._submitted[name]:
+                del self._submitted[name]
             self._pending.add(name)
             self._state.notify_all()
         self._finished.put((name, event.retval, event.exception))
@@ -429,7 +450,8 @@ class Daemon:
             old = self.pipeline
             self.pipeline, self.config = pipeline, config
             self._retired.append(old)
-            running = set(self._running)  # their jobs are re-added when they finish
+            # Polling or waiting for a worker: their jobs are re-added when they finish.
+            running = set(self._running) | self._waiting()
         self._close_retired()
         plan = plan_reload(old.sources, pipeline.sources)
         self.server.site = _site(config)
@@ -478,11 +500,11 @@ class Daemon:
 
     def _reschedule_lost(self) -> None:
         """A safety net: an enabled source that twice in a row (RECONCILE apart) was neither
-        scheduled, nor polling, nor about to be rescheduled has been lost by a bug; say so
-        and schedule it again. (Once is not enough: a due poll may wait for a free worker.)"""
+        scheduled, nor waiting for a worker, nor polling, nor about to be rescheduled has been
+        lost by a bug; say so and schedule it again."""
         scheduled = {job.id for job in self.scheduler.get_jobs()}
         with self._state:
-            busy = set(self._running) | self._pending
+            busy = set(self._running) | self._pending | self._waiting()
             sources = dict(self.pipeline.sources)
         states = {state.name: state for state in self.store.source_states()}
         lost = {
@@ -500,6 +522,10 @@ class Daemon:
             delay = first_poll_delay(now, state.next_poll if state else None, 60)
             self._schedule(name, now + timedelta(seconds=delay or 0))
         self._suspects = lost - self._suspects
+
+    def _waiting(self) -> set[str]:
+        """Sources whose due poll waits for a free worker (call with `_state` held)."""
+        return {name for name, count in self._submitted.items() if count > 0} - set(self._running)
 
     def _keep_fixed_settings(self, config: Config) -> Config:
         """Settings a running daemon cannot change; kept, with a warning, until a restart."""

@@ -18,6 +18,7 @@ def status_report(
     states: Mapping[str, SourceState],
     scheduled: Mapping[str, datetime | None],
     running: Collection[str],
+    waiting: Collection[str],
     started: datetime,
     healthy: bool,
 ) -> dict[str, Any]:
@@ -35,6 +36,8 @@ def status_report(
                 "enabled": source.enabled,
                 "status": state.status if source.enabled else "disabled",
                 "polling": source.name in running,
+                # Due, and waiting for a free worker (many sources due at once).
+                "waiting": source.name in waiting,
                 "http_status": state.http_status,
                 "error": state.error,
                 "consecutive_errors": state.consecutive_errors,

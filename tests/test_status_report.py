@@ -35,7 +35,7 @@ def test_every_configured_source_in_config_order() -> None:
         "paused": SourceState("paused", "https://example.org/paused", status="ok"),
     }
     scheduled = {"news": datetime(2024, 5, 1, 10, 0, tzinfo=UTC), "fresh": None}
-    report = status_report(sources, states, scheduled, {"fresh"}, started, healthy=True)
+    report = status_report(sources, states, scheduled, {"fresh"}, {"news"}, started, healthy=True)
 
     assert report["version"] == __version__
     assert (report["started"], report["healthy"]) == ("2024-05-01T08:00:00Z", True)
@@ -45,7 +45,13 @@ def test_every_configured_source_in_config_order() -> None:
     assert (news["status"], news["http_status"], news["consecutive_errors"]) == ("error", 500, 2)
     assert news["last_poll"] == "2024-05-01T09:30:15Z"  # always UTC, with a Z
     assert news["next_poll"] == "2024-05-01T10:00:00Z"
-    assert (fresh["status"], fresh["polling"], fresh["entries"]) == ("new", True, 0)
+    assert (news["polling"], news["waiting"]) == (False, True)
+    assert (fresh["status"], fresh["polling"], fresh["waiting"], fresh["entries"]) == (
+        "new",
+        True,
+        False,
+        0,
+    )
     assert fresh["current_url"] == fresh["url"] and fresh["last_poll"] is None
     assert paused["status"] == "disabled" and paused["next_poll"] is None
     json.dumps(report)  # served as JSON as it is
