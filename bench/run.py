@@ -361,6 +361,11 @@ def run_service(args: argparse.Namespace, base: Path) -> None:
             f"stopped with SIGTERM: exit {code}",
             flush=True,
         )
+        lines = (directory / "service.log").read_text(encoding="utf-8").splitlines()
+        problems = [line for line in lines if " WARNING " in line or " ERROR " in line]
+        print(f"service   {len(problems)} warnings and errors logged", flush=True)
+        for line in problems[:5]:
+            print(f"service     {line}", flush=True)
         count_service_outputs(directory, args.feeds, bumps)
 
 
