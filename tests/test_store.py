@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,3 +159,58 @@ def test_a_schema_4_database_keeps_which_documents_are_owed(tmp_path: Path) -> N
         assert [stored.entry.title for stored in store.pending_documents()] == ["New"]
     finally:
         store.close()
+
+
+def closed_store(path: Path) -> Path:
+    """A database of 200 entries of 3 KB, closed cleanly; returns the note of that close."""
+    store = Store(path)
+    store.sync_sources([("a", "http://x.test/a")])
+    state = store.source_state("a")
+    assert state is not None
+    content = "<p>" + "正文" * 1500 + "</p>"
+    new = [
+        (Entry("a", str(n), None, "T", None, None, None, content, None), f"h{n}", f"d{n}.md")
+        for n in range(200)
+    ]
+    store.save_poll(state, new, [], NOW)
+    store.close()
+    note = path.with_name(path.name + ".closed")
+    assert note.exists() and not path.with_name(path.name + "-wal").exists()
+    return note
+
+
+def damage_a_middle_page(path: Path, keep_time: bool) -> None:
+    """A page of entries' content overwritten in place (same file, same size)."""
+    before = path.stat()
+    with path.open("r+b") as file:
+        file.seek(before.st_size // 2 // 4096 * 4096)
+        file.write(b"\xff" * 4096)
+    later = before.st_mtime_ns + (0 if keep_time else 1_000_000_000)
+    os.utime(path, ns=(before.st_atime_ns, later))
+
+
+def test_a_file_changed_since_its_clean_close_is_read_whole_and_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    note = closed_store(path)
+    damage_a_middle_page(path, keep_time=False)
+    with pytest.raises(StoreError, match="the database is damaged"):
+        Store(path)
+    assert not note.exists()  # used once: the next open checks again
+    with pytest.raises(StoreError, match="the database is damaged"):
+        Store(path)
+
+
+def test_a_file_as_left_at_its_clean_close_is_not_read_whole_again(tmp_path: Path) -> None:
+    """PRAGMA quick_check reads the whole file (1.7-3.7 s for 10,000 sources' 2.3 GB) at
+    every command. After a clean close the file's identity, size and time are noted, and an
+    open that finds them unchanged skips it: damage that keeps all three (nothing but the
+    disk itself does that) is then left for SQLite to report when it reads the page."""
+    path = tmp_path / "db.sqlite"
+    note = closed_store(path)
+    damage_a_middle_page(path, keep_time=True)
+    store = Store(path)  # not read whole: the damage is not seen here
+    assert not note.exists()  # consumed before anything writes
+    assert store.integrity_check() != "ok"
+    store.db.conn.close()  # not Store.close(): a cut-off run leaves no note
+    with pytest.raises(StoreError, match="the database is damaged"):
+        Store(path)
