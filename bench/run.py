@@ -5,6 +5,7 @@
     python bench/run.py --scenario daemon --feeds 10000 --cycles 10   # scenario 5
     python bench/run.py --scenario profile    # where one feed's time goes, step by step
     python bench/run.py --scenario service --feeds 10000 --cycles 10   # `aggregator run` itself
+    python bench/run.py --scenario cli        # whole `aggregator update` processes vs the peer's
 
 A feed world server (bench/world.py) runs as its own process; every measured cycle runs in a
 fresh subprocess so that its peak RSS is its own. Figures are printed, never asserted: timing
@@ -35,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEER_PYTHON = Path("/tmp/peer-venv/bin/python")
 CLOCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ("cold", "warm", "changed", "publish", "daemon", "service", "profile")
+SCENARIOS = ("cold", "warm", "changed", "publish", "daemon", "service", "cli", "profile")
 
 
 # -- the world server ---------------------------------------------------------------------
@@ -307,8 +308,6 @@ def run_service(args: argparse.Namespace, base: Path) -> None:
     if "service" not in args.scenario:
         return
     directory = base / "service"
-    command_path = Path(sys.executable).with_name("aggregator")
-    command = [str(command_path)] if command_path.exists() else [sys.executable, "-m", "aggregator"]
     with world_server(args.feeds) as server:
         config = write_config(
             directory,
@@ -321,7 +320,7 @@ def run_service(args: argparse.Namespace, base: Path) -> None:
         log = (directory / "service.log").open("w")
         started = time.monotonic()
         service = subprocess.Popen(
-            [*command, "run", "--config", str(config), "--log-level", "warning"],
+            [*aggregator_command(), "run", "--config", str(config), "--log-level", "warning"],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -367,6 +366,53 @@ def run_service(args: argparse.Namespace, base: Path) -> None:
         for line in problems[:5]:
             print(f"service     {line}", flush=True)
         count_service_outputs(directory, args.feeds, bumps)
+
+
+def aggregator_command() -> list[str]:
+    """The installed command, as a user or systemd runs it."""
+    installed = Path(sys.executable).with_name("aggregator")
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "aggregator"]
+
+
+def run_cli(args: argparse.Namespace, base: Path) -> None:
+    """Cycles as a user times them: whole processes started and waited for from outside
+    (interpreter start, imports, opening the database included), `aggregator update` with
+    its default outputs (documents, merged feeds, a feed per source) against the peer's
+    update process, cold, all 304, then 10% changed."""
+    if "cli" not in args.scenario:
+        return
+    with world_server(args.feeds) as server:
+        config = write_config(base / "cli", server.port, args.feeds)
+        for scenario in ("cold", "warm", "changed"):
+            if scenario == "changed":
+                server.get("/_bump?every=10")
+            mine = whole_process([*aggregator_command(), "update", "--config", str(config)])
+            line = (
+                f"cli       {scenario:<8} aggregator update {mine[0]:7.2f} s (CPU {mine[1]:6.2f} s)"
+            )
+            if args.peer:
+                command = peer(base / "cli-peer", server.port, args.feeds, args.workers)
+                theirs = whole_process(command)
+                line += (
+                    f"  peer process {theirs[0]:7.2f} s (CPU {theirs[1]:6.2f} s)  "
+                    f"ratio {theirs[0] / mine[0]:.2f}x"
+                )
+            print(line, flush=True)
+
+
+def whole_process(command: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one process run to its end, measured from outside."""
+    os.sync()
+    drop_caches()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+        raise RuntimeError(f"{command[0]}: exit code {done.returncode}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def count_service_outputs(directory: Path, feeds: int, bumps: int) -> None:
@@ -785,7 +831,7 @@ def main() -> None:
         action="append",
         choices=SCENARIOS,
         help="cold, warm, changed, publish (default: all four), daemon (scenario 5: update_all "
-        "in one process), service (scenario 5: `aggregator run`), profile",
+        "in one process), service (scenario 5: `aggregator run`), cli (whole processes), profile",
     )
     parser.add_argument("--no-peer", dest="peer", action="store_false")
     parser.add_argument(
@@ -823,6 +869,7 @@ def main() -> None:
         run_publish(args, base)
         run_daemon(args, base)
         run_service(args, base)
+        run_cli(args, base)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
