@@ -47,7 +47,7 @@ from . import __version__
 from .atomic import remove_stale_temps
 from .config import Config, load_config
 from .errors import AggregatorError, OutputError
-from .feed_groups import configured_groups, feed_links
+from .feed_groups import GROUP_FILE_KINDS, configured_groups, feed_links
 from .index_page import index_page_for
 from .instance_lock import InstanceLock
 from .publish import FeedInfo
@@ -152,7 +152,9 @@ class Daemon:
                 executor="heartbeat",
             )
             enabled = [s.name for s in self.config.sources if s.enabled]
-            self._start_sources(enabled, self._states_at_start)
+            # Used once: at 10,000 sources they are megabytes of validators and times.
+            states, self._states_at_start = self._states_at_start, {}
+            self._start_sources(enabled, states)
             feeds = " ".join(
                 self.server.url + feed.href
                 for feed in self.server.site.feeds.values()
@@ -570,24 +572,27 @@ def run_daemon(config: Config) -> int:
 
 
 def _site(config: Config) -> Site:
-    """Every feed publish() writes (merged, per category, per source; RSS, Atom, JSON)."""
+    """Every feed publish() writes: the merged ones, and the files of each category's and
+    source's folder (RSS, Atom, JSON)."""
     feed = config.feed
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
     public = os.fspath(config.paths.public)
-    content_types: dict[str, str] = {}  # one string per media type, shared by every file
+    merged = [
+        FeedFile(os.path.join(public, link.path), _typed(link.media_type), link.url_path, True)
+        for link in feed_links(info, ())
+    ]
     return Site.of(
-        [
-            FeedFile(
-                path=os.path.join(public, link.path),
-                content_type=content_types.setdefault(
-                    link.media_type, f"{link.media_type}; charset=utf-8"
-                ),
-                href=link.url_path,
-                merged="/" not in link.path,
-            )
-            for link in feed_links(info, configured_groups(config))
-        ],
+        merged,
+        folders={
+            f"/{group.folder}/": os.path.join(public, group.folder)
+            for group in configured_groups(config)
+        },
+        folder_files={name: _typed(media_type) for name, _, media_type in GROUP_FILE_KINDS},
     )
+
+
+def _typed(media_type: str) -> str:
+    return f"{media_type}; charset=utf-8"
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:

@@ -45,6 +45,10 @@ KINDS = ("category", "source")
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
 JSON_TYPE = "application/feed+json"
+# Each group file's name, the word for its format, and its media type.
+GROUP_FILE_KINDS = tuple(
+    zip(GROUP_FILES, ("RSS", "Atom", "JSON Feed"), (RSS_TYPE, ATOM_TYPE, JSON_TYPE), strict=True)
+)
 
 
 @dataclass(frozen=True)
@@ -217,10 +221,7 @@ def feed_links(merged: FeedInfo, groups: Sequence[FeedGroup]) -> list[FeedLink]:
     ]
     for group in groups:
         title = group_info(merged, group).title
-        formats = zip(
-            GROUP_FILES, ("RSS", "Atom", "JSON Feed"), (RSS_TYPE, ATOM_TYPE, JSON_TYPE), strict=True
-        )
-        for name, kind, media_type in formats:
+        for name, kind, media_type in GROUP_FILE_KINDS:
             links.append(
                 FeedLink(
                     f"{title} ({kind})",

@@ -25,7 +25,9 @@ from aggregator.server import (
     HTML_TYPE,
     RSS_TYPE,
     FeedCache,
+    FeedFile,
     FeedServer,
+    Site,
     accepts_gzip,
     make_site,
     not_modified,
@@ -268,3 +270,31 @@ def test_a_reader_hanging_up_mid_answer_is_no_error(
         server.stop()
     assert "Traceback" not in capsys.readouterr().err
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_group_feeds_are_routed_by_folder_and_nothing_else() -> None:
+    """A source's and a category's files are found through their folder (one string per
+    group, not one object per file), by decoded URL path; anything else is not a feed."""
+    site = Site.of(
+        [FeedFile("/pub/feed.xml", RSS_TYPE, "feed.xml", merged=True)],
+        folders={"/source/news/": "/pub/source/news", "/category/新闻/": "/pub/category/新闻"},
+        folder_files={"feed.xml": RSS_TYPE, "atom.xml": ATOM_TYPE},
+    )
+    assert site.file("/feed.xml") == FeedFile("/pub/feed.xml", RSS_TYPE, "feed.xml", True)
+    assert site.file("/source/news/atom.xml") == FeedFile(
+        "/pub/source/news/atom.xml", ATOM_TYPE, "source/news/atom.xml"
+    )
+    chinese = site.file("/category/新闻/feed.xml")
+    assert chinese is not None and chinese.path == "/pub/category/新闻/feed.xml"
+    assert chinese.href == "category/%E6%96%B0%E9%97%BB/feed.xml"
+    for other in (
+        "/source/news/",
+        "/source/news/index.html",
+        "/source/other/feed.xml",
+        "/source/news/../news/feed.xml",
+        "/source/news//feed.xml",
+        "/source/feed.xml",
+        "/atom.xml",
+        "",
+    ):
+        assert site.file(other) is None, other
