@@ -60,15 +60,21 @@ class Site:
     reloaded. (What / shows is the daemon's index page, see `PageCache`.)
 
     Each source and category has a folder of the same few files, so those are routed by
-    folder, one string each: 30,000 `FeedFile`s at 10,000 sources took ~8 MB more."""
+    folder, one string each: 30,000 `FeedFile`s at 10,000 sources were ~10 MB of objects."""
 
     feeds: Mapping[str, FeedFile]  # decoded URL path ("/feed.xml") -> file
     folders: Mapping[str, str] = field(default_factory=dict)  # "/source/x/" -> its folder
     folder_files: Mapping[str, str] = field(default_factory=dict)  # name -> content type
 
     @classmethod
-    def of(cls, feeds: Iterable[FeedFile], **folders: Mapping[str, str]) -> Site:
-        return cls({"/" + unquote(feed.href): feed for feed in feeds}, **folders)
+    def of(
+        cls,
+        feeds: Iterable[FeedFile],
+        folders: Mapping[str, str] | None = None,
+        folder_files: Mapping[str, str] | None = None,
+    ) -> Site:
+        named = {"/" + unquote(feed.href): feed for feed in feeds}
+        return cls(named, folders or {}, folder_files or {})
 
     def file(self, path: str) -> FeedFile | None:
         """The feed file at a decoded URL path, if it is one of the site's."""
