@@ -94,12 +94,14 @@ class Measure:
 
 
 def run_child(
-    label: str, command: list[str], server: WorldServer | None, env: dict | None = None
+    label: str,
+    command: list[str],
+    server: WorldServer | None,
+    env: dict | None = None,
+    database: Path | None = None,
 ) -> Measure:
-    # The previous cycle's files are written back to disk first: the kernel doing that
-    # during the next measured cycle would be charged to whichever side came next.
-    os.sync()
-    drop_caches()
+    """One measured child, its report and its CPU."""
+    settle_caches(database)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = server.cpu() if server else 0.0
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -111,6 +113,20 @@ def run_child(
     report = json.loads(done.stdout.strip().splitlines()[-1])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Measure(label, report, cpu, server_cpu)
+
+
+def settle_caches(database: Path | None) -> None:
+    """The previous cycle's files are written back to disk (the kernel doing that during
+    the next cycle would be charged to whichever side came next) and the kernel's caches
+    emptied; then `database`, when given, is read back into the page cache, as a running
+    daemon has its database (and as opening our store did while it read the whole file to
+    check it)."""
+    os.sync()
+    drop_caches()
+    if database is not None and database.exists():
+        with database.open("rb") as file:
+            while file.read(1 << 20):
+                pass
 
 
 def drop_caches() -> bool:
@@ -195,10 +211,12 @@ def run_cycles(args: argparse.Namespace, base: Path) -> None:
         return
     with world_server(args.feeds) as server:
 
-        def side(label: str, folder: str, **options: int) -> tuple[str, Callable[[], list[str]]]:
-            return label, lambda: ours(
-                "cycle", dir=base / folder, port=server.port, feeds=args.feeds, **options
-            )
+        def side(
+            label: str, folder: str, **options: int
+        ) -> tuple[str, Callable[[], list[str]], Path]:
+            directory = base / folder
+            command = ours("cycle", dir=directory, port=server.port, feeds=args.feeds, **options)
+            return label, lambda: command, directory / "data" / "aggregator.db"
 
         sides = [
             # What the peer does: fetch, parse, store.
@@ -210,14 +228,21 @@ def run_cycles(args: argparse.Namespace, base: Path) -> None:
         ]
         if args.peer:
             sides.append(
-                ("peer reader", lambda: peer(base / "peer", server.port, args.feeds, args.workers))
+                (
+                    "peer reader",
+                    lambda: peer(base / "peer", server.port, args.feeds, args.workers),
+                    base / "peer" / "reader.sqlite",
+                )
             )
         for scenario in ("cold", "warm", "changed"):
             if scenario == "changed":
                 server.get("/_bump?every=10")
             if scenario not in wanted and scenario != "cold":
                 continue
-            results = [run_child(label, make(), server) for label, make in sides]
+            results = [
+                run_child(label, make(), server, database=None if args.cold_cache else database)
+                for label, make, database in sides
+            ]
             if scenario not in wanted:
                 continue  # cold was only run to prepare the warm databases
             for measure in results:
@@ -315,8 +340,7 @@ def run_service(args: argparse.Namespace, base: Path) -> None:
             args.feeds,
             extra=("interval: 5m", "server:", "  host: 127.0.0.1", f"  port: {free_port()}"),
         )
-        os.sync()
-        drop_caches()
+        settle_caches(None)
         log = (directory / "service.log").open("w")
         started = time.monotonic()
         service = subprocess.Popen(
@@ -381,18 +405,21 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
     update process, cold, all 304, then 10% changed."""
     if "cli" not in args.scenario:
         return
+    ours_database = None if args.cold_cache else base / "cli" / "data" / "aggregator.db"
+    peer_database = None if args.cold_cache else base / "cli-peer" / "reader.sqlite"
     with world_server(args.feeds) as server:
         config = write_config(base / "cli", server.port, args.feeds)
         for scenario in ("cold", "warm", "changed"):
             if scenario == "changed":
                 server.get("/_bump?every=10")
-            mine = whole_process([*aggregator_command(), "update", "--config", str(config)])
+            update = [*aggregator_command(), "update", "--config", str(config)]
+            mine = whole_process(update, ours_database)
             line = (
                 f"cli       {scenario:<8} aggregator update {mine[0]:7.2f} s (CPU {mine[1]:6.2f} s)"
             )
             if args.peer:
                 command = peer(base / "cli-peer", server.port, args.feeds, args.workers)
-                theirs = whole_process(command)
+                theirs = whole_process(command, peer_database)
                 line += (
                     f"  peer process {theirs[0]:7.2f} s (CPU {theirs[1]:6.2f} s)  "
                     f"ratio {theirs[0] / mine[0]:.2f}x"
@@ -400,10 +427,9 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
             print(line, flush=True)
 
 
-def whole_process(command: list[str]) -> tuple[float, float]:
+def whole_process(command: list[str], database: Path | None) -> tuple[float, float]:
     """(wall, CPU) seconds of one process run to its end, measured from outside."""
-    os.sync()
-    drop_caches()
+    settle_caches(database)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -843,6 +869,11 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="leave each side's database out of the page cache before a measured cycle",
+    )
     # Child-only options.
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
@@ -860,7 +891,8 @@ def main() -> None:
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, python "
         f"{sys.version.split()[0]}, N={args.feeds}, work in {base}; kernel caches "
-        f"{'dropped' if drop_caches() else 'NOT dropped (not root)'} before each measured run",
+        f"{'dropped' if drop_caches() else 'NOT dropped (not root)'} before each measured run"
+        + ("" if args.cold_cache else ", then each side's database read back in"),
         flush=True,
     )
     try:
