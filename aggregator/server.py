@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,8 +63,8 @@ class Site:
     folder, one string each: 30,000 `FeedFile`s at 10,000 sources were ~10 MB of objects."""
 
     feeds: Mapping[str, FeedFile]  # decoded URL path ("/feed.xml") -> file
-    folders: Mapping[str, str] = field(default_factory=dict)  # "/source/x/" -> its folder
-    folder_files: Mapping[str, str] = field(default_factory=dict)  # name -> content type
+    folders: Mapping[str, str]  # "/source/x/" -> its folder on disk
+    folder_files: Mapping[str, str]  # name of a file in each folder -> content type
 
     @classmethod
     def of(

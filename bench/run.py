@@ -101,18 +101,28 @@ def run_child(
     database: Path | None = None,
 ) -> Measure:
     """One measured child, its report and its CPU."""
+    server_before = server.cpu() if server else 0.0
+    done, _, cpu = measured(label, command, database, env)
+    server_cpu = (server.cpu() - server_before) if server else 0.0
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return Measure(label, report, cpu, server_cpu)
+
+
+def measured(
+    label: str, command: list[str], database: Path | None, env: dict | None = None
+) -> tuple[subprocess.CompletedProcess, float, float]:
+    """One process run to its end after `settle_caches`: its output, and its wall and CPU
+    seconds (its own and its children's) measured from outside; a failure stops the bench."""
     settle_caches(database)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_before = server.cpu() if server else 0.0
+    started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
-    server_cpu = (server.cpu() - server_before) if server else 0.0
+    wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"{label}: child failed with exit code {done.returncode}")
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measure(label, report, cpu, server_cpu)
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise RuntimeError(f"{label}: exit code {done.returncode}")
+    return done, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def settle_caches(database: Path | None) -> None:
@@ -413,32 +423,18 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
             if scenario == "changed":
                 server.get("/_bump?every=10")
             update = [*aggregator_command(), "update", "--config", str(config)]
-            mine = whole_process(update, ours_database)
+            _, *mine = measured("aggregator update", update, ours_database)
             line = (
                 f"cli       {scenario:<8} aggregator update {mine[0]:7.2f} s (CPU {mine[1]:6.2f} s)"
             )
             if args.peer:
                 command = peer(base / "cli-peer", server.port, args.feeds, args.workers)
-                theirs = whole_process(command, peer_database)
+                _, *theirs = measured("peer", command, peer_database)
                 line += (
                     f"  peer process {theirs[0]:7.2f} s (CPU {theirs[1]:6.2f} s)  "
                     f"ratio {theirs[0] / mine[0]:.2f}x"
                 )
             print(line, flush=True)
-
-
-def whole_process(command: list[str], database: Path | None) -> tuple[float, float]:
-    """(wall, CPU) seconds of one process run to its end, measured from outside."""
-    settle_caches(database)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
-        raise RuntimeError(f"{command[0]}: exit code {done.returncode}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def count_service_outputs(directory: Path, feeds: int, bumps: int) -> None:
@@ -564,14 +560,7 @@ def rss_kb(pid: int | str) -> int:
 
 
 def rss_with_children() -> int:
-    total = rss_kb("self")
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        total += sum(rss_kb(pid) for pid in children)
-    return total
+    return rss_kb("self") + sum(rss_kb(pid) for pid in descendants(os.getpid()))
 
 
 def usage_report() -> dict[str, float]:

@@ -31,6 +31,7 @@ from ._schema import MIGRATIONS, SCHEMA_VERSION, entry_text, statements
 SEARCH_BATCH = 500
 WAL_CHECKPOINT_PAGES = 10_000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+CLEAN_CLOSE = ".closed"  # beside the database: how it was left at the last clean close
 
 
 class Store:
@@ -99,15 +100,13 @@ class Store:
                 "touching it (restore a backup, or move it away to start afresh)"
             )
 
-    @property
-    def _clean_stamp(self) -> Path:
-        return self.path.with_name(self.path.name + ".closed")
+    def _beside(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.name + suffix)
 
     def _file_stamp(self) -> str | None:
         """The database file's identity, size and time of change, when no write-ahead log
         is beside it (a log means another connection is open, or one was cut off)."""
-        wal = self.path.with_name(self.path.name + "-wal")
-        if wal.exists():
+        if self._beside("-wal").exists():
             return None
         stat = self.path.stat()
         return f"{stat.st_dev} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns}\n"
@@ -117,14 +116,14 @@ class Store:
         removes it), note the file as it is: the next open need not read it all again."""
         with suppress(OSError):
             if (stamp := self._file_stamp()) is not None:
-                write_atomic(self._clean_stamp, stamp.encode(), only_if_changed=False)
+                write_atomic(self._beside(CLEAN_CLOSE), stamp.encode(), only_if_changed=False)
 
     def _closed_cleanly(self) -> bool:
         """True when the file is as this program left it at a clean close. The note is
         used once: removed before anything writes, so a crash from here on leaves none."""
         try:
-            noted = self._clean_stamp.read_text(encoding="ascii")
-            self._clean_stamp.unlink()
+            noted = self._beside(CLEAN_CLOSE).read_text(encoding="ascii")
+            self._beside(CLEAN_CLOSE).unlink()
             return noted == self._file_stamp()
         except (OSError, UnicodeError):
             return False
