@@ -1,9 +1,10 @@
 """Finding the feed behind a URL a user pastes: a feed itself, or a web page that leads to one.
 
 A page leads to its feeds through `<link rel="alternate" type="application/rss+xml">` (or
-Atom/RDF) tags; when it advertises none, the usual paths (/feed, /rss, /atom.xml, /feed.xml,
-/rss.xml, /index.xml) are tried at the site's root and below the page. Every candidate is
-fetched and parsed with the same steps a poll uses, so what is found is known to work.
+Atom, RDF, JSON Feed) tags; when it advertises none, the usual paths (/feed, /rss, /atom.xml,
+/feed.xml, /rss.xml, /index.xml) are tried at the site's root and below the page. Every
+candidate is fetched and parsed with the same steps a poll uses, so what is found is known
+to work.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ FEED_TYPES = (
     "application/rdf+xml",
     "application/xml",
     "text/xml",
+    "application/feed+json",
+    "application/json",  # JSON Feed's first media type; WordPress's REST API uses it too
 )
 COMMON_PATHS = ("feed", "rss", "atom.xml", "feed.xml", "rss.xml", "index.xml")
 
@@ -63,7 +66,8 @@ def discover_feed(session: requests.Session, url: str, limits: FetchLimits) -> D
         if not _is_html(fetched.body, fetched.headers.get("content-type", "")):
             raise ParseError(f"{url}: {exc}") from None
     advertised = tuple(feed_links(fetched.body, fetched.url))
-    candidates = [link.url for link in advertised]
+    # Plain `application/json` last: every WordPress page advertises its REST API with it.
+    candidates = [link.url for link in sorted(advertised, key=_is_plain_json)]
     if not candidates:
         candidates = common_feed_urls(fetched.url)
     tried: list[tuple[str, str]] = []
@@ -120,6 +124,10 @@ def common_feed_urls(page_url: str) -> list[str]:
 
 def _probe(url: str) -> Source:
     return Source(name="new", url=url)
+
+
+def _is_plain_json(link: Advertised) -> bool:
+    return link.media_type == "application/json"
 
 
 def _is_html(body: bytes, content_type: str) -> bool:

@@ -21,6 +21,7 @@ from .errors import ParseError
 from .markup_bounds import within_bounds
 from .models import Entry, ParsedFeed, Source
 from .parse_fast import parse_plain_feed
+from .parse_json import read_json_feed
 from .sanitize import absolute_url, clean_html, plain_text
 
 IMAGE_TYPES = ("image/",)
@@ -56,8 +57,11 @@ def parse_feed(
             if key in headers:
                 response_headers[key] = headers[key]
     body = _drop_invalid_references(_defuse_entities(body))
-    parsed = (fast and parse_plain_feed(body, response_headers)) or _feedparser(
-        body, response_headers
+    # A body starting with `{` is JSON: read as a JSON Feed, or refused in plain words.
+    parsed = (
+        read_json_feed(body, response_headers)
+        or (fast and parse_plain_feed(body, response_headers))
+        or _feedparser(body, response_headers)
     )
     misread = _misread_encoding(parsed)
     if misread:
