@@ -36,6 +36,14 @@ MULTIBYTE_ENCODINGS = {
     )
 }  # fmt: skip
 DETECT_BYTES = 256 * 1024
+# An entry's id is its identity, and must be what the publisher wrote: feedparser resolves a
+# guid or Atom id that is not a URL (`<guid>12345</guid>`, Reddit's `t3_42r7mv`) against the
+# feed's own URL, so the same item got a second identity when the feed moved. `id` is the only
+# element taken out of feedparser's resolution (links, enclosures and images are still
+# resolved); tests/test_parse.py holds feedparser to it.
+feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
+    feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
+)
 # Dates before this are a broken feed's zero value, not news; after now+1 day, a typo.
 EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 

@@ -216,7 +216,7 @@ def _read_item(item: Any, base: str) -> dict[str, Any]:
             entry["link"] = LINK_REFERENCE.sub(r"&\g<1>", value)
         elif name == "guid":
             permalink = {k.lower(): v for k, v in child.attrib.items()}.get("ispermalink", "true")
-            value = _finish(_resolve(text, base) if permalink == "true" else text)
+            value = _finish(text)  # an id as written: see parse.py on `can_be_relative_uri`
             entry["id"] = value
             if permalink == "true":
                 entry.setdefault("link", value)
@@ -317,7 +317,7 @@ def _read_atom_common(element: Any, name: str, base: str, context: dict[str, Any
         if _attributes(element):  # an xml:base here would move the id's own base
             raise NotPlain
         _check_text_only(element)
-        value = _finish(_resolve((element.text or "").strip(), base))
+        value = _finish((element.text or "").strip())  # as written, like a guid
         context["id"] = value
         context.setdefault("link", value)
     elif name == "author":

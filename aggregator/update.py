@@ -29,6 +29,8 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
+from feedparser.urls import _urljoin
+
 from . import memory
 from .config import Config
 from .document_formats import renderer_for
@@ -48,11 +50,11 @@ from .feed_groups import (
 )
 from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
-from .models import Entry, FetchResult, ParsedFeed, PollResult, Source, StoredEntry
+from .models import Entry, FetchResult, HttpState, ParsedFeed, PollResult, Source, StoredEntry
 from .parse import parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
 from .schedule import next_delay
-from .store import SourceState, Store
+from .store import KnownEntry, SourceState, Store
 from .websub import ping_hub
 from .workers import run_task, start_worker
 
@@ -98,6 +100,14 @@ def decide(entries: Sequence[Entry], known: dict, now: datetime) -> Decision:
         else:
             unchanged += 1
     return Decision(tuple(new), tuple(changed), unchanged)
+
+
+def legacy_identities(identity: str, bases: Iterable[str | None]) -> list[str]:
+    """The identities releases before 0.2 may have stored for an entry whose id is
+    `identity`: feedparser resolved an id that is not a URL against the URL the feed was
+    fetched from, and that URL may since have moved."""
+    resolved = {_urljoin(base, identity) for base in bases if base}
+    return sorted(old for old in resolved if old and old != identity)
 
 
 def fetch_limits(config: Config) -> FetchLimits:
@@ -207,14 +217,17 @@ class Pipeline:
         now = datetime.now(UTC)
         state = state or SourceState(source.name, source.url)
         url = state.current_url or source.url
-        fetched = fetch_source(self.session, url, state.http, self.limits)
-        if fetched.permanent_redirect:
-            log.warning(
-                "source=%s moved permanently: %s -> %s; polling the new URL from now on",
-                source.name, url, fetched.permanent_redirect,
-            )  # fmt: skip
+        # A source in error asks without validators: a 304 (or the same body hash) can only
+        # confirm content that was read, and nothing was read since the failure began.
+        failing = state.status == "error"
+        fetched = fetch_source(
+            self.session, url, HttpState() if failing else state.http, self.limits
+        )
         if fetched.error:
             result = self._record_error(source, state, fetched, fetched.error, now)
+        elif failing and (fetched.not_modified or fetched.body is None):
+            # A server that answers 304 to an unconditional GET confirms nothing either.
+            result = self._record_error(source, state, fetched, state.error or "no feed read", now)
         elif fetched.not_modified or fetched.body is None:
             unchanged = self._success_state(source, state, fetched, now)
             if state.status == "warning":  # the same body, so the same warning still holds
@@ -245,11 +258,10 @@ class Pipeline:
         try:
             parsed = self._parse(fetched.body, source, fetched.url, fetched.headers, now)
         except ParseError as exc:
-            # Forget the body hash so the same broken body is parsed (and reported) again.
-            broken = replace(fetched, http=replace(fetched.http, body_hash=None))
-            return self._record_error(source, state, broken, str(exc), now)
+            return self._record_error(source, state, fetched, str(exc), now)
         entries, _ = select_entries(parsed.entries, source, now)  # include/exclude, keep
-        known = self.store.known_entries(source.name, [e.identity for e in entries])
+        bases = (fetched.url, state.current_url, source.url)
+        entries, known = self._known(source, entries, bases)
         decision = decide(entries, known, now)
         new_state = self._success_state(source, state, fetched, now, parsed.ttl)
         new_state = replace(
@@ -277,6 +289,29 @@ class Pipeline:
             http_status=fetched.status,
         )
 
+    def _known(
+        self, source: Source, entries: Sequence[Entry], bases: Iterable[str | None]
+    ) -> tuple[list[Entry], dict[str, KnownEntry]]:
+        """The entries as stored, with what is known of each. An entry that an earlier
+        release stored under its id resolved against the feed's URL keeps that identity
+        (and so its document and its item id in every published feed)."""
+        known = self.store.known_entries(source.name, [e.identity for e in entries])
+        aliases = {
+            old: entry.identity
+            for entry in entries
+            if entry.identity not in known
+            for old in legacy_identities(entry.identity, bases)
+        }
+        if not aliases:
+            return list(entries), known
+        found = self.store.known_entries(source.name, list(aliases))
+        stored_as = {aliases[old]: old for old in found}
+        known.update(found)
+        return [
+            replace(e, identity=stored_as[e.identity]) if e.identity in stored_as else e
+            for e in entries
+        ], known
+
     def _success_state(
         self,
         source: Source,
@@ -292,6 +327,11 @@ class Pipeline:
             ttl=ttl,
             max_age=fetched.max_age,
         )
+        if fetched.permanent_redirect:
+            log.warning(
+                "source=%s moved permanently: %s -> %s; polling the new URL from now on",
+                source.name, state.current_url or source.url, fetched.permanent_redirect,
+            )  # fmt: skip
         return replace(
             state,
             url=source.url,
@@ -323,11 +363,11 @@ class Pipeline:
             consecutive_errors=errors,
         )
         gone = fetched.status == 410
+        # Nothing of a failed poll is kept for the next: not its validators or body hash
+        # (they would confirm what was never read), not a move to a URL that did not work.
         self.store.save_state(
             replace(
                 state,
-                current_url=fetched.permanent_redirect or state.current_url,
-                http=fetched.http,
                 status="gone" if gone else "error",
                 http_status=fetched.status,
                 error=error,
@@ -345,10 +385,11 @@ class Pipeline:
         render = renderer_for(self.config.documents_format)
         total = 0
         with self._output_lock:
-            while pending := self.store.pending_documents(limit=500):
-                written = self._write_pending(pending, render)
-                self.store.mark_documents(written)
-                total += len(written)
+            while (owed := self.store.owed_documents(limit=500)).done:
+                self._write_pending(owed.write, render)
+                remove_documents(self.config.paths.documents, owed.remove)
+                self.store.mark_documents(owed.done)
+                total += len(owed.write)
         return total
 
     def _write_pending(
@@ -418,14 +459,12 @@ class Pipeline:
         folder = self.config.paths.documents
         total = 0
         with self._output_lock:
-            batch: list = []
-            for stored in self.store.all_entries():
-                batch.append(stored)
-                if len(batch) >= 500:
-                    self.store.mark_documents(write_documents(folder, batch, self.sources, render))
-                    total, batch = total + len(batch), []
-            self.store.mark_documents(write_documents(folder, batch, self.sources, render))
-        return total + len(batch)
+            for owed in self.store.all_documents(batch=500):
+                write_documents(folder, owed.write, self.sources, render)
+                remove_documents(folder, owed.remove)
+                self.store.mark_documents(owed.done)
+                total += len(owed.write)
+        return total
 
     def prune(self, source: Source) -> int:
         """Apply a source's `keep` cap: delete its oldest entries, then their documents.

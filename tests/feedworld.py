@@ -20,10 +20,11 @@ def rsshub_item(
     body: str | None = None,
     date: datetime | None = None,
     guid: str | None = None,
+    link: str | None = None,
 ) -> str:
     """One <item> shaped like RSSHub's: CDATA title and description, RFC 822 date, guid."""
     date = date or datetime(2022, 1, 28, 4, 45, 33, tzinfo=UTC) - timedelta(hours=index)
-    link = f"https://chinese.aljazeera.net/news/political/2022/1/28/story-{index}"
+    link = link or f"https://chinese.aljazeera.net/news/political/2022/1/28/story-{index}"
     image = (
         f'<p><img loading="lazy" class="aligncenter size-arc-image-770" '
         f'src="https://chinese.aljazeera.net/wp-content/uploads/2022/01/image-{index}.jpg'

@@ -22,11 +22,18 @@ from selectolax.lexbor import LexborHTMLParser
 from aggregator import publish
 from aggregator.config import Config
 from aggregator.models import Source, StoredEntry
+from aggregator.store import Store
+from aggregator.store._rows import ENTRY_SELECT, stored_entry
 
 # libyaml's safe loader when built in: the same answers as `yaml.safe_load`, 20 times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # A strict parser that resolves nothing: what a careful feed reader does with our feeds.
 STRICT_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def stored_entries(store: Store) -> list[StoredEntry]:
+    """Every stored entry, whether or not it has a document of its own."""
+    return [stored_entry(row) for row in store.db.query(f"{ENTRY_SELECT} ORDER BY e.id")]
 
 
 def front_matter(text: str) -> dict:
@@ -125,15 +132,29 @@ def check_outputs(config: Config) -> int:
     """All promises at once, for a finished pass; returns the number of entries."""
     with contextlib.closing(sqlite3.connect(config.paths.database)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        names = [row[0] for row in db.execute("SELECT document FROM entries")]
+        rows = db.execute("SELECT document, article, source FROM entries").fetchall()
     documents = config.paths.documents
     visible = visible_files(documents)
     assert all(p.suffix == ".md" and p.parent == documents for p in visible), visible
-    assert sorted(p.name for p in visible) == sorted(names)
+    assert sorted(p.name for p in visible) == sorted(documented(rows))
     for path in visible:
         check_document(path)
     check_merged_feeds(config.paths.public, (config.feed.rss_name, config.feed.atom_name))
-    return len(names)
+    return len(rows)
+
+
+def documented(rows: list[tuple[str, str | None, str]]) -> list[str]:
+    """The documents that (document, article, source) rows owe: one per entry, except that
+    an article carried by several sources has only the document of the source whose name
+    sorts first."""
+    first: dict[str, tuple[str, str]] = {}
+    names = []
+    for document, article, source in rows:
+        if article is None:
+            names.append(document)
+        elif article not in first or source < first[article][0]:
+            first[article] = (source, document)
+    return names + [document for _, document in first.values()]
 
 
 # -- entry HTML ---------------------------------------------------------------------------

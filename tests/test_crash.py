@@ -33,7 +33,7 @@ import pytest
 import yaml
 from conftest import FeedServer, run_cli
 from feedworld import PARAGRAPH, rsshub_feed, rsshub_item
-from invariants import check_document, check_outputs, visible_files
+from invariants import check_document, check_outputs, stored_entries, visible_files
 
 from aggregator.config import Config, load_config
 from aggregator.document_formats import renderer_for
@@ -206,7 +206,7 @@ def check_final(config: Config, feeds: GrowingFeeds) -> int:
     }
     store = Store(config.paths.database)
     try:
-        stored = list(store.all_entries())
+        stored = list(stored_entries(store))
         assert store.integrity_check() == "ok"
     finally:
         store.close()
@@ -427,7 +427,7 @@ def test_disk_full_while_writing_documents_is_reported_and_recovers(
     try:
         (result,) = [pipeline.poll(source) for source in config.sources]
         assert result.new == 6
-        pending = store.pending_documents()
+        pending = store.owed_documents().write
         victim = pending[3].document
         config.paths.documents.mkdir(parents=True, exist_ok=True)
         trap = config.paths.documents / f".{victim}.{os.getpid()}.tmp"
@@ -438,12 +438,12 @@ def test_disk_full_while_writing_documents_is_reported_and_recovers(
         assert not trap.exists() and not trap.is_symlink()  # its temp file cleaned up
         assert not (config.paths.documents / victim).exists()
         assert store.integrity_check() == "ok"
-        assert len(store.pending_documents()) >= 1  # still owed, not forgotten
+        assert len(store.owed_documents().write) >= 1  # still owed, not forgotten
         for path in visible_files(config.paths.documents):
             check_document(path)
         # The disk has room again: the next pass writes what is owed.
         pipeline.update_all()
-        assert store.pending_documents() == []
+        assert store.owed_documents().write == []
         assert check_outputs(config) == 6
     finally:
         pipeline.close()

@@ -30,7 +30,7 @@ import pytest
 import yaml
 from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
-from invariants import check_outputs, front_matter
+from invariants import check_outputs, front_matter, stored_entries
 
 from aggregator import sanitize
 from aggregator.config import Config
@@ -40,7 +40,9 @@ from aggregator.update import Pipeline
 
 # Short limits keep the suite fast; each case is about crossing one of them.
 SETTINGS = {"timeout": {"connect": 1, "read": 1, "total": 2}, "max_body": "1MiB"}
-GOOD = rsshub_feed([rsshub_item(i, guid=f"good-{i}") for i in range(3)])
+GOOD = rsshub_feed(
+    [rsshub_item(i, guid=f"good-{i}", link=f"https://good.example/{i}") for i in range(3)]
+)
 
 
 # -- a server that does exactly what a test says, byte by byte ----------------------------
@@ -166,7 +168,7 @@ class Pass:
 
     def documents(self) -> dict[str, str]:
         """The hostile source's documents, by file name."""
-        names = [s.document for s in self.store.all_entries() if s.entry.source == "hostile"]
+        names = [s.document for s in stored_entries(self.store) if s.entry.source == "hostile"]
         folder = self.config.paths.documents
         return {name: (folder / name).read_text(encoding="utf-8") for name in names}
 
@@ -522,7 +524,7 @@ def test_an_html_page_instead_of_a_feed(feed_server: FeedServer, run_pass) -> No
     [
         (b"", "not a feed (no RSS/Atom/RDF document found)"),
         (bytes(range(256)) * 40, "malformed feed"),
-        (b'{"version": "not a feed at all"}', "malformed feed"),
+        (b'{"version": "not a feed at all"}', "not a feed (a JSON document that is not a JSON Feed)"),
     ],
     ids=["empty", "binary", "json"],
 )
@@ -697,7 +699,7 @@ def test_a_10000_item_feed(feed_server: FeedServer, run_pass) -> None:
     again = done.again(check=False)  # nothing may change: checked below without rereading
     print(f"10,000 items: second pass {again.seconds:.2f} s")
     assert again.result.status == "not-modified" and feed.requests == 2
-    assert again.store.count_entries() == 10_003 and again.store.pending_documents() == []
+    assert again.store.count_entries() == 10_003 and again.store.owed_documents().write == []
 
 
 def test_an_item_with_a_5_mb_body(feed_server: FeedServer, run_pass) -> None:

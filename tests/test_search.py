@@ -114,7 +114,7 @@ def test_a_schema_1_database_is_migrated_and_its_entries_indexed(tmp_path: Path)
         versions = [row[0] for row in store.db.execute("SELECT version FROM schema_version")]
         assert versions == list(range(1, SCHEMA_VERSION + 1))
         # Its document was never marked written, so it is still owed (migration 5).
-        assert [stored.entry.identity for stored in store.pending_documents()] == ["1"]
+        assert [stored.entry.identity for stored in store.owed_documents().write] == ["1"]
     finally:
         store.close()
 

@@ -56,10 +56,10 @@ def test_changed_entry_updates_row_and_keeps_first_seen(store: Store) -> None:
     state = SourceState("a", "http://x.test/a")
     store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
     store.mark_documents([1])
-    assert store.pending_documents() == []
+    assert store.owed_documents().write == []
     later = datetime(2026, 2, 1, tzinfo=UTC)
     store.save_poll(state, [], [(entry("1", title="New"), "h2")], later)
-    (pending,) = store.pending_documents()
+    (pending,) = store.owed_documents().write
     assert pending.entry.title == "New"
     assert pending.first_seen == NOW
     assert pending.document == "d1.md"
@@ -151,12 +151,12 @@ def test_a_schema_4_database_keeps_which_documents_are_owed(tmp_path: Path) -> N
     conn.close()
     store = Store(path)
     try:
-        assert [stored.entry.identity for stored in store.pending_documents()] == ["owed"]
-        store.mark_documents([stored.id for stored in store.pending_documents()])
-        assert store.pending_documents() == []
+        assert [stored.entry.identity for stored in store.owed_documents().write] == ["owed"]
+        store.mark_documents([stored.id for stored in store.owed_documents().write])
+        assert store.owed_documents().write == []
         changed = [(entry("done", "New"), "h2")]
         store.save_poll(SourceState("a", "http://x.test/a"), [], changed, NOW)
-        assert [stored.entry.title for stored in store.pending_documents()] == ["New"]
+        assert [stored.entry.title for stored in store.owed_documents().write] == ["New"]
     finally:
         store.close()
 

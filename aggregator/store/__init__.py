@@ -7,7 +7,7 @@ in `documents_pending` (by triggers, in the transaction that stored or changed i
 document is on disk, so documents that a crash left unwritten are written on the next run.
 """
 
-from ._rows import KnownEntry, SourceState, canonical_link
+from ._rows import DocumentsOwed, KnownEntry, SourceState, canonical_link
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._store import SEARCH_BATCH, Store, database_problem
 
@@ -15,6 +15,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "SEARCH_BATCH",
+    "DocumentsOwed",
     "KnownEntry",
     "SourceState",
     "Store",

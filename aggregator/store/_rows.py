@@ -41,23 +41,53 @@ class KnownEntry:
     content_hash: str
 
 
+# Query parameters that say where a click came from, not which page: two links that differ
+# only in these are one article.
+TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "igshid")
+
 ENTRY_SELECT = (
     "SELECT e.*, s.title AS source_title, coalesce(s.current_url, s.url) AS source_url "
     "FROM entries e LEFT JOIN sources s ON s.name = e.source"
 )
 
 
+# An entry with whether another source's entry of the same article comes before it.
+ENTRY_SELECT_OWED = ENTRY_SELECT.replace(
+    " FROM entries e",
+    ", e.article IS NOT NULL AND EXISTS (SELECT 1 FROM entries o WHERE o.article = e.article "
+    "AND o.source < e.source) AS superseded FROM entries e",
+    1,
+)
+
+
+@dataclass(frozen=True)
+class DocumentsOwed:
+    """Documents to write and to remove for some entries, and the entries (ids) that are
+    settled once both are done."""
+
+    write: list[StoredEntry]
+    remove: list[str]
+    done: list[int]
+
+
 def canonical_link(link: str | None) -> str | None:
-    """The link two sources would share for one article: no fragment, no tracking query."""
+    """The link two sources would share for one article: no fragment, no tracking query,
+    either scheme. None for a site's home page, which many entries link to and which is
+    no article."""
     if not link:
         return None
-    parts = urlsplit(link.strip())
+    try:
+        parts = urlsplit(link.strip())
+    except ValueError:
+        return None
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith(("utm_", "fbclid", "gclid"))
+        if not k.lower().startswith(TRACKING)
     ]
     path = parts.path.rstrip("/") or "/"
+    if path == "/" and not query:
+        return None
     return urlunsplit(
         (parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), "")
     ).replace("https://", "http://", 1)

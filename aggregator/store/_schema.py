@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..sanitize import plain_text
+from ._rows import canonical_link
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -143,12 +144,45 @@ MIGRATIONS: dict[int, str] = {
         DELETE FROM documents_pending WHERE id = old.id;
     END;
     """,
+    # One article, one document and one item. An entry's `article` is its canonical link
+    # when that link names one article: not a site's home page, and carried by no other
+    # entry of the same source (a podcast whose episodes all link to the show's page). Of
+    # the entries of several sources that share an article, the one whose source name sorts
+    # first has the document and the item (see `Store.owed_documents`); when it goes
+    # (purged, pruned) or leaves the article, the others are owed their documents again.
+    6: """
+    UPDATE entries SET canonical_link = link_key(link);
+    ALTER TABLE entries ADD COLUMN article TEXT;
+    UPDATE entries SET article = canonical_link WHERE canonical_link IS NOT NULL AND (
+        SELECT count(*) FROM entries o
+        WHERE o.canonical_link = entries.canonical_link AND o.source = entries.source) = 1;
+    CREATE INDEX entries_by_article ON entries (article, source);
+    CREATE TRIGGER documents_pending_article_delete AFTER DELETE ON entries
+    WHEN old.article IS NOT NULL BEGIN
+        INSERT OR IGNORE INTO documents_pending (id)
+        SELECT id FROM entries WHERE article = old.article;
+    END;
+    CREATE TRIGGER documents_pending_article_update AFTER UPDATE OF article ON entries BEGIN
+        INSERT OR IGNORE INTO documents_pending (id) VALUES (new.id);
+        INSERT OR IGNORE INTO documents_pending (id)
+        SELECT id FROM entries WHERE article IN (old.article, new.article);
+    END;
+    INSERT OR IGNORE INTO documents_pending (id)
+    SELECT id FROM entries WHERE article IN (
+        SELECT article FROM entries WHERE article IS NOT NULL
+        GROUP BY article HAVING count(*) > 1);
+    """,
 }
 
 
 def entry_text(content: Any) -> str:
     """What search sees of an entry's HTML: its text. SQLite calls this from the triggers."""
     return plain_text(content) if isinstance(content, str) else ""
+
+
+def link_key(link: Any) -> str | None:
+    """`canonical_link`, for migration 6 (SQLite calls it)."""
+    return canonical_link(link) if isinstance(link, str) else None
 
 
 def statements(script: str) -> Iterator[str]:

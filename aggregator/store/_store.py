@@ -19,6 +19,8 @@ from ..errors import StoreError
 from ..models import Entry, StoredEntry
 from ._rows import (
     ENTRY_SELECT,
+    ENTRY_SELECT_OWED,
+    DocumentsOwed,
     KnownEntry,
     SourceState,
     canonical_link,
@@ -26,7 +28,7 @@ from ._rows import (
     source_state,
     stored_entry,
 )
-from ._schema import MIGRATIONS, SCHEMA_VERSION, entry_text, statements
+from ._schema import MIGRATIONS, SCHEMA_VERSION, entry_text, link_key, statements
 
 SEARCH_BATCH = 500
 WAL_CHECKPOINT_PAGES = 10_000
@@ -49,6 +51,7 @@ class Store:
                 str(path), isolation_level=None, check_same_thread=False, timeout=30
             )
             conn.create_function("entry_text", 1, entry_text, deterministic=True)
+            conn.create_function("link_key", 1, link_key, deterministic=True)
             self.db = sqlite_utils.Database(conn)
             self._check_foreign(existed)
             if existed and not unchanged:
@@ -164,8 +167,13 @@ class Store:
                 raise
 
     def integrity_check(self) -> str:
+        """SQLite's verdict on the whole file: "ok", or what is wrong (damage that SQLite
+        meets before it can check comes back as its error, not raised)."""
         with self._lock:
-            return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+            try:
+                return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+            except sqlite3.DatabaseError as exc:
+                return str(exc)
 
     # -- sources --------------------------------------------------------------------------
 
@@ -261,14 +269,16 @@ class Store:
             )
             for entry, content_hash in changed:
                 # The date an entry was first published under stays; first_seen never moves.
+                link = canonical_link(entry.link)
                 self.db.execute(
                     "UPDATE entries SET link = ?, canonical_link = ?, title = ?, author = ?, "
                     "updated = ?, content = ?, image = ?, categories = ?, content_hash = ?, "
-                    "last_changed = ?, version = version + 1 "
+                    "last_changed = ?, version = version + 1, "
+                    "article = CASE WHEN canonical_link IS ? THEN article END "
                     "WHERE source = ? AND identity = ?",
                     [
                         entry.link,
-                        canonical_link(entry.link),
+                        link,
                         entry.title,
                         entry.author,
                         iso(entry.updated),
@@ -277,11 +287,32 @@ class Store:
                         json.dumps(list(entry.categories), ensure_ascii=False),
                         content_hash,
                         stamp,
+                        link,
                         entry.source,
                         entry.identity,
                     ],
                 )
+            links = {row[3] for row in rows} | {canonical_link(e.link) for e, _ in changed}
+            self._mark_articles(state.name, sorted(filter(None, links)))
             self._write_state(state)
+
+    def _mark_articles(self, source: str, links: Sequence[str]) -> None:
+        """Set `article` on the entries of `source` with these canonical links: the link
+        when it is theirs alone in that source, else nothing (see migration 6). Only rows
+        whose value moves are written, so that an unchanged poll owes no document."""
+        # `+source`: look rows up by link (a few each), not by source (all of its entries).
+        decided = (
+            "CASE WHEN (SELECT count(*) FROM entries o WHERE o.canonical_link = "
+            "entries.canonical_link AND +o.source = entries.source) = 1 THEN canonical_link END"
+        )
+        for start in range(0, len(links), 500):
+            chunk = links[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            self.db.execute(
+                f"UPDATE entries SET article = {decided} WHERE +source = ? "
+                f"AND canonical_link IN ({marks}) AND article IS NOT {decided}",
+                [source, *chunk],
+            )
 
     def save_state(self, state: SourceState) -> None:
         with self.transaction():
@@ -319,32 +350,49 @@ class Store:
             ],
         )
 
-    def pending_documents(self, limit: int = 1000) -> list[StoredEntry]:
-        """Entries whose document has not been written since they were stored or changed."""
+    def owed_documents(self, limit: int = 1000) -> DocumentsOwed:
+        """What documents the entries stored or changed since their last writing owe: their
+        own, unless another source's entry of the same article comes first (see migration
+        6); then theirs is removed, and the first one's removes the others'."""
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{ENTRY_SELECT} WHERE e.id IN (SELECT id FROM documents_pending "
+                    f"{ENTRY_SELECT_OWED} WHERE e.id IN (SELECT id FROM documents_pending "
                     "ORDER BY id LIMIT ?) ORDER BY e.id",
                     [limit],
                 )
             )
-        return [stored_entry(row) for row in rows]
+            return self._owed(rows)
 
-    def all_entries(self, batch: int = 1000) -> Iterator[StoredEntry]:
-        """Every entry, in batches, for `render --all`."""
+    def all_documents(self, batch: int = 1000) -> Iterator[DocumentsOwed]:
+        """Every entry's document, in batches, for `render --all`."""
         last = 0
         while True:
             with self._lock:
                 rows = list(
                     self.db.query(
-                        f"{ENTRY_SELECT} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
+                        f"{ENTRY_SELECT_OWED} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
                     )
                 )
-            if not rows:
-                return
-            yield from (stored_entry(row) for row in rows)
+                if not rows:
+                    return
+                owed = self._owed(rows)
+            yield owed
             last = rows[-1]["id"]
+
+    def _owed(self, rows: Sequence[dict[str, Any]]) -> DocumentsOwed:
+        write = [stored_entry(row) for row in rows if not row["superseded"]]
+        remove = [row["document"] for row in rows if row["superseded"]]
+        firsts = [row for row in rows if row["article"] and not row["superseded"]]
+        for first in firsts:
+            remove += [
+                name
+                for (name,) in self.db.execute(
+                    "SELECT document FROM entries WHERE article = ? AND id != ?",
+                    [first["article"], first["id"]],
+                )
+            ]
+        return DocumentsOwed(write, remove, [row["id"] for row in rows])
 
     def mark_documents(self, written: Sequence[int]) -> None:
         """Entries (ids) whose documents are now safely on disk."""
@@ -356,14 +404,14 @@ class Store:
             )
 
     def newest_entries(self, limit: int) -> list[StoredEntry]:
-        """The newest `limit` entries over all sources, one per canonical link (the first
-        source to bring an article keeps it)."""
+        """The newest `limit` entries over all sources, one per article: of the sources
+        carrying an article, the one whose name sorts first (see migration 6)."""
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{ENTRY_SELECT} WHERE e.canonical_link IS NULL OR NOT EXISTS ("
-                    "SELECT 1 FROM entries o WHERE o.canonical_link = e.canonical_link "
-                    "AND o.id < e.id) ORDER BY e.date DESC, e.id DESC LIMIT ?",
+                    f"{ENTRY_SELECT} WHERE e.article IS NULL OR NOT EXISTS ("
+                    "SELECT 1 FROM entries o WHERE o.article = e.article "
+                    "AND o.source < e.source) ORDER BY e.date DESC, e.id DESC LIMIT ?",
                     [limit],
                 )
             )
@@ -375,17 +423,17 @@ class Store:
 
     def newest_entries_of(self, sources: Sequence[str], limit: int) -> list[StoredEntry]:
         """The newest `limit` entries of some sources (one category, or one source), one per
-        canonical link among them, so that a group feed never loses an article to an
-        outside source that brought it first."""
+        article among them, so that a group feed never loses an article to an outside
+        source that carries it too."""
         if not sources:
             return []
         marks = ", ".join("?" for _ in sources)
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{ENTRY_SELECT} WHERE e.source IN ({marks}) AND (e.canonical_link IS NULL "
-                    "OR NOT EXISTS (SELECT 1 FROM entries o WHERE o.canonical_link = "
-                    f"e.canonical_link AND o.id < e.id AND o.source IN ({marks}))) "
+                    f"{ENTRY_SELECT} WHERE e.source IN ({marks}) AND (e.article IS NULL "
+                    "OR NOT EXISTS (SELECT 1 FROM entries o WHERE o.article = e.article "
+                    f"AND o.source < e.source AND o.source IN ({marks}))) "
                     "ORDER BY e.date DESC, e.id DESC LIMIT ?",
                     [*sources, *sources, limit],
                 )
