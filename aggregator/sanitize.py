@@ -8,9 +8,15 @@ every `<img>` gets `referrerpolicy="no-referrer"` (image hosts such as Aljazeera
 hot-linking with a referrer). An `<iframe>` is kept only with an `https://` source on one of
 `IFRAME_HOSTS` (video players); any other iframe is removed whole.
 
-When the cleaned HTML means exactly the same as the input (the same tree under an HTML5
-parser, which is what browsers use), the input's own text is kept, so a clean source comes
-out byte for byte as it went in rather than re-serialised.
+What comes out is nh3's serialisation (html5ever's, which follows the HTML standard's) in one
+normal form: void elements without end tags, character references decoded except `&amp;`,
+`&lt;`, `&gt;`, `&quot;` and `&nbsp;`. Spellings that mean the same to a browser do not to
+every Markdown processor a document goes through (kramdown, Jekyll's, shows `</br>` and
+`&#X61;` as text and loses its place after `<P>` inside `<p>`), so an input's own text is
+never kept as it was written. Two liberties with html5ever's form keep clean real-world
+markup byte for byte as it came (`shared/examples/seed-document.md`): an empty attribute is
+written bare (`alt`), and a `&` that starts no character reference is left bare (a URL's
+`?w=770&resize=...`). Attribute values also escape `<` and `>`, as the standard now does.
 """
 
 from __future__ import annotations
@@ -88,6 +94,14 @@ PLAIN_WEB_URL = re.compile(
     r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?"
 )
 MAYBE_RELATIVE_URL = re.compile(rf'\s(?:{"|".join(URL_ATTRIBUTES)})="(?!https?://)')
+# A tag as html5ever writes one (allowed names only, values always in double quotes, which
+# they never contain) and what `normal_form` changes in it; an escaped `&` and what it
+# would be taken for unescaped (HTML's rule, as `html.unescape` applies it).
+SERIALISED_TAG = re.compile(r'<[a-z][a-z0-9]*(?: [a-z][a-z0-9_:-]*(?:="[^"]*")?)+>')
+NEEDS_TAG_WORK = re.compile(r'=""|="[^"]*[<>]')
+EMPTY_VALUE = re.compile(r'(?<=[a-z0-9_:-])=""')
+ANGLE_IN_VALUE = re.compile(r'="[^"]*[<>][^"]*"')
+ESCAPED_AMPERSAND = re.compile(r"&amp;(?=(#|[^\t\n\f <&#;]{1,32};?)?)")
 
 
 def _attribute_filter(base: str | None) -> Callable[[str, str, str], str | None]:
@@ -216,18 +230,40 @@ def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]
     if len(cleaned) > MAX_GROWTH * len(fragment) + 65536:  # should markup_bounds miss a way
         fragment = text_of(fragment)
         cleaned = clean_markup(fragment, base)
-    if cleaned == fragment:
-        return fragment, first_image(fragment)
-    original_tree = _parse_wrapped(fragment)
-    body = original_tree.body
-    # The input's tree written out by lexbor is, most often, nh3's output itself: then the
-    # input means what the output means, and parsing the output too would prove nothing more.
-    if body is not None and body.html == f"<body><div>{cleaned}</div><i></i></body>":
-        return fragment, _first_src(original_tree)
-    cleaned_tree = _parse_wrapped(cleaned)
-    if _same_parsed(original_tree, cleaned_tree):
-        return fragment, _first_src(original_tree)
-    return cleaned, _first_src(cleaned_tree)
+    normal = normal_form(cleaned)
+    return normal, first_image(normal)
+
+
+def normal_form(serialised: str) -> str:
+    """html5ever's serialisation of a fragment (nh3's output) with the liberties the module's
+    docstring names: empty attributes bare, `&` unescaped where it starts no reference, `<`
+    and `>` escaped in attribute values. The tree is the same."""
+    if '="' in serialised and NEEDS_TAG_WORK.search(serialised):
+        serialised = SERIALISED_TAG.sub(_normal_tag, serialised)
+    if "&amp;" in serialised:
+        serialised = ESCAPED_AMPERSAND.sub(_bare_ampersand, serialised)
+    return serialised
+
+
+def _normal_tag(match: re.Match[str]) -> str:
+    tag = match.group(0)
+    if "<" in tag[1:] or ">" in tag[:-1]:
+        tag = ANGLE_IN_VALUE.sub(_escape_angles, tag)
+    return EMPTY_VALUE.sub("", tag) if '=""' in tag else tag
+
+
+def _escape_angles(match: re.Match[str]) -> str:
+    return match.group(0).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _bare_ampersand(match: re.Match[str]) -> str:
+    """`&amp;` as `&` when what follows would not be read as a character reference."""
+    follows = match.group(1)
+    if follows is None:
+        return "&"
+    if follows == "#" or html.unescape("&" + follows) != "&" + follows:
+        return "&amp;"
+    return "&"
 
 
 def plain_text(fragment: str | None) -> str:
@@ -297,52 +333,3 @@ def first_image(fragment: str) -> str | None:
 def strip_blank_lines(fragment: str) -> str:
     """Remove whitespace-only lines: in Markdown a blank line would end the HTML block."""
     return BLANK_LINES.sub("", fragment.strip("\n")).strip()
-
-
-def _same_tree(original: str, cleaned: str) -> bool:
-    return _same_parsed(_parse_wrapped(original), _parse_wrapped(cleaned))
-
-
-def _parse_wrapped(fragment: str) -> LexborHTMLParser:
-    # The wrapper and the trailing sentinel catch unbalanced markup (an unclosed <div>) that
-    # would otherwise swallow whatever the document or page puts after the entry.
-    return LexborHTMLParser(f"<body><div>{fragment}</div><i></i></body>")
-
-
-def _same_parsed(original: LexborHTMLParser, cleaned: LexborHTMLParser) -> bool:
-    """Whether two parsed fragments are the same tree. Equal serialisations (lexbor, in C)
-    mean equal trees; only when they differ (attribute order, say) is the tree walked."""
-    first, second = original.body, cleaned.body
-    if first is not None and second is not None and first.html == second.html:
-        return True
-    return _shape(original) == _shape(cleaned)
-
-
-def _first_src(tree: LexborHTMLParser) -> str | None:
-    """What `first_image` gives, from an already parsed tree."""
-    for node in tree.tags("img"):
-        attributes = node.attributes
-        if "src" in attributes:
-            return attributes["src"]
-    return None
-
-
-def _tree(fragment: str) -> list[tuple]:
-    """The parsed tree as a flat list of (depth, tag, attributes) / (depth, text) items."""
-    return _shape(LexborHTMLParser(f"<body>{fragment}</body>"))
-
-
-def _shape(tree: LexborHTMLParser) -> list[tuple]:
-    body = tree.body
-    shape: list[tuple] = []
-    stack = [(body, 0)] if body is not None else []
-    while stack:
-        node, depth = stack.pop()
-        if node.tag == "-text":
-            shape.append((depth, "#", node.text_content))
-            continue
-        attrs = tuple(sorted((key, value or "") for key, value in node.attributes.items()))
-        shape.append((depth, node.tag, attrs))
-        children = list(node.iter(include_text=True))
-        stack.extend((child, depth + 1) for child in reversed(children))
-    return shape

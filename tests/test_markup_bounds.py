@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from feedworld import DATA, rsshub_feed, rsshub_item
+from htmltree import shape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
@@ -19,7 +20,7 @@ from aggregator import markup_bounds as bounds
 from aggregator.markup_bounds import text_of, within_bounds
 from aggregator.models import Source
 from aggregator.parse import parse_feed
-from aggregator.sanitize import _shape, clean_html, clean_markup, plain_text
+from aggregator.sanitize import clean_html, clean_markup, plain_text
 
 FORMATTING_200 = "".join(f'<b id="{i}">' for i in range(200))
 
@@ -151,8 +152,8 @@ def test_the_model_counts_at_least_what_lexbor_builds(parts: list[str], repeat: 
         model.read(fragment)
     finally:
         bounds.MAX_OPEN_ELEMENTS, bounds.MAX_ACTIVE_FORMATTING, bounds.REOPEN_BUDGET = limits
-    shape = _shape(LexborHTMLParser(f"<body>{fragment}</body>"))
-    elements = sum(1 for item in shape if item[1] != "#")
-    depth = max(item[0] for item in shape)
+    tree = shape(LexborHTMLParser(f"<body>{fragment}</body>"))
+    elements = sum(1 for item in tree if item[1] != "#")
+    depth = max(item[0] for item in tree)
     assert depth <= 4 * model.deepest + 8
     assert elements <= 4 * (fragment.count("<") + model.reopened) + 8

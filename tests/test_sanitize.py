@@ -1,13 +1,15 @@
-"""The shortcuts in `sanitize` against the plain way: one prepared nh3 cleaner instead of
-options built per entry, one lexbor parse instead of two. Same output for any HTML."""
+"""The shortcuts in `sanitize` against the plain way (one prepared nh3 cleaner instead of
+options built per entry: same output for any HTML), and the normal form it writes."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 import pytest
 from feedfuzz import URLS, html_fragments
+from htmltree import same_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invariants import check_safe_html
@@ -57,11 +59,15 @@ def test_the_prepared_cleaner_gives_what_per_entry_options_give(
 
 @SHORTCUTS
 @given(parts=st.lists(html_fragments() | RELATIVE_PARTS, max_size=4), base=BASES)
-def test_one_parse_decides_as_two_parses_would(parts: list[str], base: str | None) -> None:
+def test_the_normal_form_means_what_nh3_wrote(parts: list[str], base: str | None) -> None:
+    """The same tree as nh3's own output and the same first image."""
     fragment = "".join(parts)
-    cleaned = sanitize.clean_markup(fragment, base)
-    kept = fragment if fragment and sanitize._same_tree(fragment, cleaned) else cleaned
-    assert sanitize.clean_html(fragment, base)[0] == kept
+    nh3_wrote = sanitize.clean_markup(fragment, base) if fragment else ""
+    cleaned, image = sanitize.clean_html(fragment, base)
+    assert same_tree(cleaned, nh3_wrote)
+    assert image == sanitize.first_image(nh3_wrote)
+    assert not re.search(r"</(?:br|img|hr|source|wbr)\b", cleaned, re.IGNORECASE)
+    assert not re.search(r"&(?!amp;|lt;|gt;|quot;|nbsp;)#", cleaned)
 
 
 def test_a_clean_source_is_kept_as_it_was_written() -> None:
@@ -71,6 +77,41 @@ def test_a_clean_source_is_kept_as_it_was_written() -> None:
     assert "referrerpolicy" in cleaned  # not clean: the attribute is added
     source = fragment.replace("<img ", '<img referrerpolicy="no-referrer" ')
     assert sanitize.clean_html(source, "https://x.example/") == (source, image)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ("<p>one<br></br>two</p>", "<p>one<br><br>two</p>"),  # a browser's two breaks
+        ("<p>line<br/>next<BR>end<br />.</p>", "<p>line<br>next<br>end<br>.</p>"),
+        ('<p>x<img src="https://a.example/i.png" referrerpolicy="no-referrer"></img></p>',
+         '<p>x<img src="https://a.example/i.png" referrerpolicy="no-referrer"></p>'),
+        ("<p>&#X61;&#x62;&#99;&eacute;&#39;&#123;</p>", "<p>abcé'{</p>"),
+        ("<p>&copy 2024 &notit; &amp; &amp;x</p>", "<p>© 2024 ¬it; & &x</p>"),
+        ("<p>1 &lt; 2 &gt; 0, &quot;q&quot;&nbsp;AT&T &# &amp;amp; &amp;copy</p>",
+         '<p>1 &lt; 2 &gt; 0, "q"&nbsp;AT&T &amp;# &amp;amp; &amp;copy</p>'),
+        ('<p><a href="https://a.example/?x=1&y=2&amp;z=3&copy=4&amp;lt;">a</a></p>',
+         '<p><a href="https://a.example/?x=1&y=2&z=3&amp;copy=4&amp;lt;"'
+         ' rel="noopener noreferrer">a</a></p>'),
+        ("<P CLASS=x>a<P>b</P><ul><li>c<li>d</ul>",
+         '<p class="x">a</p><p>b</p><ul><li>c</li><li>d</li></ul>'),
+        ('<p><img alt="" title=\'say "<b>"\' src="https://a.example/i.png"></p>',
+         '<p><img alt title="say &quot;&lt;b&gt;&quot;" src="https://a.example/i.png"'
+         ' referrerpolicy="no-referrer"></p>'),
+        ('<p title="">x=""</p>', '<p title>x=""</p>'),
+    ],
+    ids=["br-end-tag", "br-spellings", "img-end-tag", "references", "legacy-named",
+         "normal-references", "bare-ampersands", "implied-tags", "attributes",
+         "empty-value-not-text"],
+)  # fmt: skip
+def test_sanitised_html_is_written_in_its_normal_form(fragment: str, expected: str) -> None:
+    """Kramdown (Jekyll) shows `</br>` and `&#X61;` as text: what comes out is html5ever's
+    serialisation (void elements without end tags, only `&amp;` `&lt;` `&gt;` `&quot;`
+    `&nbsp;`), with empty attributes bare and a `&` that starts no reference left bare."""
+    cleaned, _ = sanitize.clean_html(fragment, "https://a.example/")
+    assert cleaned == expected
+    assert same_tree(cleaned, sanitize.clean_markup(fragment, "https://a.example/"))
+    assert sanitize.clean_html(cleaned, "https://a.example/")[0] == cleaned
 
 
 @pytest.mark.parametrize(
