@@ -22,7 +22,7 @@ from .markup_bounds import within_bounds
 from .models import Entry, ParsedFeed, Source
 from .parse_fast import parse_plain_feed
 from .parse_json import read_json_feed
-from .sanitize import absolute_url, clean_html, plain_text
+from .sanitize import absolute_url, clean_html, plain_text, valid_url
 
 IMAGE_TYPES = ("image/",)
 # feedparser's fallbacks when the declared encoding fails; and the encodings (as `codecs`
@@ -78,13 +78,18 @@ def parse_feed(
             charset = {"content-type": f"application/xml; charset={guess}"}
             parsed = _feedparser(body, {**response_headers, **charset})
         read_as = guess or f"{parsed.get('encoding')}; text may be garbled"
-        misread = f"wrong encoding: declared as {misread}, read as {read_as}"
+        if _declares_encoding(body, response_headers):
+            misread = f"wrong encoding: declared as {misread}, read as {read_as}"
+        else:
+            misread = f"no encoding declared and not UTF-8 (the default): read as {read_as}"
     problem = "; ".join(filter(None, [misread, _bozo_message(parsed)])) or None
     version = parsed.get("version") or ""
     if not parsed.entries and (problem or not version):
-        if _looks_like_html(body):
-            raise ParseError("not a feed (an HTML page; give the feed's own URL)")
-        raise ParseError(problem or "not a feed (no RSS/Atom/RDF document found)")
+        raise ParseError(
+            _not_a_feed(body)
+            or problem
+            or "not a feed (no RSS, Atom, RDF or JSON Feed document found)"
+        )
     feed = parsed.feed
     feed_link = absolute_url(feed.get("link"), url) or url
     feed_author = plain_text(feed.get("author")) or None
@@ -130,7 +135,8 @@ def normalise_entry(
     now: datetime,
 ) -> Entry:
     """One feedparser entry as an `Entry`; pure, so it can be tested without a feed."""
-    link = absolute_url(raw.get("link"), feed_link)
+    resolved = absolute_url(raw.get("link"), feed_link)
+    link = valid_url(resolved)
     base = link or feed_link
     title = plain_text(raw.get("title"))
     # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed.
@@ -139,7 +145,8 @@ def normalise_entry(
     content, content_image = clean_html(_longest_content(raw), base)
     # After cleaning, since HTML references (`&#1;`) decode to them too.
     content = XML_INVALID.sub("", content)
-    identity = (raw.get("id") or "").strip() or link
+    # The link as read (not as published) when there is no id: what earlier releases kept.
+    identity = (raw.get("id") or "").strip() or resolved
     if not identity:
         stamp = (published or updated).isoformat() if (published or updated) else ""
         digest = hashlib.sha256(f"{title}\0{stamp}\0{content}".encode()).hexdigest()
@@ -211,9 +218,33 @@ def _defuse_entities(body: bytes) -> bytes:
     return body[:bom] + (head + text[end:]).encode(codec, errors="replace")
 
 
-def _looks_like_html(body: bytes) -> bool:
-    head = body[:1024].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+# How an HTML page starts, with or without its optional <html> (an IIS "Document Moved"
+# page begins with <head>), and markup no feed has at its top.
+HTML_START = re.compile(rb"<(?:!doctype\s+html|html|head|body|title|meta|h1|p|div|center)[\s>]")
+XML_DECLARED_ENCODING = re.compile(rb"^<\?xml[^>]*\bencoding\s*=", re.IGNORECASE)
+
+
+def _not_a_feed(body: bytes) -> str | None:
+    """What a body that is no feed is instead, in words a user can act on; None when it
+    looks like a feed document (then what is wrong with it is the parser's complaint)."""
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head:
+        return "not a feed (an empty answer)"
+    if HTML_START.match(head) or b"<html" in head:
+        return "not a feed (an HTML page; give the feed's own URL)"
+    if not head.startswith(b"<") and b"<" not in head[:256]:
+        text = " ".join(body[:200].decode("utf-8", "replace").split())
+        return f"not a feed (plain text: {text[:80]!r})"
+    return None
+
+
+def _declares_encoding(body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether the answer says its encoding: a charset, a byte-order mark or a prolog."""
+    if "charset=" in headers.get("content-type", "").lower():
+        return True
+    if body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return True
+    return bool(XML_DECLARED_ENCODING.match(body.lstrip()[:200]))
 
 
 def _drop_invalid_references(body: bytes) -> bytes:
@@ -312,12 +343,12 @@ def _media_image(raw: Mapping[str, Any], base: str) -> str | None:
             medium = item.get("medium") or ""
             kind = item.get("type") or ""
             if key == "media_thumbnail" or medium == "image" or kind.startswith(IMAGE_TYPES):
-                url = absolute_url(item.get("url"), base)
+                url = valid_url(absolute_url(item.get("url"), base))
                 if url:
                     return url
     for link in raw.get("links") or []:
         if link.get("rel") == "enclosure" and (link.get("type") or "").startswith(IMAGE_TYPES):
-            url = absolute_url(link.get("href"), base)
+            url = valid_url(absolute_url(link.get("href"), base))
             if url:
                 return url
     return None

@@ -25,7 +25,7 @@ import functools
 import html
 import re
 from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser
@@ -93,6 +93,9 @@ PLAIN_WEB_URL = re.compile(
     r"(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?"
     r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?"
 )
+# What RFC 3986 allows in a URI as it is: unreserved, reserved and `%` of an escape.
+URI_CHARACTERS = "-._~:/?#[]@!$&'()*+,;=%"
+LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 MAYBE_RELATIVE_URL = re.compile(rf'\s(?:{"|".join(URL_ATTRIBUTES)})="(?!https?://)')
 # A tag as html5ever writes one (allowed names only, values always in double quotes, which
 # they never contain) and what `normal_form` changes in it; an escaped `&` and what it
@@ -129,7 +132,7 @@ def _web_url(value: str, base: str | None) -> str | None:
     scheme, colon, rest = value.partition(":")
     if colon and scheme.lower() in ("http", "https", "mailto"):
         value = f"{scheme.lower()}:{rest}"
-    return value if value.startswith("mailto:") else absolute_url(value, base)
+    return value if value.startswith("mailto:") else valid_url(absolute_url(value, base))
 
 
 def absolute_srcset(value: str, base: str | None) -> str | None:
@@ -147,7 +150,7 @@ def absolute_srcset(value: str, base: str | None) -> str | None:
             end = value.find(",", position)
             end = len(value) if end < 0 else end
             descriptor, position = value[position:end].strip(), end + 1
-        absolute = absolute_url(url, base)
+        absolute = valid_url(absolute_url(url, base))
         changed = changed or absolute != url
         if absolute:
             candidates.append(f"{absolute} {descriptor}".strip())
@@ -320,6 +323,26 @@ def absolute_url(url: str | None, base: str | None) -> str | None:
     except ValueError:
         return None
     return url if host else None  # "https://:8080/x" or "https:///x" lead nowhere
+
+
+def valid_url(url: str | None) -> str | None:
+    """`url` with every character RFC 3986 does not allow percent-encoded (a space, a
+    quote, `<`, non-ASCII text as UTF-8; a non-ASCII host in IDNA), so that what we publish
+    passes a feed validator; characters it allows, escapes included, are left as they are."""
+    if not url or PLAIN_WEB_URL.fullmatch(url):
+        return url
+    url = LONE_PERCENT.sub("%25", url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = parts.netloc
+        if not host.isascii():
+            netloc = netloc.replace(host, host.encode("idna").decode("ascii"))
+    except (ValueError, UnicodeError):
+        netloc = None
+    if netloc is not None and netloc != parts.netloc:
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return quote(url, safe=URI_CHARACTERS)
 
 
 def first_image(fragment: str) -> str | None:

@@ -522,9 +522,12 @@ def test_an_html_page_instead_of_a_feed(feed_server: FeedServer, run_pass) -> No
 @pytest.mark.parametrize(
     ("garbage", "message"),
     [
-        (b"", "not a feed (no RSS/Atom/RDF document found)"),
+        (b"", "not a feed (an empty answer)"),
         (bytes(range(256)) * 40, "malformed feed"),
-        (b'{"version": "not a feed at all"}', "not a feed (a JSON document that is not a JSON Feed)"),
+        (
+            b'{"version": "not a feed at all"}',
+            "not a feed (a JSON document that is not a JSON Feed)",
+        ),
     ],
     ids=["empty", "binary", "json"],
 )

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import feedparser
+import pytest
 import yaml
+from conftest import run_cli
 from feedworld import DATA, rsshub_feed, rsshub_item
+from werkzeug import Response
 
-from aggregator.config import Config
+from aggregator.config import Config, load_config
 
 
 def documents(config: Config) -> dict[str, str]:
@@ -138,3 +141,156 @@ def test_disabled_sources_are_not_polled(feed_server, make_config, pipeline_for)
     assert pipeline_for(config).update_all() == []
     assert feed.requests == 0
     assert yaml.safe_load(config.path.read_text())["sources"][0]["enabled"] is False
+
+
+# -- a failed source stays failed until a feed is read -------------------------------------
+
+BROKEN = b"<head><title>Document Moved</title></head><body><h1>Object Moved</h1></body>"
+
+
+def _state(pipeline, name: str = "news") -> tuple:
+    state = pipeline.store.source_state(name)
+    return state.status, state.error, state.consecutive_errors
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        ("same-broken-304", ("error", "not a feed (an HTML page; give the feed's own URL)", 2)),
+        ("same-broken-200", ("error", "not a feed (an HTML page; give the feed's own URL)", 2)),
+        ("http-500", ("error", "HTTP 500 Internal Server Error", 2)),
+        ("good-feed", ("ok", None, 0)),
+    ],
+    ids=["304-confirms-nothing", "same-body-hash", "another-failure", "recovered"],
+)
+def test_a_failed_source_stays_failed_until_a_feed_is_read(
+    feed_server, make_config, pipeline_for, second: str, expected: tuple
+) -> None:
+    feed = feed_server.serve("/news", BROKEN, content_type="text/html")
+    config = make_config([{"name": "news", "url": feed_server.url("/news")}])
+    pipeline = pipeline_for(config)
+    (first,) = pipeline.update_all()
+    assert first.status == "error"
+    assert _state(pipeline) == ("error", first.error, 1)
+    if second == "same-broken-304":
+        # A server that answers 304 whatever is asked (a cache in front of a broken origin).
+        feed_server.serve("/news", b"", status=304, etag=False)
+    elif second == "http-500":
+        feed_server.serve("/news", b"oops", status=500)
+    elif second == "good-feed":
+        feed_server.serve("/news", rsshub_feed([rsshub_item(0)]))
+    (result,) = pipeline.update_all()
+    assert _state(pipeline) == expected
+    assert (result.status == "error") == (expected[0] == "error")
+    if second == "same-broken-200":
+        assert feed.requests == 2
+
+
+def test_a_failed_poll_leaves_no_validators_and_no_move(
+    feed_server, make_config, pipeline_for
+) -> None:
+    """The failed answer's ETag is not sent back, and a 301 to a URL that fails is not
+    adopted: the next poll asks the old URL, unconditionally."""
+    good = feed_server.serve("/news", rsshub_feed([rsshub_item(0)]))
+    config = make_config([{"name": "news", "url": feed_server.url("/news")}])
+    pipeline = pipeline_for(config)
+    pipeline.update_all()
+    seen: list[dict] = []
+    feed_server.server.clear()
+    feed_server.feeds.clear()
+    broken = feed_server.serve("/new", BROKEN, content_type="text/html")
+    feed_server.server.expect_request("/news").respond_with_handler(
+        lambda request: (
+            seen.append(dict(request.headers))
+            or Response(status=301, headers={"Location": feed_server.url("/new")})
+        )
+    )
+    pipeline.update_all()
+    state = pipeline.store.source_state("news")
+    assert (state.status, state.current_url) == ("error", None)
+    pipeline.update_all()
+    assert "If-None-Match" in seen[0]  # validators of the last good read
+    assert "If-None-Match" not in seen[1]  # in error: ask unconditionally
+    assert broken.requests == 2 and good.requests == 1
+
+
+# -- one article, one document -------------------------------------------------------------
+
+
+def test_entries_of_one_source_sharing_a_link_are_all_published(
+    feed_server, make_config, pipeline_for
+) -> None:
+    items = [
+        rsshub_item(i, guid=f"episode-{i}", link="https://podcast.example/show") for i in range(9)
+    ]
+    items += [rsshub_item(9, guid="episode-9", link="https://podcast.example/")]
+    feed_server.serve("/pod", rsshub_feed(items))
+    feed_server.serve("/other", rsshub_feed([rsshub_item(0, link="https://podcast.example/")]))
+    config = make_config(
+        [
+            {"name": "pod", "url": feed_server.url("/pod"), "categories": ["Podcasts"]},
+            {"name": "a-other", "url": feed_server.url("/other"), "categories": ["Podcasts"]},
+        ],
+        feed={"max_items": 100},
+    )
+    pipeline_for(config).update_all()
+    public = config.paths.public
+    for path in ("feed.xml", "source/pod/feed.xml", "category/podcasts/feed.xml"):
+        items_seen = feedparser.parse((public / path).read_bytes()).entries
+        expected = 10 if path.startswith("source") else 11
+        assert len(items_seen) == expected, path
+    assert len(documents(config)) == 11
+
+
+@pytest.mark.parametrize("order", ["a-first", "b-first"])
+def test_an_article_from_two_sources_is_one_document_from_the_first_name(
+    feed_server, make_config, pipeline_for, order: str
+) -> None:
+    link = "https://news.example/2026/story"
+    feed_server.serve("/b", rsshub_feed([rsshub_item(0, guid="b-1", link=link + "#top")]))
+    feed_server.serve("/a", rsshub_feed([rsshub_item(0, guid="a-1", link=link + "?utm_x=1")]))
+    sources = {
+        "a": {"name": "a-mirror", "url": feed_server.url("/a"), "author": "Mirror"},
+        "b": {"name": "b-site", "url": feed_server.url("/b"), "author": "Site"},
+    }
+    first, second = ("a", "b") if order == "a-first" else ("b", "a")
+    config = make_config([sources[first]])
+    pipeline_for(config).update_all()
+    config = make_config([sources[first], sources[second]])
+    pipeline = pipeline_for(config)
+    pipeline.update_all()
+    docs = documents(config)
+    assert len(docs) == 1
+    (text,) = docs.values()
+    assert "author: Mirror" in text  # a-mirror sorts first, whoever came first
+    merged = feedparser.parse((config.paths.public / "feed.xml").read_bytes()).entries
+    assert len(merged) == 1
+    # Purging the first source gives the article's document to the other.
+    run = run_cli("remove", "--purge", "a-mirror", "--config", str(config.path))
+    assert run.returncode == 0, run.stderr
+    pipeline = pipeline_for(load_config(config.path))
+    pipeline.write_documents()
+    (text,) = documents(config).values()
+    assert "author: Site" in text
+
+
+def test_pruning_the_first_sources_copy_gives_the_document_to_the_other(
+    feed_server, make_config, pipeline_for
+) -> None:
+    link = "https://news.example/old-story"
+    old = rsshub_item(5, guid="a-old", link=link)
+    feed_server.serve("/a", rsshub_feed([old]))
+    feed_server.serve("/b", rsshub_feed([rsshub_item(5, guid="b-old", link=link)]))
+    sources = [
+        {"name": "a", "url": feed_server.url("/a"), "keep": 1, "author": "A"},
+        {"name": "b", "url": feed_server.url("/b"), "author": "B"},
+    ]
+    config = make_config(sources)
+    pipeline = pipeline_for(config)
+    pipeline.update_all()
+    assert ["author: A" in text for text in documents(config).values()] == [True]
+    feed_server.serve("/a", rsshub_feed([rsshub_item(0, guid="a-new"), old]))
+    pipeline.update_all()  # a keeps 1: its copy of the old story is pruned
+    texts = sorted(documents(config).values())
+    assert len(texts) == 2
+    assert sum("author: B" in text for text in texts) == 1

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from ..sanitize import plain_text
+from ..sanitize import plain_text, valid_url
 from ._rows import canonical_link
 
 SCHEMA_VERSION = 6
@@ -150,7 +150,10 @@ MIGRATIONS: dict[int, str] = {
     # the entries of several sources that share an article, the one whose source name sorts
     # first has the document and the item (see `Store.owed_documents`); when it goes
     # (purged, pruned) or leaves the article, the others are owed their documents again.
+    # Stored links and images are made valid URLs first (a space is published as %20).
     6: """
+    UPDATE entries SET link = url_key(link) WHERE link IS NOT url_key(link);
+    UPDATE entries SET image = url_key(image) WHERE image IS NOT url_key(image);
     UPDATE entries SET canonical_link = link_key(link);
     ALTER TABLE entries ADD COLUMN article TEXT;
     UPDATE entries SET article = canonical_link WHERE canonical_link IS NOT NULL AND (
@@ -183,6 +186,11 @@ def entry_text(content: Any) -> str:
 def link_key(link: Any) -> str | None:
     """`canonical_link`, for migration 6 (SQLite calls it)."""
     return canonical_link(link) if isinstance(link, str) else None
+
+
+def url_key(url: Any) -> Any:
+    """`valid_url`, for migration 6: links and images stored before it may hold spaces."""
+    return valid_url(url) if isinstance(url, str) else url
 
 
 def statements(script: str) -> Iterator[str]:

@@ -28,7 +28,7 @@ from ._rows import (
     source_state,
     stored_entry,
 )
-from ._schema import MIGRATIONS, SCHEMA_VERSION, entry_text, link_key, statements
+from ._schema import MIGRATIONS, SCHEMA_VERSION, entry_text, link_key, statements, url_key
 
 SEARCH_BATCH = 500
 WAL_CHECKPOINT_PAGES = 10_000
@@ -52,6 +52,7 @@ class Store:
             )
             conn.create_function("entry_text", 1, entry_text, deterministic=True)
             conn.create_function("link_key", 1, link_key, deterministic=True)
+            conn.create_function("url_key", 1, url_key, deterministic=True)
             self.db = sqlite_utils.Database(conn)
             self._check_foreign(existed)
             if existed and not unchanged:
