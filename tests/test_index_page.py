@@ -82,13 +82,14 @@ def test_page_links_every_published_feed(passed: tuple[Config, Store]) -> None:
         "application/atom+xml",
         "application/feed+json",
     }
-    # A reader's autodiscovery (ours, as `add` uses it) finds the XML feeds, merged first.
+    # A reader's autodiscovery (ours, as `add` uses it) finds the feeds, merged first.
     found = advertised_feeds(page, "http://127.0.0.1:8080/")
-    assert [f.url for f in found[:2]] == [
+    assert [f.url for f in found[:3]] == [
         "http://127.0.0.1:8080/feed.xml",
         "http://127.0.0.1:8080/atom.xml",
+        "http://127.0.0.1:8080/feed.json",
     ]
-    assert found[2].url == "http://127.0.0.1:8080/category/%E6%96%B0%E9%97%BB/feed.xml"
+    assert found[3].url == "http://127.0.0.1:8080/category/%E6%96%B0%E9%97%BB/feed.xml"
 
 
 def test_page_shows_sources_and_latest_entries(passed: tuple[Config, Store]) -> None:
