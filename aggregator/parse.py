@@ -136,7 +136,8 @@ def normalise_entry(
 ) -> Entry:
     """One feedparser entry as an `Entry`; pure, so it can be tested without a feed."""
     resolved = absolute_url(raw.get("link"), feed_link)
-    link = valid_url(resolved)
+    # FeedBurner's proxy links are dead since 2021; its origLink is the article's own.
+    link = valid_url(absolute_url(raw.get("feedburner_origlink"), feed_link) or resolved)
     base = link or feed_link
     title = plain_text(raw.get("title"))
     # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed.

@@ -119,3 +119,27 @@ def test_future_dates_are_clamped_and_ancient_ones_dropped() -> None:
     future, ancient = parse_feed(rsshub_feed(items), SOURCE, "https://e.org/", now=NOW).entries
     assert future.published == NOW
     assert ancient.published is None
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "feedparser"])
+def test_ids_are_kept_as_the_publisher_wrote_them(fast: bool) -> None:
+    """A guid or Atom id that is not a URL is not resolved against the feed's URL: the
+    same item fetched from another address is the same entry."""
+    rss = rsshub_feed([rsshub_item(0, guid="12345").replace('isPermaLink="false"', "")])
+    atom = (DATA / "real" / "reddit.atom").read_bytes()
+    for url in ("https://old.example/feeds/a", "https://new.example/b/c"):
+        (entry,) = parse_feed(rss, SOURCE, url, now=NOW, fast=fast).entries
+        assert entry.identity == "12345"
+        reddit = parse_feed(atom, SOURCE, url, now=NOW, fast=fast).entries
+        assert reddit and all(e.identity.startswith("t3_") for e in reddit)
+
+
+def test_feedburner_items_link_to_the_article_not_the_proxy() -> None:
+    entries = parse("real/feedburner.atom").entries
+    assert entries and all(e.link.startswith("https://engineering.example.com/") for e in entries)
+
+
+def test_published_links_are_valid_urls() -> None:
+    entries = parse("real/newspaper.rss").entries
+    spaced = [e for e in entries if "Correct" in (e.link or "")]
+    assert [e.link for e in spaced] == ["https://news.example.com/world/Correct%20Value"]
