@@ -13,11 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from . import __version__
+from .documents import (
+    DEFAULT_OPTIONS,
+    FRONT_MATTER_KEY,
+    DocumentOptions,
+    parse_front_matter_value,
+)
 from .errors import ConfigError
 from .models import Paths, Source
 
@@ -76,6 +83,8 @@ class Config:
     workers: int = 8
     max_interval: int = 86400
     documents_format: str = "hexo"  # front matter for hexo, hugo or jekyll
+    # documents_timezone and front_matter: dates as wall time in a zone, keys added or dropped
+    document_options: DocumentOptions = DEFAULT_OPTIONS
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -231,6 +240,17 @@ def _document_format(value: Any) -> str:
     return text
 
 
+def _time_zone(value: Any) -> str:
+    text = _text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{text!r} is not a time zone name like Asia/Shanghai, Europe/Berlin or UTC"
+        ) from None
+    return text
+
+
 def _file_name(value: Any) -> str:
     text = _text(value)
     if "/" in text or "\\" in text or text in {".", ".."} or "\0" in text:
@@ -267,6 +287,8 @@ TOP_KEYS = {
     "interval",
     "max_interval",
     "documents_format",
+    "documents_timezone",
+    "front_matter",
 }
 FEED_KEYS = {
     "folder", "title", "link", "description", "max_items", "rss", "atom", "hub",
@@ -419,7 +441,32 @@ def build_config(tree: Any, file: Path) -> Config:
         workers=reader.value(top, "workers", "", _positive_int, 8),
         max_interval=max_interval,
         documents_format=reader.value(top, "documents_format", "", _document_format, "hexo"),
+        document_options=DocumentOptions(
+            timezone=reader.value(top, "documents_timezone", "", _time_zone),
+            front_matter=_front_matter(reader, tree, top.get("front_matter")),
+        ),
     )
+
+
+def _front_matter(reader: _Reader, tree: Any, node: Any) -> tuple:
+    """`front_matter`: key -> template (`"{image}"`), list of templates, constant, or null
+    to leave a key out; every template checked here, so an unknown field is a config error."""
+    if node is None:
+        return ()
+    if not isinstance(node, Mapping):
+        problem = f"expected a mapping of keys to templates, got {_kind(node)}"
+        raise reader.fail("front_matter", problem, tree, "front_matter")
+    changes = []
+    for key in node:
+        path = f"front_matter.{key}"
+        if not isinstance(key, str) or not FRONT_MATTER_KEY.match(key):
+            problem = "a key is a letter or _ then letters, digits, _ or - (at most 64)"
+            raise reader.fail(path, problem, node, key)
+        try:
+            changes.append((key, parse_front_matter_value(node[key])))
+        except ValueError as exc:
+            raise reader.fail(path, str(exc), node, key) from None
+    return tuple(changes)
 
 
 def _sources(reader: _Reader, tree: Any, node: Any, default_interval: int) -> tuple[Source, ...]:

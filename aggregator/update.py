@@ -382,7 +382,7 @@ class Pipeline:
 
     def write_documents(self) -> int:
         """Write every pending document; return how many were written or confirmed."""
-        render = renderer_for(self.config.documents_format)
+        render = renderer_for(self.config.documents_format, self.config.document_options)
         total = 0
         with self._output_lock:
             while (owed := self.store.owed_documents(limit=500)).done:
@@ -455,7 +455,7 @@ class Pipeline:
     def render_all(self) -> int:
         """Rewrite every document from the database, in the configured format (after
         `documents_format` changed); return how many."""
-        render = renderer_for(self.config.documents_format)
+        render = renderer_for(self.config.documents_format, self.config.document_options)
         folder = self.config.paths.documents
         total = 0
         with self._output_lock:

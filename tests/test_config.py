@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load_config, parse_duration, parse_size
+from aggregator.documents import DocumentOptions, Template
 from aggregator.errors import ConfigError
 
 
@@ -122,3 +123,77 @@ def test_durations_and_sizes() -> None:
     assert parse_size("500KB") == 500_000
     with pytest.raises(ValueError):
         parse_size("lots")
+
+
+def test_document_options(tmp_path: Path) -> None:
+    text = """
+documents_timezone: Asia/Shanghai
+front_matter:
+  cover: "{image}"
+  author: null
+  title: "{safe_title}"
+  title_display: true
+  sticky: 3
+  tags: ["{source_title}", aggregated]
+  description: "{excerpt} (from {source_title}, {{literal}})"
+sources:
+  - {name: a, url: 'http://x.test/f'}
+"""
+    options = load_config(write(tmp_path, text)).document_options
+    assert options.timezone == "Asia/Shanghai"
+    keys = [key for key, _ in options.front_matter]
+    assert keys == ["cover", "author", "title", "title_display", "sticky", "tags", "description"]
+    values = dict(options.front_matter)
+    assert values["cover"] == Template("{image}", ("image",))
+    assert values["author"] is None
+    assert values["title_display"] is True and values["sticky"] == 3
+    assert values["tags"] == (
+        Template("{source_title}", ("source_title",)),
+        Template("aggregated", ()),
+    )
+    assert values["description"].fields == ("excerpt", "source_title")
+
+
+def test_document_options_default_to_the_seed_format(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "sources: []\n"))
+    assert config.document_options == DocumentOptions()
+    assert config.document_options.timezone is None and config.document_options.front_matter == ()
+
+
+ZONE = r"documents_timezone \(line 1\): "
+COVER = r"front_matter\.cover \(line 2\): "
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("documents_timezone: Mars/Olympus\n", ZONE + "'Mars/Olympus' is not a time zone"),
+        ("documents_timezone: ../../etc/passwd\n", ZONE + ".* is not a time zone"),
+        ("documents_timezone: Asia\n", ZONE + "'Asia' is not a time zone"),
+        ("documents_timezone: 8\n", ZONE + "'8' is not a time zone"),
+        ("front_matter:\n  cover: '{imgae}'\n", COVER + r"unknown field \{imgae\}"),
+        ("front_matter:\n  cover: '{image.__class__}'\n", COVER + "unknown field"),
+        ("front_matter:\n  cover: '{image!r}'\n", COVER + ".*without ! or :"),
+        ("front_matter:\n  cover: '{image:>9}'\n", COVER + ".*without ! or :"),
+        ("front_matter:\n  cover: '{image'\n", COVER + ".* is not a template"),
+        ("front_matter:\n  cover: '{}'\n", COVER + r"unknown field \{\}"),
+        ("front_matter:\n  x: {a: 1}\n", r"front_matter\.x \(line 2\): expected a template"),
+        ("front_matter:\n  x: ''\n", r"front_matter\.x \(line 2\): must not be empty"),
+        ("front_matter:\n  tags: ['{title}', 3]\n", r"front_matter\.tags \(line 2\): expected"),
+        ("front_matter:\n  'a b': x\n", r"front_matter\.a b \(line 2\): a key is"),
+        ("front_matter:\n  1: x\n", r"front_matter\.1 \(line 2\): a key is"),
+        ("front_matter: [cover]\n", r"front_matter \(line 1\): expected a mapping"),
+    ],
+    ids=["unknown-zone", "path-zone", "zone-folder", "number-zone", "unknown-field",
+         "attribute-access", "conversion", "format-spec", "unclosed", "positional",
+         "mapping-value", "empty", "list-with-number", "key-with-space", "number-key",
+         "not-a-mapping"],
+)  # fmt: skip
+def test_document_option_mistakes(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    assert re.search(expected, message), message
+    assert "\n" not in message

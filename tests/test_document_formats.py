@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,13 @@ from feedworld import DATA, rsshub_feed, rsshub_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.document_formats import RENDERERS, render_hugo, render_jekyll, renderer_for
+from aggregator.document_formats import (
+    RENDERERS,
+    jekyll_categories,
+    render_hugo,
+    render_jekyll,
+    renderer_for,
+)
 from aggregator.documents import render_document
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.parse import parse_feed
@@ -62,7 +69,7 @@ def test_hugo_front_matter() -> None:
 def test_jekyll_front_matter() -> None:
     text = render_jekyll(golden_stored(), ALJAZEERA)
     meta, body = split(text)
-    assert list(meta) == ["layout", "title", "date", "categories", "image", "author"]
+    assert list(meta) == ["layout", "title", "date", "categories", "image", "author", "excerpt"]
     assert meta["layout"] == "post"
     assert "\ndate: 2022-01-28 04:45:33 +0000\n" in text  # Jekyll's own date form
     assert meta["categories"] == ["新媒体", "Aljazeera 半岛网", "新闻"]
@@ -76,10 +83,10 @@ def test_template_syntax_in_entries_is_defused() -> None:
     stored = StoredEntry(1, entry, datetime(2024, 1, 1, tzinfo=UTC), datetime.now(UTC), "x.md")
     hugo = render_hugo(stored, None)
     assert "{{<" not in hugo and "{{%" not in hugo
-    assert "&#123;{< shortcode >}}" in hugo
+    assert "&#123;{< shortcode >}&#125;" in hugo  # a browser shows {{< shortcode >}}
     jekyll = render_jekyll(stored, None)
     body = split(jekyll)[1]
-    assert "{{" not in body and "{%" not in body
+    assert "{{" not in body and "{%" not in body and "%}" not in body and "}}" not in body
     assert split(jekyll)[0]["title"] == "{{ title }}"  # front matter is data, not a template
 
 
@@ -137,3 +144,48 @@ def test_render_all_rewrites_every_document_in_the_new_format(site: Path) -> Non
     assert run_cli("render", "--all", "--config", str(site)).returncode == 0
     for path in documents.glob("*.md"):
         assert split(path.read_text(encoding="utf-8"))[0]["layout"] == "post"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["Varthabharathi : Kanrnataka's Leading Kannada News Portal"],
+         ["Varthabharathi Kanrnatakas Leading Kannada News Portal"]),
+        (["News/World | Asia", "Test: odd", "#1", "C:\\path"],
+         ["News World Asia", "Test odd", "1", "C path"]),
+        (["新媒体", "Aljazeera 半岛网", "ಕನ್ನಡ ಸುದ್ದಿ", "हिन्दी"],
+         ["新媒体", "Aljazeera 半岛网", "ಕನ್ನಡ ಸುದ್ದಿ", "हिन्दी"]),  # marks kept
+        (["..", "../etc", "-x-", "a.b_c-d", "?", "{{ x }}"], ["etc", "x", "a.b_c-d"]),
+        (["Same", "Same!", "same"], ["Same", "same"]),
+    ],
+    ids=["colon-apostrophe", "slashes-pipes", "scripts-kept", "dots-and-templates", "repeats"],
+)  # fmt: skip
+def test_jekyll_categories_make_good_folders(names: list[str], expected: list[str]) -> None:
+    assert jekyll_categories(names) == expected
+    for name in jekyll_categories(names):
+        assert not re.search(r"[:/|\\?#%'\"<>{}]", name)
+        assert not name.startswith((".", "-")) and not name.endswith((".", "-"))
+
+
+def test_jekyll_front_matter_for_a_source_titled_with_a_colon() -> None:
+    entry = Entry("s", "1", None, "T", None, None, None, "<p>x</p>", None)
+    stored = StoredEntry(1, entry, datetime(2024, 1, 1, tzinfo=UTC), datetime.now(UTC), "x.md")
+    source = Source("s", "http://x/", title="Varthabharathi : Kanrnataka's Leading Kannada News")
+    meta, _ = split(render_jekyll(stored, source))
+    assert meta["categories"] == ["Varthabharathi Kanrnatakas Leading Kannada News"]
+    assert meta["excerpt"] == "x"
+    meta, _ = split(render_jekyll(stored, Source("s", "http://x/", categories=("?",))))
+    assert meta["categories"] == []
+    assert split(render_hugo(stored, source))[0]["categories"] == [source.title]  # Hugo: as is
+
+
+def test_jekyll_excerpt_is_the_plain_text_bounded() -> None:
+    content = "<p>" + "Lorem ipsum dolor sit amet. " * 30 + "</p><p>{{ site.title }}</p>"
+    entry = Entry("s", "1", None, "T", None, None, None, content, None)
+    stored = StoredEntry(1, entry, datetime(2024, 1, 1, tzinfo=UTC), datetime.now(UTC), "x.md")
+    text = render_jekyll(stored, None)
+    meta, _ = split(text)
+    assert meta["excerpt"].startswith("Lorem ipsum dolor sit amet. Lorem")
+    assert len(meta["excerpt"]) <= 300 and meta["excerpt"].endswith("…")
+    assert "<" not in meta["excerpt"]
+    assert list(meta)[-1] == "excerpt"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import pickle
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +14,22 @@ from feedworld import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.documents import document_name, render_document, safe_path, slugify
+from aggregator import document_formats
+from aggregator.document_formats import renderer_for
+from aggregator.documents import (
+    DEFAULT_OPTIONS,
+    DocumentOptions,
+    attribute_safe_url,
+    defuse_templates,
+    document_name,
+    excerpt_of,
+    parse_template,
+    quoted,
+    render_document,
+    safe_path,
+    safe_title,
+    slugify,
+)
 from aggregator.errors import OutputError
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.parse import parse_feed
@@ -167,3 +184,188 @@ def test_chinese_titles_stay_readable() -> None:
 def test_safe_path_refuses_anything_but_a_plain_name(name: str) -> None:
     with pytest.raises(OutputError):
         safe_path(Path("/docs"), name)
+
+
+# -- what real generators and their themes need (issue 17) -----------------------------------
+
+TEMPLATE_TOKENS = re.compile(r"\{[{%#]|[}%#]\}")
+TEMPLATE_TEXT = "echo ${#} {# note #} {{ x }} {% if y %} {{< sc >}} {{% md %}} 100%} #} }}}"
+
+
+def template_entry(**fields: object) -> Entry:
+    values: dict = {
+        "source": "s",
+        "identity": "id",
+        "link": None,
+        "title": "T",
+        "author": None,
+        "published": None,
+        "updated": None,
+        "content": "<p>x</p>",
+        "image": None,
+    }
+    values.update(fields)
+    return Entry(**values)
+
+
+RENDERS = {
+    "hexo": render_document,
+    "hugo": document_formats.render_hugo,
+    "jekyll": document_formats.render_jekyll,
+}
+
+
+@pytest.mark.parametrize("name", list(RENDERS))
+def test_no_template_opener_or_closer_anywhere_and_yaml_reads_the_text(name: str) -> None:
+    entry = template_entry(
+        title=TEMPLATE_TEXT,
+        author="{{ who }} #}",
+        content=f"<p>{TEMPLATE_TEXT}</p><p title='{{{{ a }}}}'>{{#}}</p>",
+        image="https://e.org/{{i}}.png",
+        link="https://e.org/{%l%}",
+    )
+    source = Source("s", "https://e.org/", categories=("{% cat %}", "{#x#}"))
+    options = DocumentOptions(front_matter=(("link", parse_template("{link}")),))
+    text = RENDERS[name](stored(entry), source, options)
+    assert not TEMPLATE_TOKENS.search(text), text
+    meta = front_matter(text)
+    assert meta["title"] == TEMPLATE_TEXT  # the same text for the reader
+    assert meta["author"] == "{{ who }} #}"
+    if name != "jekyll":  # Jekyll's categories are made folder-safe (below)
+        assert meta["categories"] == ["{% cat %}", "{#x#}"]
+    assert meta["link"] == "https://e.org/%7B%l%%7D"  # braces percent-encoded
+    body = text.split("\n---\n", 1)[1]
+    # what a browser shows of the body is the feed's text, braces included
+    assert TEMPLATE_TEXT in html.unescape(body)
+
+
+def test_the_body_defuses_openers_and_closers_as_character_references() -> None:
+    assert defuse_templates("a {{ b }} c") == "a &#123;{ b }&#125; c"
+    assert defuse_templates("${#} and &#123;# note #}") == "$&#123;#&#125; and &#123;# note #&#125;"
+    assert defuse_templates("{#}") == "&#123;#&#125;"
+    assert defuse_templates("{{{ x }}}") == "&#123;&#123;{ x }&#125;&#125;"
+    assert defuse_templates("{ plain } {x} %") == "{ plain } {x} %"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="{}%#<>-x ", max_size=30))
+def test_defused_text_has_no_token_and_reads_the_same(text: str) -> None:
+    defused = defuse_templates(text.replace("<", "&lt;").replace(">", "&gt;"))
+    assert not TEMPLATE_TOKENS.search(defused)
+    assert html.unescape(defused) == text
+    assert yaml.safe_load(f"k: {quoted(text)}")["k"] == " ".join(text.split())
+    assert not TEMPLATE_TOKENS.search(quoted(text))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://a.example/i.jpg?w=770&resize=770%2C433",
+         "https://a.example/i.jpg?w=770&resize=770%2C433"),
+        ("https://a.example/it's.jpg", "https://a.example/it%27s.jpg"),
+        ('https://a.example/x.jpg" onerror="alert(1)',
+         "https://a.example/x.jpg%22%20onerror=%22alert(1)"),
+        ("https://a.example/<b>`x` y|z^{}\\.png", "https://a.example/%3Cb%3E%60x%60%20y%7Cz%5E%7B%7D%5C.png"),
+        ("https://a.example/图片.png", "https://a.example/图片.png"),
+        ("https://a.example/a\u00a0b\u2028.png", "https://a.example/a%C2%A0b%E2%80%A8.png"),
+    ],
+    ids=["seed", "apostrophe", "double-quote", "brackets-and-more", "non-ascii", "invisible"],
+)  # fmt: skip
+def test_urls_in_front_matter_cannot_leave_an_attribute(url: str, expected: str) -> None:
+    assert attribute_safe_url(url) == expected
+    entry = template_entry(image=url, link=url)
+    meta = front_matter(render_document(stored(entry), None))
+    assert meta["headimg"] == meta["thumbnail"] == expected
+
+
+def test_safe_title_has_look_alikes_for_what_breaks_attributes_and_scripts() -> None:
+    title = 'Say "hi" it\'s <b> `x` \\ end "open'
+    assert safe_title(title) == "Say “hi” it’s ‹b› ‘x‘ ⧵ end “open"
+    assert not set("\"'<>`\\") & set(safe_title(title))
+
+
+def test_documents_timezone_writes_wall_time_there() -> None:
+    entry = template_entry(published=datetime(2022, 1, 28, 4, 45, 33, tzinfo=UTC))
+    item = stored(entry)
+    shanghai = DocumentOptions(timezone="Asia/Shanghai")
+    hexo = render_document(item, None, shanghai)
+    assert "\ndate: 2022-01-28 12:45:33\n" in hexo  # what Hexo reads right with its timezone
+    assert "\ndate: Fri, 28 Jan 2022 04:45:33 GMT\n" in render_document(item, None)
+    hugo = document_formats.render_hugo(item, None, shanghai)
+    assert "\ndate: 2022-01-28T12:45:33+08:00\n" in hugo
+    assert front_matter(hugo)["date"] == datetime(2022, 1, 28, 4, 45, 33, tzinfo=UTC)
+    jekyll = document_formats.render_jekyll(item, None, shanghai)
+    assert "\ndate: 2022-01-28 12:45:33 +0800\n" in jekyll
+    new_york = render_document(item, None, DocumentOptions(timezone="America/New_York"))
+    assert "\ndate: 2022-01-27 23:45:33\n" in new_york
+
+
+def test_front_matter_adds_replaces_and_drops_keys() -> None:
+    feed = parse_feed((DATA / "aljazeera.rss").read_bytes(), ALJAZEERA, ALJAZEERA.url)
+    item = stored(feed.entries[0])
+    options = DocumentOptions(
+        front_matter=(
+            ("cover", parse_template("{image}")),
+            ("author", None),
+            ("writer", parse_template("{author}")),
+            ("title", parse_template("{safe_title}")),
+            ("comments", True),
+            ("sticky", 3),
+            ("tags", (parse_template("{source_title}"), parse_template("aggregated"))),
+            ("description", parse_template("{excerpt}")),
+            ("via", parse_template("{title} ({source}; {categories})")),
+            ("topics", parse_template("{categories}")),
+        )
+    )
+    text = render_document(item, ALJAZEERA, options)
+    keys = re.findall(r"^([a-z]+):", text.split("\n---\n")[0], re.M)
+    assert keys == [
+        "title", "categories", "headimg", "comments", "date", "thumbnail",
+        "cover", "writer", "sticky", "tags", "description", "via", "topics",
+    ]  # fmt: skip
+    meta = front_matter(text)
+    assert meta["cover"] == meta["headimg"]
+    assert meta["writer"] == "Aljazeera 半岛网"
+    assert meta["comments"] is True and meta["sticky"] == 3
+    assert meta["tags"] == ["aljazeera", "aggregated"]
+    assert meta["description"].startswith("白宫宣布") and len(meta["description"]) <= 300
+    assert meta["via"] == f"{meta['title']} (aljazeera; 新媒体, Aljazeera 半岛网, 新闻)"
+    assert meta["topics"] == meta["categories"]
+    # Without an image, a key made of {image} is left out like headimg.
+    bare = render_document(stored(template_entry()), None, options)
+    assert "cover" not in front_matter(bare) and "headimg" not in front_matter(bare)
+
+
+def test_default_options_keep_the_seed_and_renderers_pickle() -> None:
+    assert renderer_for("hexo") is render_document
+    options = DocumentOptions("Asia/Shanghai", (("cover", parse_template("{image}")),))
+    render = pickle.loads(pickle.dumps(renderer_for("hexo", options)))
+    feed = parse_feed((DATA / "aljazeera.rss").read_bytes(), ALJAZEERA, ALJAZEERA.url)
+    text = render(stored(feed.entries[0]), ALJAZEERA)
+    assert "\ndate: 2022-01-28 12:45:33\n" in text and "\ncover: 'https://" in text
+    assert render_document(stored(feed.entries[0]), ALJAZEERA, DEFAULT_OPTIONS) == golden_document()
+
+
+def test_markup_kramdown_misreads_reaches_no_document() -> None:
+    body = "<p>one<br></br>two &#X61; &#x62;</p>"
+    feed_bytes = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        f"<title>x</title><link>https://e.org/1</link><description><![CDATA[{body}]]>"
+        "</description></item></channel></rss>"
+    ).encode()
+    source = Source("s", "https://e.org/feed")
+    entry = parse_feed(feed_bytes, source, source.url).entries[0]
+    for render in RENDERS.values():
+        text = render(stored(entry), source)
+        assert "<p>one<br><br>two a b</p>" in text
+        assert "</br>" not in text and "&#X" not in text
+
+
+def test_excerpt_is_plain_text_on_one_line_and_bounded() -> None:
+    long = "<p>" + "word " * 100 + "</p><p>二" + "字" * 400 + "</p>"
+    assert excerpt_of(long).startswith("word word")
+    assert len(excerpt_of(long)) <= 300 and excerpt_of(long).endswith("word…")
+    chinese = excerpt_of("<p>" + "字" * 400 + "</p>")
+    assert len(chinese) == 300 and chinese.endswith("字…")
+    assert excerpt_of("<p>a &amp; b</p><p>c<br>d</p>") == "a & b c d"
+    assert excerpt_of("") == ""

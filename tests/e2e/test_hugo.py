@@ -117,4 +117,4 @@ def test_every_document_becomes_a_hugo_page(feed_server, tmp_path: Path) -> None
 
     # Template syntax from the feed reached the page as text, not as a shortcode call.
     tricky = next(text for text in pages.values() if "gist" in text)
-    assert "<p>&#123;{< gist x >}} No image." in tricky  # a browser shows {{< gist x >}}
+    assert "<p>&#123;{&lt; gist x &gt;}&#125; No image." in tricky  # shown: {{< gist x >}}
