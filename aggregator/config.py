@@ -66,6 +66,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    """`images`: entries' images mirrored into the site (see aggregator/images.py)."""
+
+    folder: Path  # where the files go
+    url: str  # how documents refer to `folder`: a site path or an absolute URL, ending in /
+    max_size: int = 10 * 2**20  # per image, after decompression
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; paths are absolute (relative to the config file)."""
 
@@ -73,6 +82,7 @@ class Config:
     paths: Paths
     feed: FeedSettings
     server: ServerSettings = ServerSettings()
+    images: ImageSettings | None = None  # None: images are not mirrored (the default)
     sources: tuple[Source, ...] = ()
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout: float = 10.0
@@ -277,6 +287,7 @@ TOP_KEYS = {
     "database",
     "documents",
     "feed",
+    "images",
     "server",
     "sources",
     "user_agent",
@@ -432,6 +443,7 @@ def build_config(tree: Any, file: Path) -> Config:
         feed=feed,
         server=server,
         sources=sources,
+        images=_images(reader, tree, top.get("images"), resolve),
         user_agent=reader.value(top, "user_agent", "", _text, DEFAULT_USER_AGENT),
         connect_timeout=reader.value(timeout_raw, "connect", "timeout", parse_duration, 10),
         read_timeout=reader.value(timeout_raw, "read", "timeout", parse_duration, 20),
@@ -522,3 +534,40 @@ def _sources(reader: _Reader, tree: Any, node: Any, default_interval: int) -> tu
 
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
+
+
+IMAGE_KEYS = {"folder", "url", "max_size"}
+# What a site path or URL written into documents' HTML attributes and front matter may not hold.
+SITE_URL_UNSAFE = re.compile(r"[\s\"'<>\\`{}|^]")
+
+
+def _images(
+    reader: _Reader, tree: Any, node: Any, resolve: Callable[[Any], Path]
+) -> ImageSettings | None:
+    """`images`: absent (or null) leaves mirroring off; given, it needs a folder and a url."""
+    if node is None:
+        return None
+    reader.mapping(node, "images", IMAGE_KEYS, tree)
+    for required in ("folder", "url"):
+        if node.get(required) is None:
+            problem = "missing (mirroring images needs a folder and the url it is served under)"
+            raise reader.fail(f"images.{required}", problem, node)
+    return ImageSettings(
+        folder=reader.value(node, "folder", "images", resolve),
+        url=reader.value(node, "url", "images", _site_url),
+        max_size=reader.value(node, "max_size", "images", parse_size, ImageSettings.max_size),
+    )
+
+
+def _site_url(value: Any) -> str:
+    """Where the site serves a folder: a path (`/images/feeds/`) or an http(s) URL; with a
+    final `/`. Nothing that would need escaping in HTML or YAML."""
+    text = _text(value)
+    if SITE_URL_UNSAFE.search(text) or not (
+        text.startswith("/") or re.match(r"^https?://[^/]+", text)
+    ):
+        raise ValueError(
+            f"{text!r} is not a site path like /images/feeds/ or an http(s):// URL "
+            "(without spaces, quotes, <, >, braces or backslashes)"
+        )
+    return _with_slash(text)

@@ -76,11 +76,17 @@ def make_session(limits: FetchLimits, pool_size: int = 10) -> requests.Session:
 
 
 def fetch_source(
-    session: requests.Session, url: str, previous: HttpState, limits: FetchLimits
+    session: requests.Session,
+    url: str,
+    previous: HttpState,
+    limits: FetchLimits,
+    *,
+    accept: str | None = None,
 ) -> FetchResult:
-    """GET `url` conditionally; a 304, or a 200 whose body is unchanged, is `not_modified`."""
+    """GET `url` conditionally; a 304, or a 200 whose body is unchanged, is `not_modified`.
+    `accept` replaces the session's Accept header (a feed's) for this request (an image's)."""
     with _Deadline(limits.total_timeout) as deadline:
-        result = _fetch(session, url, previous, limits, deadline)
+        result = _fetch(session, url, previous, limits, deadline, accept)
     if result.error:
         # Server-supplied text (reason phrases, URLs) ends up here: keep it one short line.
         result = replace(result, error=_printable(result.error, 300))
@@ -93,8 +99,9 @@ def _fetch(
     previous: HttpState,
     limits: FetchLimits,
     deadline: _Deadline,
+    accept: str | None = None,
 ) -> FetchResult:
-    headers = {}
+    headers = {"Accept": accept} if accept else {}
     if previous.etag:
         headers["If-None-Match"] = previous.etag
     if previous.last_modified:

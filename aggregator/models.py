@@ -115,3 +115,14 @@ class Paths:
     database: Path
     documents: Path
     public: Path
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """The last try to mirror one image URL (aggregator/images.py): the file it gave inside
+    `images.folder`, or why there is none."""
+
+    url: str
+    name: str | None  # "ab/<sha-256 of the bytes>.jpg" when mirrored
+    error: str | None  # when not
+    checked: datetime  # when it was fetched or tried

@@ -233,7 +233,7 @@ def _not_a_feed(body: bytes) -> str | None:
         return "not a feed (an empty answer)"
     if HTML_START.match(head) or b"<html" in head:
         return "not a feed (an HTML page; give the feed's own URL)"
-    if not head.startswith(b"<") and b"<" not in head[:256]:
+    if not head.startswith((b"<", b"{", b"[")) and b"<" not in head[:256]:
         text = " ".join(body[:200].decode("utf-8", "replace").split())
         return f"not a feed (plain text: {text[:80]!r})"
     return None

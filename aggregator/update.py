@@ -50,6 +50,7 @@ from .feed_groups import (
 )
 from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
+from .images import ImageMirror
 from .models import Entry, FetchResult, HttpState, ParsedFeed, PollResult, Source, StoredEntry
 from .parse import parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
@@ -134,6 +135,9 @@ class Pipeline:
         self.store = store
         self.limits = fetch_limits(config)
         self.session = make_session(self.limits, pool_size=max(10, config.workers))
+        self.images = (
+            ImageMirror(config.images, store, self.session, self.limits) if config.images else None
+        )
         self.sources = {source.name: source for source in config.sources}
         memory.limit_arenas()  # before the pass starts its threads
         self._output_lock = threading.Lock()
@@ -386,7 +390,7 @@ class Pipeline:
         total = 0
         with self._output_lock:
             while (owed := self.store.owed_documents(limit=500)).done:
-                self._write_pending(owed.write, render)
+                self._write_pending(self._localised(owed.write), render)
                 remove_documents(self.config.paths.documents, owed.remove)
                 self.store.mark_documents(owed.done)
                 total += len(owed.write)
@@ -409,6 +413,14 @@ class Pipeline:
         for done in self._in_workers(write_documents, jobs, len(pending) >= DOCUMENT_CHUNK):
             written += done
         return written
+
+    def _localised(self, entries: Sequence[StoredEntry]) -> Sequence[StoredEntry]:
+        """The entries as documents show them: with `images` configured, their images
+        mirrored into the site and pointing at the copies (the store, and so every
+        published feed, keeps the original URLs). Done here, before the rendering."""
+        if self.images is None:
+            return entries
+        return self.images.localise_all(entries, self.sources)
 
     def _sources_of(self, entries: Iterable[StoredEntry]) -> dict[str, Source]:
         """The configured sources of `entries`: all a worker needs of the config for them."""
@@ -460,7 +472,7 @@ class Pipeline:
         total = 0
         with self._output_lock:
             for owed in self.store.all_documents(batch=500):
-                write_documents(folder, owed.write, self.sources, render)
+                write_documents(folder, self._localised(owed.write), self.sources, render)
                 remove_documents(folder, owed.remove)
                 self.store.mark_documents(owed.done)
                 total += len(owed.write)

@@ -91,7 +91,7 @@ def test_add_refuses_what_leads_to_no_feed(config: Path, feed_server: FeedServer
     feed_server.serve("/text", b"just words", content_type="text/plain")
     result = run_cli("add", "--config", str(config), feed_server.url("/text"))
     assert result.returncode == 1
-    assert f"{feed_server.url('/text')}: malformed feed" in result.stderr
+    assert f"{feed_server.url('/text')}: not a feed (plain text: 'just words')" in result.stderr
     result = run_cli("add", "--config", str(config), "http://127.0.0.1:9/feed")
     assert result.returncode == 1
     assert "http://127.0.0.1:9/feed: connection" in result.stderr

@@ -10,7 +10,7 @@ from typing import Any
 from ..sanitize import plain_text, valid_url
 from ._rows import canonical_link
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -174,6 +174,17 @@ MIGRATIONS: dict[int, str] = {
     SELECT id FROM entries WHERE article IN (
         SELECT article FROM entries WHERE article IS NOT NULL
         GROUP BY article HAVING count(*) > 1);
+    """,
+    # Entries' images mirrored into the site (config.yaml's `images`, aggregator/images.py):
+    # what the last try for each URL gave, a file named by the hash of its bytes or an
+    # error, so that an image is fetched once and a failure is tried again only later.
+    7: """
+    CREATE TABLE images (
+        url TEXT PRIMARY KEY,
+        name TEXT,
+        error TEXT,
+        checked TEXT NOT NULL
+    );
     """,
 }
 

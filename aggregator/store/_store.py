@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -16,7 +17,7 @@ import sqlite_utils
 
 from ..atomic import write_atomic
 from ..errors import StoreError
-from ..models import Entry, StoredEntry
+from ..models import Entry, ImageOutcome, StoredEntry
 from ._rows import (
     ENTRY_SELECT,
     ENTRY_SELECT_OWED,
@@ -25,6 +26,7 @@ from ._rows import (
     SourceState,
     canonical_link,
     iso,
+    parse_iso,
     source_state,
     stored_entry,
 )
@@ -260,11 +262,20 @@ class Store:
                 )
             )
         with self.transaction():
+            # An article link is one the source has once (migration 6): decided here for the
+            # new rows, so that they are written once, not inserted and then updated.
+            links = Counter(row[3] for row in rows if row[3])
+            stored = self._link_counts(state.name, list(links))
+            rows = [
+                (*row, row[3] if links[row[3]] == 1 and not stored.get(row[3]) else None)
+                for row in rows
+            ]
             # One statement for all new rows (sqlite3's executemany): a cold feed has 50.
             self.db.conn.executemany(
                 "INSERT INTO entries (source, identity, link, canonical_link, title, author, "
                 "published, updated, date, content, image, categories, content_hash, "
-                "first_seen, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "first_seen, document, article) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, identity) DO NOTHING",
                 rows,
             )
@@ -293,9 +304,25 @@ class Store:
                         entry.identity,
                     ],
                 )
-            links = {row[3] for row in rows} | {canonical_link(e.link) for e, _ in changed}
-            self._mark_articles(state.name, sorted(filter(None, links)))
+            # Links now shared with entries stored before, and the changed entries' links.
+            moved = set(stored) | {canonical_link(e.link) for e, _ in changed}
+            self._mark_articles(state.name, sorted(filter(None, moved)))
             self._write_state(state)
+
+    def _link_counts(self, source: str, links: Sequence[str]) -> dict[str, int]:
+        """How many stored entries of `source` have each of these canonical links."""
+        counts: dict[str, int] = {}
+        for start in range(0, len(links), 500):
+            chunk = links[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            counts.update(
+                self.db.execute(
+                    f"SELECT canonical_link, count(*) FROM entries WHERE canonical_link "
+                    f"IN ({marks}) AND +source = ? GROUP BY canonical_link",
+                    [*chunk, source],
+                ).fetchall()
+            )
+        return counts
 
     def _mark_articles(self, source: str, links: Sequence[str]) -> None:
         """Set `article` on the entries of `source` with these canonical links: the link
@@ -538,6 +565,32 @@ class Store:
             self.db.execute("DELETE FROM entries WHERE source = ?", [name])
             self.db.execute("DELETE FROM sources WHERE name = ?", [name])
         return [document for (document,) in rows]
+
+    # -- mirrored images (aggregator/images.py) --------------------------------------------
+
+    def image_outcomes(self, urls: Sequence[str]) -> dict[str, ImageOutcome]:
+        """What the last try to mirror each of these image URLs gave, for those tried."""
+        found: dict[str, ImageOutcome] = {}
+        with self._lock:
+            for start in range(0, len(urls), 500):
+                chunk = list(urls[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                rows = self.db.execute(
+                    f"SELECT url, name, error, checked FROM images WHERE url IN ({marks})", chunk
+                ).fetchall()
+                for url, name, error, checked in rows:
+                    found[url] = ImageOutcome(url, name, error, parse_iso(checked))
+        return found
+
+    def save_image_outcomes(self, outcomes: Sequence[ImageOutcome]) -> None:
+        """Remember how these image URLs went (replacing what an earlier try gave)."""
+        if not outcomes:
+            return
+        with self.transaction():
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO images (url, name, error, checked) VALUES (?, ?, ?, ?)",
+                [(o.url, o.name, o.error, iso(o.checked)) for o in outcomes],
+            )
 
 
 def database_problem(path: Path, exc: sqlite3.Error) -> str:
