@@ -12,7 +12,7 @@ makes each category a folder and parses it as a URL, so `Varthabharathi : Kanrna
 aborts the build (`Invalid scheme format`) and `/` or `|` make odd folders; categories are
 written with letters, digits, spaces, `-`, `_` and `.` only. Jekyll's own excerpt is the
 first paragraph rendered, which for a body in one `<div>` is the whole post: an explicit
-plain-text `excerpt` is written.
+`excerpt` is written, the entry's text bounded and HTML-escaped (`documents.excerpt_of`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ What every format (this one, `document_formats`' Hugo and Jekyll) also guarantee
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import string
 import unicodedata
@@ -67,7 +68,7 @@ TEMPLATE_FIELDS = {
     "author": "the entry's author, else the source's",
     "image": "the entry's first image, else the source's image (URL)",
     "link": "the entry's link (URL)",
-    "excerpt": f"the text of the entry, at most {EXCERPT_CHARS} characters",
+    "excerpt": f"the entry's text, at most {EXCERPT_CHARS} characters, & < > escaped",
     "source": "the source's name",
     "source_title": "the source's title",
     "categories": "the categories (a list when the value is only {categories})",
@@ -265,20 +266,23 @@ def safe_title(title: str) -> str:
     return "".join(out)
 
 
-def excerpt_of(html: str) -> str:
-    """The plain text of an entry's HTML on one line, at most EXCERPT_CHARS characters (cut
-    at a space when there is one near the end, with an ellipsis)."""
-    if not html:
+def excerpt_of(fragment: str) -> str:
+    """The text of an entry's HTML on one line, at most EXCERPT_CHARS characters (cut at a
+    space when there is one near the end, with an ellipsis), with `&`, `<`, `>` escaped:
+    an excerpt is HTML to the generators (Jekyll's own is the first paragraph rendered) and
+    themes print it as it is (minima, NexT's description), so text that reads `<script>`
+    must not become one."""
+    if not fragment:
         return ""
-    body = LexborHTMLParser(html).body
+    body = LexborHTMLParser(fragment).body
     text = _one_line(body.text(separator=" ") if body is not None else "")
-    if len(text) <= EXCERPT_CHARS:
-        return text
-    cut = text[: EXCERPT_CHARS - 1]
-    space = cut.rfind(" ")
-    if space > EXCERPT_CHARS * 2 // 3:
-        cut = cut[:space]
-    return cut.rstrip(" ,.;:·、，。") + "…"
+    if len(text) > EXCERPT_CHARS:
+        cut = text[: EXCERPT_CHARS - 1]
+        space = cut.rfind(" ")
+        if space > EXCERPT_CHARS * 2 // 3:
+            cut = cut[:space]
+        text = cut.rstrip(" ,.;:·、，。") + "…"
+    return html.escape(text, quote=False)
 
 
 def wall_time(moment: datetime, zone: str) -> datetime:

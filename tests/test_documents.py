@@ -367,5 +367,7 @@ def test_excerpt_is_plain_text_on_one_line_and_bounded() -> None:
     assert len(excerpt_of(long)) <= 300 and excerpt_of(long).endswith("word…")
     chinese = excerpt_of("<p>" + "字" * 400 + "</p>")
     assert len(chinese) == 300 and chinese.endswith("字…")
-    assert excerpt_of("<p>a &amp; b</p><p>c<br>d</p>") == "a & b c d"
+    assert excerpt_of("<p>a &amp; b</p><p>c<br>d</p>") == "a &amp; b c d"
+    # What reads as a tag in the text stays text to a theme that prints the excerpt as HTML.
+    assert excerpt_of("<p>Write &lt;script&gt; here</p>") == "Write &lt;script&gt; here"
     assert excerpt_of("") == ""

@@ -1,8 +1,8 @@
 """The documents, in `documents_format: hugo`, built into a real Hugo site (tests/hugo).
 
 Every document must become a page with its title, date and categories (as Hugo taxonomy
-terms, each listing the page), its images in `images`, its HTML body intact, and Hugo must
-not complain about anything.
+terms, each listing the page), its images in `images`, its HTML body intact, the feed's
+template syntax shown as text (tests/probes.py), and Hugo must not complain about anything.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import pytest
 import yaml
 from conftest import run_cli
 from feedworld import serve_site_sources
+from probes import PROBE_DOCUMENTS, serve_probe_sources
+from selectolax.lexbor import LexborHTMLParser
 
 HUGO_SITE = Path(__file__).resolve().parents[1] / "hugo"
 HUGO = shutil.which("hugo")
@@ -62,6 +64,7 @@ def test_every_document_becomes_a_hugo_page(feed_server, tmp_path: Path) -> None
     sources = serve_site_sources(
         feed_server, TRICKY_TITLES, "<p>{{< gist x >}} No image. 没有图片。</p>"
     )
+    sources += [s for s in serve_probe_sources(feed_server) if s["name"] != "aljazeera"]
     config = tmp_path / "config.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -77,7 +80,7 @@ def test_every_document_becomes_a_hugo_page(feed_server, tmp_path: Path) -> None
     result = run_cli("update", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     documents = sorted((site / "content" / "posts").glob("*.md"))
-    assert len(documents) == 1 + (len(TRICKY_TITLES) + 1) + 2
+    assert len(documents) == 1 + (len(TRICKY_TITLES) + 1) + 2 + PROBE_DOCUMENTS - 1
 
     assert HUGO is not None
     built = subprocess.run(
@@ -114,7 +117,22 @@ def test_every_document_becomes_a_hugo_page(feed_server, tmp_path: Path) -> None
         assert content.count('referrerpolicy="no-referrer"') >= body.count("<img")
         assert "<script" not in content
         assert "raw HTML omitted" not in content
+        assert "&lt;/br&gt;" not in content and "&amp;#" not in content
+        assert not [
+            node for node in LexborHTMLParser(page).css("*") if "onerror" in node.attributes
+        ]
 
     # Template syntax from the feed reached the page as text, not as a shortcode call.
-    tricky = next(text for text in pages.values() if "gist" in text)
+    tricky = next(text for text in pages.values() if "No image. 没有图片" in text)
     assert "<p>&#123;{&lt; gist x &gt;}&#125; No image." in tricky  # shown: {{< gist x >}}
+    probe = next(text for text in pages.values() if "Shell: echo" in text)
+    shown = LexborHTMLParser(between(probe, '<div class="content">', "</div>\n</article>")).text()
+    for piece in (
+        "${#}",
+        "{# note #}",
+        "{{ site.title }}",
+        "{% raw %}",
+        "{{< gist x >}}",
+        "{{% md %}}",
+    ):
+        assert piece in shown, piece  # the feed's text: no shortcode ran
