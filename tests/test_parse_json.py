@@ -94,7 +94,7 @@ def test_json_feed_10_with_plain_text_and_external_urls() -> None:
     # content_text is text: escaped, in paragraphs, line breaks kept; it beats the summary.
     assert linked.content == (
         "<p>Lovely explainer on guidance systems.</p>"
-        "<p>The part about AT&amp;T's old survey &lt;b&gt;markers&lt;/b&gt; made me laugh:"
+        "<p>The part about AT&T's old survey &lt;b&gt;markers&lt;/b&gt; made me laugh:"
         "<br>“they were never where the map said.”</p>"
     )
     assert linked.image is None
