@@ -51,8 +51,21 @@ from .update import fetch_limits
     default="",
     help="Comma-separated categories, e.g. 'Tech,Python'.",
 )
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Let this source reach loopback, private and link-local addresses, whatever address "
+    "URL is on (writes allow_private: true).",
+)
 @click.argument("url")
-def add(config_path: Path, name: str | None, title: str | None, categories: str, url: str):
+def add(
+    config_path: Path,
+    name: str | None,
+    title: str | None,
+    categories: str,
+    allow_private: bool,
+    url: str,
+):
     """Follow URL: a feed, or a web page whose feed is found for you.
 
     The feed is fetched once and must parse before config.yaml is changed."""
@@ -65,7 +78,9 @@ def add(config_path: Path, name: str | None, title: str | None, categories: str,
     limits = fetch_limits(config)
     session = make_session(limits, pool_size=2)
     try:
-        found = discover_feed(session, url, limits)
+        found = discover_feed(
+            session, url, limits, allow_private=allow_private or config.allow_private
+        )
     except (FetchError, ParseError) as exc:
         fail(str(exc), EXIT_SOURCES_FAILED)
     finally:
@@ -93,7 +108,7 @@ def add(config_path: Path, name: str | None, title: str | None, categories: str,
         fail(f"a source named {name!r} already exists; choose another --name")
     chosen = name or source_name(title or feed.title, found.url, taken)
     cats = tuple(part.strip() for part in categories.split(",") if part.strip())
-    new = NewSource(chosen, found.url, title or feed.title, cats)
+    new = NewSource(chosen, found.url, title or feed.title, cats, allow_private)
     try:
         add_sources(config.path, [new])
     except AggregatorError as exc:

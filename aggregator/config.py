@@ -90,6 +90,7 @@ class Config:
     total_timeout: float = 60.0
     max_body: int = 15 * 2**20
     max_redirects: int = 10
+    allow_private: bool = False  # every source may reach internal addresses (aggregator/reach.py)
     workers: int = 8
     max_interval: int = 86400
     documents_format: str = "hexo"  # front matter for hexo, hugo or jekyll
@@ -280,6 +281,7 @@ SOURCE_KEYS = {
     "include",
     "exclude",
     "keep",
+    "allow_private",
 }
 DOCUMENT_FORMATS = ("hexo", "hugo", "jekyll")
 JSON_FEED_NAME = "feed.json"  # the merged JSON Feed, beside feed.rss and feed.atom
@@ -294,6 +296,7 @@ TOP_KEYS = {
     "timeout",
     "max_body",
     "max_redirects",
+    "allow_private",
     "workers",
     "interval",
     "max_interval",
@@ -432,7 +435,8 @@ def build_config(tree: Any, file: Path) -> Config:
     default_interval = reader.value(top, "interval", "", parse_duration, 1800)
     max_interval = reader.value(top, "max_interval", "", parse_duration, 86400)
 
-    sources = _sources(reader, tree, top.get("sources"), default_interval)
+    allow_private = reader.value(top, "allow_private", "", _bool, False)
+    sources = _sources(reader, tree, top.get("sources"), default_interval, allow_private)
     return Config(
         path=file,
         paths=Paths(
@@ -450,6 +454,7 @@ def build_config(tree: Any, file: Path) -> Config:
         total_timeout=reader.value(timeout_raw, "total", "timeout", parse_duration, 60),
         max_body=reader.value(top, "max_body", "", parse_size, 15 * 2**20),
         max_redirects=reader.value(top, "max_redirects", "", _positive_int, 10),
+        allow_private=allow_private,
         workers=reader.value(top, "workers", "", _positive_int, 8),
         max_interval=max_interval,
         documents_format=reader.value(top, "documents_format", "", _document_format, "hexo"),
@@ -481,7 +486,9 @@ def _front_matter(reader: _Reader, tree: Any, node: Any) -> tuple:
     return tuple(changes)
 
 
-def _sources(reader: _Reader, tree: Any, node: Any, default_interval: int) -> tuple[Source, ...]:
+def _sources(
+    reader: _Reader, tree: Any, node: Any, default_interval: int, allow_private: bool
+) -> tuple[Source, ...]:
     if node is None:
         return ()
     if not isinstance(node, list):
@@ -527,6 +534,7 @@ def _sources(reader: _Reader, tree: Any, node: Any, default_interval: int) -> tu
                 include=reader.value(item, "include", path, _patterns, ()),
                 exclude=reader.value(item, "exclude", path, _patterns, ()),
                 keep=reader.value(item, "keep", path, _positive_int),
+                allow_private=reader.value(item, "allow_private", path, _bool, allow_private),
             )
         )
     return tuple(sources)

@@ -4,7 +4,9 @@ A page leads to its feeds through `<link rel="alternate" type="application/rss+x
 Atom, RDF, JSON Feed) tags; when it advertises none, the usual paths (/feed, /rss, /atom.xml,
 /feed.xml, /rss.xml, /index.xml) are tried at the site's root and below the page. Every
 candidate is fetched and parsed with the same steps a poll uses, so what is found is known
-to work.
+to work, and with the reach of the URL the user gave (aggregator/reach.py): a page on a public
+address never leads to a feed on an internal one (that candidate is refused before any
+connection, and shown among those tried).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .errors import FetchError, ParseError
 from .fetch import FetchLimits, fetch_source
 from .models import HttpState, ParsedFeed, Source
 from .parse import parse_feed
+from .reach import reach_for
 
 FEED_TYPES = (
     "application/rss+xml",
@@ -53,10 +56,14 @@ class Discovery:
     tried: tuple[tuple[str, str], ...] = field(default=())  # (url, why not) before success
 
 
-def discover_feed(session: requests.Session, url: str, limits: FetchLimits) -> Discovery:
+def discover_feed(
+    session: requests.Session, url: str, limits: FetchLimits, *, allow_private: bool = False
+) -> Discovery:
     """The feed at `url`, or found from the page at `url`; FetchError when `url` cannot be
-    fetched, ParseError when it is neither a feed nor a page leading to one."""
-    fetched = fetch_source(session, url, HttpState(), limits)
+    fetched, ParseError when it is neither a feed nor a page leading to one. `allow_private`
+    is the source setting: internal addresses may be reached whatever `url` is on."""
+    reach = reach_for(url, allow_private)
+    fetched = fetch_source(session, url, HttpState(), limits, reach=reach)
     if fetched.error or fetched.body is None:
         raise FetchError(f"{url}: {fetched.error or 'empty answer'}")
     try:
@@ -72,7 +79,7 @@ def discover_feed(session: requests.Session, url: str, limits: FetchLimits) -> D
         candidates = common_feed_urls(fetched.url)
     tried: list[tuple[str, str]] = []
     for candidate in _unique([c for c in candidates if c not in {url, fetched.url}]):
-        result = fetch_source(session, candidate, HttpState(), limits)
+        result = fetch_source(session, candidate, HttpState(), limits, reach=reach)
         if result.error or result.body is None:
             tried.append((candidate, result.error or "empty answer"))
             continue

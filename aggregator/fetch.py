@@ -10,6 +10,11 @@ The total time limit holds even against a server that dribbles one byte just ins
 timeout: a watchdog shuts the fetch's socket down when the time is up. The size limit holds
 after decompression (urllib3 inflates at most what is asked for), so a gzip bomb costs no more
 memory than `max_body`.
+
+Every connection, the first and each redirect's, goes only to addresses the fetch's `Reach`
+allows (aggregator/reach.py): the host is resolved once, every address checked, and only a
+checked address connected to, so neither a redirect nor a DNS answer that changes between a
+check and the connection can lead a public source to an internal service.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import heapq
 import itertools
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -32,9 +38,16 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NameResolutionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util.connection import allowed_gai_family
 
 from .models import FetchResult, HttpState
+from .reach import Reach, reach_for, reach_for_host
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
@@ -82,11 +95,18 @@ def fetch_source(
     limits: FetchLimits,
     *,
     accept: str | None = None,
+    reach: Reach | None = None,
 ) -> FetchResult:
     """GET `url` conditionally; a 304, or a 200 whose body is unchanged, is `not_modified`.
-    `accept` replaces the session's Accept header (a feed's) for this request (an image's)."""
-    with _Deadline(limits.total_timeout) as deadline:
-        result = _fetch(session, url, previous, limits, deadline, accept)
+    `accept` replaces the session's Accept header (a feed's) for this request (an image's).
+    `reach` is what the fetch and its redirects may connect to: a source's, from its
+    configured URL; by default, that of `url` itself, as if `url` were configured."""
+    _current.reach = reach or reach_for(url)
+    try:
+        with _Deadline(limits.total_timeout) as deadline:
+            result = _fetch(session, url, previous, limits, deadline, accept)
+    finally:
+        _current.reach = None
     if result.error:
         # Server-supplied text (reason phrases, URLs) ends up here: keep it one short line.
         result = replace(result, error=_printable(result.error, 300))
@@ -218,6 +238,8 @@ def _request_error(exc: requests.RequestException, limits: FetchLimits, deadline
         return f"not a web URL ({_reason(exc)})"
     causes = _causes(exc)
     for cause in causes:
+        if isinstance(cause, _Refused):
+            return cause.refusal
         if isinstance(cause, NameResolutionError):
             host = getattr(cause, "_host", None) or "the host"
             return f"cannot resolve host {host} (DNS lookup failed)"
@@ -367,11 +389,95 @@ class _Watched:
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
+class _Refused(NewConnectionError):
+    """A connection the fetch's `Reach` does not allow, refused before it is made."""
+
+    def __init__(self, connection: HTTPConnection, refusal: str) -> None:
+        super().__init__(connection, refusal)
+        self.refusal = refusal
+
+
+class _Guarded:
+    """Mixin for urllib3 connections: each connects only to addresses the current fetch's
+    `Reach` allows (aggregator/reach.py).
+
+    The host is resolved once, every address it resolves to is checked (one refused address
+    refuses the host), and the socket connects to those very addresses, so a DNS server
+    that answers differently a second time (rebinding) gets no second question. Nothing is
+    sent to a refused address, so the refusal reads the same whether a port is open or
+    closed. A pooled connection is checked again before each request: another fetch, with a
+    wider reach, may have opened it.
+    """
+
+    host: str
+    port: int
+    timeout: Any
+    source_address: tuple[str, int] | None
+    socket_options: Any
+    sock: socket.socket | None
+    _dns_host: str
+    peer: str | None = None  # the address connected to
+
+    def _new_conn(self) -> socket.socket:
+        connection: Any = self
+        reach = _reach_now(self.host)
+        host = self._dns_host.strip("[]")
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            raise LocationParseError(f"'{host}', label empty or too long") from None
+        try:
+            found = socket.getaddrinfo(host, self.port, allowed_gai_family(), socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, connection, exc) from exc
+        for *_, address in found:
+            refusal = reach.refusal(self.host, str(address[0]))
+            if refusal:
+                raise _Refused(connection, refusal)
+        error: OSError = OSError("getaddrinfo returned no address")
+        for family, kind, proto, _, address in found:  # as urllib3's create_connection
+            sock = socket.socket(family, kind, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                if self.timeout is None or isinstance(self.timeout, int | float):
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            self.peer = str(address[0])
+            sys.audit("http.client.connect", self, self.host, self.port)
+            return sock
+        if isinstance(error, TimeoutError):
+            message = f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            raise ConnectTimeoutError(connection, message) from error
+        message = f"Failed to establish a new connection: {error}"
+        raise NewConnectionError(connection, message) from error
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None and self.peer is not None:
+            refusal = _reach_now(self.host).refusal(self.host, self.peer)
+            if refusal:
+                connection: Any = self
+                raise _Refused(connection, refusal)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def _reach_now(host: str) -> Reach:
+    """The current fetch's reach; outside `fetch_source` (a WebSub ping to the configured
+    hub), that of the host itself."""
+    return getattr(_current, "reach", None) or reach_for_host(host)
+
+
+class _WatchedHTTPConnection(_Watched, _Guarded, HTTPConnection):
     pass
 
 
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+class _WatchedHTTPSConnection(_Watched, _Guarded, HTTPSConnection):
     pass
 
 
@@ -384,7 +490,8 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 class _GuardedAdapter(HTTPAdapter):
-    """requests' adapter with connections the fetch deadline can interrupt."""
+    """requests' adapter with connections the fetch deadline can interrupt, made only to
+    addresses the fetch's reach allows."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)

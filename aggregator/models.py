@@ -26,6 +26,9 @@ class Source:
     include: tuple[str, ...] = ()  # regexes: when given, an entry must match one to be kept
     exclude: tuple[str, ...] = ()  # regexes: an entry matching any is dropped
     keep: int | None = None  # cap on stored entries; the oldest by date are pruned
+    # Internal addresses (loopback, private, link-local) reachable whatever the URL's own host
+    # is; see aggregator/reach.py.
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class NewSource:
     url: str
     title: str | None = None
     categories: tuple[str, ...] = ()
+    allow_private: bool = False  # written only when true
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ def _source_map(item: NewSource) -> CommentedMap:
         categories = CommentedSeq(item.categories)
         categories.fa.set_flow_style()
         node["categories"] = categories
+    if item.allow_private:
+        node["allow_private"] = True
     return node
 
 

@@ -54,6 +54,7 @@ from .images import ImageMirror
 from .models import Entry, FetchResult, HttpState, ParsedFeed, PollResult, Source, StoredEntry
 from .parse import parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
+from .reach import reach_for
 from .schedule import next_delay
 from .store import KnownEntry, SourceState, Store
 from .websub import ping_hub
@@ -224,8 +225,13 @@ class Pipeline:
         # A source in error asks without validators: a 304 (or the same body hash) can only
         # confirm content that was read, and nothing was read since the failure began.
         failing = state.status == "error"
+        # What the fetch may connect to follows the configured URL, not one a redirect left.
         fetched = fetch_source(
-            self.session, url, HttpState() if failing else state.http, self.limits
+            self.session,
+            url,
+            HttpState() if failing else state.http,
+            self.limits,
+            reach=reach_for(source.url, source.allow_private),
         )
         if fetched.error:
             result = self._record_error(source, state, fetched, fetched.error, now)
