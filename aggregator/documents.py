@@ -73,7 +73,6 @@ TEMPLATE_FIELDS = {
     "source_title": "the source's title",
     "categories": "the categories (a list when the value is only {categories})",
 }
-URL_FIELDS = ("image", "link")
 FRONT_MATTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
@@ -154,9 +153,9 @@ def parse_front_matter_value(value: object) -> FrontMatterValue:
     if isinstance(value, str):
         if not value.strip():
             raise ValueError("must not be empty (give null to leave the key out)")
-        return parse_template(value)
+        return parse_template(str(value))  # a plain str, not the YAML loader's subclass
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return tuple(parse_template(item) for item in value)
+        return tuple(parse_template(str(item)) for item in value)
     raise ValueError(
         'expected a template such as "{image}", a list of them, true/false, a number, '
         f"or null to leave the key out; got {type(value).__name__} {value!r}"
@@ -172,7 +171,6 @@ class EntryFacts:
 
     def __init__(self, stored: StoredEntry, source: Source | None) -> None:
         entry = stored.entry
-        self.stored = stored
         self.source_title = (
             (source.title if source else None) or stored.source_title or entry.source
         )
