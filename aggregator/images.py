@@ -9,7 +9,9 @@ Guarantees:
 
 - An image is fetched with the machinery and limits of sources (`fetch.fetch_source`: the
   same session, connect/read timeouts, total deadline, redirect cap, no `Referer`), with
-  `images.max_size` as the cap on its decompressed bytes, read while streaming.
+  `images.max_size` as the cap on its decompressed bytes, read while streaming, and with
+  the reach of the source whose entry holds it (aggregator/reach.py): a feed on a public
+  address cannot have an image copied from your own network into the site.
 - Only bytes that are an image by their first bytes are kept: JPEG, PNG, GIF, WebP, AVIF.
   SVG is refused (an SVG can carry script, which would run on the site's own origin when
   the file is opened), and so is anything else whatever its Content-Type says.
@@ -51,6 +53,7 @@ from .config import ImageSettings
 from .errors import OutputError
 from .fetch import FetchLimits, fetch_source
 from .models import HttpState, ImageOutcome, Source, StoredEntry
+from .reach import Reach, reach_for
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -293,16 +296,24 @@ class ImageMirror:
         """The entries with the images that are (or now get) mirrored pointing at their
         copies. Raises OutputError only when the folder cannot be written."""
         wanted = [image_urls(stored, sources.get(stored.entry.source)) for stored in entries]
-        urls = list(dict.fromkeys(url for found in wanted for url in found))
-        if not urls:
+        reaches: dict[str, Reach] = {}
+        for stored, found in zip(entries, wanted, strict=True):
+            reach = _source_reach(sources.get(stored.entry.source))
+            for url in found:
+                known = reaches.get(url)  # held by several sources: what any of them may reach
+                wider = reach if known is None else Reach(known.kinds | reach.kinds, known.origin)
+                reaches[url] = wider
+        if not reaches:
             return list(entries)
-        names = self.mirror(urls)
+        names = self.mirror(reaches)
         local = {url: self.settings.url + name for url, name in names.items()}
         return [localise(stored, sources.get(stored.entry.source), local) for stored in entries]
 
-    def mirror(self, urls: Sequence[str]) -> dict[str, str]:
-        """URL -> file name inside the folder, for each of `urls` that has a copy now."""
+    def mirror(self, reaches: Mapping[str, Reach]) -> dict[str, str]:
+        """URL -> file name inside the folder, for each URL of `reaches` that has a copy now;
+        each is fetched with its reach."""
         started = time.monotonic()
+        urls = list(reaches)
         known = self.store.image_outcomes(urls)
         present = {
             outcome.name
@@ -317,7 +328,7 @@ class ImageMirror:
         stop = threading.Event()  # set when the folder cannot be written: stop fetching
         try:
             with ThreadPoolExecutor(THREADS, thread_name_prefix="images") as pool:
-                lanes = [pool.submit(self._lane, lane, stop) for lane in _lanes(due)]
+                lanes = [pool.submit(self._lane, lane, reaches, stop) for lane in _lanes(due)]
                 failure: OutputError | None = None
                 for lane in lanes:
                     try:
@@ -342,17 +353,21 @@ class ImageMirror:
         )
         return local
 
-    def _lane(self, urls: Sequence[str], stop: threading.Event) -> list[ImageOutcome]:
+    def _lane(
+        self, urls: Sequence[str], reaches: Mapping[str, Reach], stop: threading.Event
+    ) -> list[ImageOutcome]:
         """One host's share of the downloads, one after another."""
         done: list[ImageOutcome] = []
         for url in urls:
             if stop.is_set():
                 break
-            done.append(self._download(url))
+            done.append(self._download(url, reaches[url]))
         return done
 
-    def _download(self, url: str) -> ImageOutcome:
-        fetched = fetch_source(self.session, url, HttpState(), self.limits, accept=IMAGE_ACCEPT)
+    def _download(self, url: str, reach: Reach) -> ImageOutcome:
+        fetched = fetch_source(
+            self.session, url, HttpState(), self.limits, accept=IMAGE_ACCEPT, reach=reach
+        )
         now = datetime.now(UTC)
         if fetched.error:
             error = fetched.error.replace("(max_body)", "(images.max_size)")
@@ -402,6 +417,14 @@ class ImageMirror:
                         remove_stale_temps(sub)
                     except OSError as exc:
                         log.warning("cannot clear temp files in %s: %s", sub, exc)
+
+
+def _source_reach(source: Source | None) -> Reach:
+    """What an image in `source`'s entries may reach: what the source itself may (public
+    addresses only for entries whose source is no longer configured)."""
+    if source is None:
+        return reach_for("")
+    return reach_for(source.url, source.allow_private)
 
 
 def _lanes(urls: Sequence[str]) -> list[list[str]]:

@@ -470,3 +470,48 @@ def test_allow_private_in_the_config(tmp_path: Path, make_config: Callable) -> N
     )
     with pytest.raises(Exception, match=r"sources\[0\]\.allow_private \(line 4\): expected "):
         load_config(path)
+
+
+# -- images mirrored into the site --------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(200))
+
+
+def test_an_image_is_fetched_with_the_reach_of_its_source(
+    seen_as_public: HTTPServer,
+    internal: HTTPServer,
+    feed_server: FeedServer,
+    make_config,
+    pipeline_for,
+) -> None:
+    """A public feed naming an image on your network does not get it copied into the site
+    (the document keeps the URL); a local source's image on the machine is mirrored, also
+    where a public feed names it too."""
+    for path in ("/secret.png", "/photo.png"):
+        internal.expect_request(path).respond_with_data(PNG, content_type="image/png")
+    secret, photo = internal.url_for("/secret.png"), internal.url_for("/photo.png")
+
+    def feed(index: int, *images: str) -> bytes:
+        body = "<p>x</p>" + "".join(f'<p><img src="{image}"></p>' for image in images)
+        return rsshub_feed([rsshub_item(index, guid=f"item-{index}", body=body)])
+
+    seen_as_public.expect_request("/feed").respond_with_data(
+        feed(1, photo, secret), content_type="application/rss+xml"
+    )
+    feed_server.serve("/feed", feed(2, photo))
+    sources = [
+        {"name": "public", "url": seen_as_public.url_for("/feed")},
+        {"name": "local", "url": feed_server.url("/feed")},
+    ]
+    images = {"folder": "site/images", "url": "/images/"}
+    config = make_config(sources, images=images, documents="site/posts", **SETTINGS)
+    pipeline = pipeline_for(config)
+    results = {r.source: r for r in pipeline.update_all()}
+    assert results["public"].new == results["local"].new == 1
+    assert [request.path for request, _ in internal.log] == ["/photo.png"]
+    documents = [p.read_text(encoding="utf-8") for p in config.paths.documents.glob("*.md")]
+    assert len(documents) == 2
+    assert any(f'src="{secret}"' in text for text in documents)  # kept as it was
+    assert not any(photo in text for text in documents)  # both pointing at the copy
+    outcome = pipeline.store.image_outcomes([secret])[secret]
+    assert (outcome.error or "").startswith("refused: 127.0.0.1 is a loopback address")
