@@ -3,15 +3,24 @@
 A reader (Hexo, a feed reader, the HTTP server) therefore sees the old file or the new one,
 never half of one, whatever kills the process. Temp names start with a dot so static-site
 generators ignore any that a crash leaves behind; `remove_stale_temps` clears them.
+
+A temp file is always a new file: its name carries a random part, and it is opened with
+O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink or file planted under any name it could take is
+never followed or truncated (another name is tried); only a temp file this call created is
+ever removed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 from contextlib import suppress
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
+TEMP_TRIES = 8  # names tried when one is taken (by a planted file, or by chance)
+TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def write_atomic(path: Path, data: bytes, *, only_if_changed: bool = True) -> bool:
@@ -25,10 +34,8 @@ def write_atomic(path: Path, data: bytes, *, only_if_changed: bool = True) -> bo
     # os-level calls: a cold pass writes ~50 files a feed, and `open()` adds a buffered
     # writer and two system calls (fstat, ioctl) to each.
     name = os.fspath(path)
-    folder, separator, base = name.rpartition(os.sep)  # a bare name stays in this folder
-    temp = f"{folder}{separator}.{base}.{os.getpid()}{TEMP_SUFFIX}"
+    temp, handle = _create_temp(name)
     try:
-        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         try:
             view = memoryview(data)
             while view:
@@ -41,6 +48,25 @@ def write_atomic(path: Path, data: bytes, *, only_if_changed: bool = True) -> bo
             os.unlink(temp)
         raise
     return True
+
+
+def _create_temp(name: str) -> tuple[str, int]:
+    """A new, empty temp file beside `name`: (its path, a descriptor open for writing)."""
+    folder, separator, base = name.rpartition(os.sep)  # a bare name stays in this folder
+    for _ in range(TEMP_TRIES):
+        temp = f"{folder}{separator}.{base}.{temp_tag()}{TEMP_SUFFIX}"
+        try:
+            return temp, os.open(temp, TEMP_FLAGS, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(
+        errno.EEXIST, f"{TEMP_TRIES} temp file names beside it were all taken", name
+    )
+
+
+def temp_tag() -> str:
+    """The random part of a temp file's name (not guessable, so nothing can wait there)."""
+    return secrets.token_hex(8)
 
 
 def remove_stale_temps(folder: Path) -> int:

@@ -416,38 +416,61 @@ def test_disk_full_while_storing_is_reported_and_recovers(
 def test_disk_full_while_writing_documents_is_reported_and_recovers(
     feed_server: FeedServer, make_config
 ) -> None:
-    """A document write that gets ENOSPC: the real kernel error, from /dev/full, which the
-    temp file of one document is made to point at (atomic.py names it `.<name>.<pid>.tmp`)."""
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full on this system")
+    """A document write that gets ENOSPC: the real kernel error, from a small tmpfs under
+    the documents folder that a filler file leaves three pages of. (Temp files are opened
+    with O_EXCL|O_NOFOLLOW under a random name, so a symlink to /dev/full planted at a temp
+    name, as this test once did, is never followed: tests/test_atomic.py shows that.)"""
     feed_server.serve("/feed", rsshub_feed([rsshub_item(i, guid=f"n-{i}") for i in range(6)]))
     config = make_config([{"name": "news", "url": feed_server.url("/feed")}])
     store = Store(config.paths.database)
     pipeline = Pipeline(config, store, parse_processes=0)
+    documents = config.paths.documents
     try:
         (result,) = [pipeline.poll(source) for source in config.sources]
         assert result.new == 6
-        pending = store.owed_documents().write
-        victim = pending[3].document
-        config.paths.documents.mkdir(parents=True, exist_ok=True)
-        trap = config.paths.documents / f".{victim}.{os.getpid()}.tmp"
-        trap.symlink_to("/dev/full")
-        with pytest.raises(OutputError, match="No space left on device") as failure:
-            pipeline.write_documents()
-        assert victim in str(failure.value)
-        assert not trap.exists() and not trap.is_symlink()  # its temp file cleaned up
-        assert not (config.paths.documents / victim).exists()
-        assert store.integrity_check() == "ok"
-        assert len(store.owed_documents().write) >= 1  # still owed, not forgotten
-        for path in visible_files(config.paths.documents):
-            check_document(path)
-        # The disk has room again: the next pass writes what is owed.
-        pipeline.update_all()
-        assert store.owed_documents().write == []
-        assert check_outputs(config) == 6
+        pending = [owed.document for owed in store.owed_documents().write]
+        with small_filesystem(documents, 64 * 1024):
+            filler = documents / ".filler"
+            handle = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            with contextlib.suppress(OSError):
+                while True:  # until the kernel says the disk is full
+                    os.write(handle, b"x" * 4096)
+            os.close(handle)
+            os.truncate(filler, filler.stat().st_size - 3 * 4096)
+            with pytest.raises(OutputError, match="No space left on device") as failure:
+                pipeline.write_documents()
+            (victim,) = [name for name in pending if name in str(failure.value)]
+            assert not (documents / victim).exists()
+            assert sorted(p.name for p in documents.iterdir() if p.name.startswith(".")) == [
+                ".filler"
+            ]  # its temp file cleaned up
+            assert store.integrity_check() == "ok"
+            assert victim in [owed.document for owed in store.owed_documents().write]
+            for path in visible_files(documents):
+                check_document(path)
+            # The disk has room again: the next pass writes what is owed.
+            filler.unlink()
+            pipeline.update_all()
+            assert store.owed_documents().write == []
+            assert check_outputs(config) == 6
     finally:
         pipeline.close()
         store.close()
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: int) -> Iterator[None]:
+    """A tmpfs of `size` bytes mounted on `folder` for the block; the test is skipped where
+    mounting is not allowed (it needs root, as in CI)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    command = [mount, "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)]
+    if not (mount and umount) or subprocess.run(command, capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield
+    finally:
+        subprocess.run([umount, str(folder)], check=True)
 
 
 def is_writable(folder: Path) -> bool:
