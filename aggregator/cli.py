@@ -16,6 +16,7 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
+from .cli_output import CleanFormatter, echo, one_line
 from .config import Config, load_config
 from .daemon import run_daemon
 from .errors import AggregatorError, ConfigError
@@ -38,11 +39,13 @@ config_option = click.option(
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CleanFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> None:
-    click.echo(f"aggregator: {message}", err=True)
+    echo(f"aggregator: {message}", err=True)
     sys.exit(code)
 
 
@@ -113,11 +116,11 @@ def update(config_path: Path) -> None:
         except AggregatorError as exc:
             fail(str(exc))
     for result in results:
-        click.echo(summary_line(result))
+        echo(summary_line(result))
     failed = sum(1 for r in results if r.status == "error")
     new = sum(r.new for r in results)
     changed = sum(r.changed for r in results)
-    click.echo(
+    echo(
         f"{len(results)} sources: {new} new, {changed} changed, {failed} failed; "
         f"documents in {config.paths.documents}, merged feed in {config.paths.public}"
     )
@@ -166,7 +169,7 @@ def check_config(config_path: Path) -> None:
     """Validate the configuration and say what it contains."""
     config = read_config(config_path)
     enabled = sum(1 for s in config.sources if s.enabled)
-    click.echo(
+    echo(
         f"{config.path}: ok, {len(config.sources)} sources ({enabled} enabled); "
         f"database {config.paths.database}, documents {config.paths.documents}, "
         f"merged feed {config.paths.public}"
@@ -200,10 +203,11 @@ def sources(config_path: Path) -> None:
                 state.error or "",
             )
         )
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]  # names, URLs, errors
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
+        echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _when(moment: datetime | None) -> str:

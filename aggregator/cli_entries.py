@@ -21,6 +21,7 @@ from .cli import (
     open_pipeline,
     read_config,
 )
+from .cli_output import echo
 from .errors import AggregatorError
 
 
@@ -37,12 +38,12 @@ def search(config_path: Path, limit: int, text: tuple[str, ...]) -> None:
     with open_pipeline(config) as pipeline:
         found = pipeline.store.search_entries(" ".join(text), limit=limit)
     if not found:
-        click.echo(f"no entries match {' '.join(text)!r}")
+        echo(f"no entries match {' '.join(text)!r}")
         sys.exit(EXIT_SOURCES_FAILED)
     for stored in found:
         entry = stored.entry
-        click.echo(f"{stored.date:%Y-%m-%d %H:%M}  {entry.source}  {entry.title}")
-        click.echo(f"    {entry.link or '(no link)'}  {config.paths.documents / stored.document}")
+        echo(f"{stored.date:%Y-%m-%d %H:%M}  {entry.source}  {entry.title}")
+        echo(f"    {entry.link or '(no link)'}  {config.paths.documents / stored.document}")
     sys.exit(EXIT_OK)
 
 
@@ -67,6 +68,4 @@ def render(config_path: Path, everything: bool) -> None:
         except AggregatorError as exc:
             fail(str(exc))
     what = "documents" if everything else "pending documents"
-    click.echo(
-        f"{count} {what} written ({config.documents_format} format) in {config.paths.documents}"
-    )
+    echo(f"{count} {what} written ({config.documents_format} format) in {config.paths.documents}")

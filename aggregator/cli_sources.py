@@ -24,6 +24,7 @@ from .cli import (
     open_pipeline,
     read_config,
 )
+from .cli_output import echo
 from .discover import discover_feed
 from .documents import remove_documents
 from .errors import AggregatorError, ConfigError, FetchError, ParseError
@@ -86,17 +87,17 @@ def add(
     finally:
         session.close()
     if found.page:
-        click.echo(f"{found.page} is a web page.")
+        echo(f"{found.page} is a web page.")
         if found.advertised:
-            click.echo(f"It advertises {len(found.advertised)} feed(s):")
+            echo(f"It advertises {len(found.advertised)} feed(s):")
             for link in found.advertised:
                 label = f"  ({link.title})" if link.title else ""
-                click.echo(f"  {link.url}  {link.media_type}{label}")
+                echo(f"  {link.url}  {link.media_type}{label}")
         for candidate, why in found.tried:
-            click.echo(f"  not {candidate}: {why}")
+            echo(f"  not {candidate}: {why}")
     feed = found.feed
     newest = feed.entries[0].title if feed.entries else "(no entries yet)"
-    click.echo(
+    echo(
         f"Feed {found.url}: {feed.title or '(untitled)'}, {len(feed.entries)} entries; "
         f"first: {newest}"
     )
@@ -114,7 +115,7 @@ def add(
     except AggregatorError as exc:
         fail(str(exc))
     extra = f", categories {', '.join(cats)}" if cats else ""
-    click.echo(f"Added source {chosen!r} ({found.url}{extra}) to {config.path}")
+    echo(f"Added source {chosen!r} ({found.url}{extra}) to {config.path}")
 
 
 @main.command()
@@ -136,14 +137,14 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
             config = remove_source(config.path, name)
         except ConfigError as exc:
             fail(str(exc))
-        click.echo(f"Removed source {name!r} from {config.path}")
+        echo(f"Removed source {name!r} from {config.path}")
     elif not purge:
         fail(f"no source named {name!r} in {config.path}")
     if not purge:
-        click.echo("Its stored entries and documents are kept (use --purge to delete them).")
+        echo("Its stored entries and documents are kept (use --purge to delete them).")
         return
     if not config.paths.database.exists():
-        click.echo("No database yet: nothing stored to purge.")
+        echo("No database yet: nothing stored to purge.")
         return
     with held_lock(config), open_pipeline(config) as pipeline:
         try:
@@ -154,7 +155,7 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
             fail(str(exc))
     if not configured and not documents:
         fail(f"no source named {name!r} in {config.path} or in the database")
-    click.echo(
+    echo(
         f"Purged {name!r}: {len(documents)} entries deleted, {removed} documents removed; "
         f"feeds republished in {config.paths.public}"
     )
@@ -176,9 +177,9 @@ def import_opml(config_path: Path, dry_run: bool, file) -> None:
     added, skipped = plan_import(subscriptions, config.sources)
     for item in added:
         cats = f"  [{', '.join(item.categories)}]" if item.categories else ""
-        click.echo(f"add   {item.name}  {item.url}{cats}")
+        echo(f"add   {item.name}  {item.url}{cats}")
     for item in skipped:
-        click.echo(f"skip  {item.url}  ({item.reason})")
+        echo(f"skip  {item.url}  ({item.reason})")
     if added and not dry_run:
         try:
             add_sources(config.path, added)
@@ -190,7 +191,7 @@ def import_opml(config_path: Path, dry_run: bool, file) -> None:
         outcome = f"{config.path} updated"
     else:
         outcome = f"{config.path} unchanged"
-    click.echo(f"{len(added)} added, {len(skipped)} skipped; {outcome}")
+    echo(f"{len(added)} added, {len(skipped)} skipped; {outcome}")
 
 
 @main.command("export-opml")
@@ -222,4 +223,4 @@ def export_opml(config_path: Path, output: Path | None) -> None:
         write_atomic(output, data, only_if_changed=False)
     except OSError as exc:
         fail(f"cannot write {output}: {exc}", EXIT_CONFIG)
-    click.echo(f"{len(config.sources)} sources written to {output}")
+    echo(f"{len(config.sources)} sources written to {output}")

@@ -3,6 +3,7 @@ through the real CLI against a real local server."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import feedparser
@@ -186,3 +187,36 @@ def test_purge_of_a_source_already_removed_from_config(two_sources: Path) -> Non
     assert "3 entries deleted" in result.stdout
     result = run_cli("remove", "--config", str(two_sources), "nothing")
     assert result.returncode == 2 and "no source named 'nothing'" in result.stderr
+
+
+TERMINAL_COMMANDS = ("\x1b", "\x9b", "\x9d", "\x07", "\r", "\u202e", "\u2066")
+
+
+def test_add_prints_no_terminal_escapes_from_a_page(config: Path, feed_server: FeedServer):
+    """A page's `<link>` titles and hrefs, a JSON Feed's title and its first entry's title
+    reach the terminal: once with their ESC sequences (window title, clear screen, colours,
+    clipboard), C1 controls and bidi overrides as they were (issue 13.11). The text stays."""
+    head = (
+        '<link rel="alternate" type="application/rss+xml" '
+        'title="\x1b]0;pwned\x07Comments\x1b[2J\x1b[H" href="/gone\x1b[31m.xml">'
+        '<link rel="alternate" type="application/feed+json" '
+        'title="Posts \x1b]52;c;ZXZpbA==\x07\u202egnp.exe\u202c" href="/posts.json">'
+    )
+    feed_server.serve("/blog/", page(head), content_type=HTML)
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Blog\u009b31m \u001b[5mnews",
+        "items": [{"id": "1", "title": "First\u001b]0;x\u0007 post", "content_text": "Hi"}],
+    }
+    feed_server.serve(
+        "/posts.json", json.dumps(feed).encode(), content_type="application/feed+json"
+    )
+    result = run_cli("add", "--config", str(config), "--name", "posts", feed_server.url("/blog/"))
+    assert result.returncode == 0, result.stderr
+    for text in (result.stdout, result.stderr):
+        assert not any(command in text for command in TERMINAL_COMMANDS), repr(text)
+    assert f"  {feed_server.url('/gone.xml')}  application/rss+xml  (Comments)" in result.stdout
+    assert "(Posts gnp.exe)" in result.stdout
+    assert f"  not {feed_server.url('/gone.xml')}: HTTP 500" in result.stdout
+    assert "1 entries; first: First" in result.stdout
+    assert "Added source 'posts'" in result.stdout
