@@ -26,7 +26,7 @@ from .documents import (
     parse_front_matter_value,
 )
 from .errors import ConfigError
-from .models import Paths, Source
+from .models import EntryLimits, Paths, Source
 
 DEFAULT_USER_AGENT = (
     f"aggregator/{__version__} (+https://github.com/aggregator/aggregator; feed aggregator)"
@@ -96,6 +96,7 @@ class Config:
     documents_format: str = "hexo"  # front matter for hexo, hugo or jekyll
     # documents_timezone and front_matter: dates as wall time in a zone, keys added or dropped
     document_options: DocumentOptions = DEFAULT_OPTIONS
+    limits: EntryLimits = field(default_factory=EntryLimits)  # how much of a poll is kept
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -303,7 +304,9 @@ TOP_KEYS = {
     "documents_format",
     "documents_timezone",
     "front_matter",
+    "limits",
 }
+LIMIT_KEYS = {"title", "author", "category", "categories", "content", "entries"}
 FEED_KEYS = {
     "folder", "title", "link", "description", "max_items", "rss", "atom", "hub",
     "category_feeds", "source_feeds",
@@ -448,6 +451,7 @@ def build_config(tree: Any, file: Path) -> Config:
         server=server,
         sources=sources,
         images=_images(reader, tree, top.get("images"), resolve),
+        limits=_limits(reader, tree, top.get("limits")),
         user_agent=reader.value(top, "user_agent", "", _text, DEFAULT_USER_AGENT),
         connect_timeout=reader.value(timeout_raw, "connect", "timeout", parse_duration, 10),
         read_timeout=reader.value(timeout_raw, "read", "timeout", parse_duration, 20),
@@ -565,6 +569,31 @@ def _images(
         url=reader.value(node, "url", "images", _site_url),
         max_size=reader.value(node, "max_size", "images", parse_size, ImageSettings.max_size),
     )
+
+
+def _limits(reader: _Reader, tree: Any, node: Any) -> EntryLimits:
+    """`limits`: how much of an entry and of a poll is kept; each a whole number from 1 up
+    (`content` may be a size such as 512KiB)."""
+    if node is None:
+        return EntryLimits()
+    reader.mapping(node, "limits", LIMIT_KEYS, tree)
+    default = EntryLimits()
+    values = {
+        key: reader.value(node, key, "limits", _bounded_int(10_000_000), getattr(default, key))
+        for key in LIMIT_KEYS - {"content"}
+    }
+    content = reader.value(node, "content", "limits", parse_size, default.content)
+    return EntryLimits(**values, content=content)
+
+
+def _bounded_int(most: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        number = _positive_int(value)
+        if number > most:
+            raise ValueError(f"{number} is more than {most:,}")
+        return number
+
+    return check
 
 
 def _site_url(value: Any) -> str:

@@ -129,3 +129,16 @@ class ImageOutcome:
     name: str | None  # "ab/<sha-256 of the bytes>.jpg" when mirrored
     error: str | None  # when not
     checked: datetime  # when it was fetched or tried
+
+
+@dataclass(frozen=True)
+class EntryLimits:
+    """How much of one poll is kept (`limits` in config.yaml; aggregator/entry_limits.py):
+    characters, except `categories` (per entry) and `entries` (per poll)."""
+
+    title: int = 300  # a title is a line, not a book
+    author: int = 200
+    category: int = 100
+    categories: int = 20
+    content: int = 512 * 1024  # the entry's sanitised HTML
+    entries: int = 1000  # a feed lists its newest first

@@ -35,6 +35,7 @@ from . import memory
 from .config import Config
 from .document_formats import renderer_for
 from .documents import document_name, remove_documents, write_documents
+from .entry_limits import limit_feed
 from .errors import ParseError
 from .feed_groups import (
     JSON_NAME,
@@ -269,6 +270,7 @@ class Pipeline:
             parsed = self._parse(fetched.body, source, fetched.url, fetched.headers, now)
         except ParseError as exc:
             return self._record_error(source, state, fetched, str(exc), now)
+        parsed = limit_feed(parsed, self.config.limits)
         entries, _ = select_entries(parsed.entries, source, now)  # include/exclude, keep
         bases = (fetched.url, state.current_url, source.url)
         entries, known = self._known(source, entries, bases)
