@@ -283,6 +283,7 @@ SOURCE_KEYS = {
     "exclude",
     "keep",
     "allow_private",
+    "public_url",
 }
 DOCUMENT_FORMATS = ("hexo", "hugo", "jekyll")
 JSON_FEED_NAME = "feed.json"  # the merged JSON Feed, beside feed.rss and feed.atom
@@ -539,6 +540,7 @@ def _sources(
                 exclude=reader.value(item, "exclude", path, _patterns, ()),
                 keep=reader.value(item, "keep", path, _positive_int),
                 allow_private=reader.value(item, "allow_private", path, _bool, allow_private),
+                public_url=reader.value(item, "public_url", path, _bool, False),
             )
         )
     return tuple(sources)

@@ -18,6 +18,7 @@ from .config import Config
 from .feed_groups import FeedLink, configured_groups, feed_links
 from .models import Source, StoredEntry
 from .publish import FeedInfo
+from .redact import public_url, redact_text
 from .store import SourceState, Store
 
 LATEST = 20
@@ -132,8 +133,8 @@ def _sources_section(
         status = "disabled" if not source.enabled else (state.status if state else "new")
         css = ' class="error"' if status in {"error", "gone"} else ""
         label = source.title or (state.title if state else None) or source.name
-        url = (state.current_url if state else None) or source.url
-        problem = escape(state.error) if state and state.error else ""
+        url = public_url((state.current_url if state else None) or source.url, source.public_url)
+        problem = escape(redact_text(state.error) or "") if state else ""
         lines.append(
             f'<tr><td><a href="{escape(url)}">{escape(label)}</a>'
             f' <span class="muted">{escape(source.name)}</span></td>'

@@ -14,6 +14,7 @@ from typing import Any
 
 from .models import Source, StoredEntry
 from .publish import FeedInfo, item_id
+from .redact import public_url
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -42,9 +43,11 @@ def build_json_feed(
 
 def _item(stored: StoredEntry, source: Source | None, info: FeedInfo) -> dict[str, Any]:
     entry = stored.entry
+    public = source is not None and source.public_url
+    origin = public_url(stored.source_url or (source.url if source else None), public)
     item: dict[str, Any] = {
         "id": item_id(entry.source, entry.identity),
-        "url": entry.link or stored.source_url or info.link,
+        "url": entry.link or origin or info.link,
         "title": entry.title or "(untitled)",
     }
     if entry.content:
@@ -60,7 +63,6 @@ def _item(stored: StoredEntry, source: Source | None, info: FeedInfo) -> dict[st
     if entry.categories:
         item["tags"] = list(entry.categories)
     # JSON Feed has no field for an item's origin; extensions start with an underscore.
-    origin = stored.source_url or (source.url if source else None)
     label = (source.title if source else None) or stored.source_title or entry.source
     item["_source"] = {"name": entry.source, "title": label, **({"url": origin} if origin else {})}
     return item

@@ -29,6 +29,7 @@ class Source:
     # Internal addresses (loopback, private, link-local) reachable whatever the URL's own host
     # is; see aggregator/reach.py.
     allow_private: bool = False
+    public_url: bool = False  # its URL may be published whole (else query values redacted)
 
 
 @dataclass(frozen=True)

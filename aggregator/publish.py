@@ -28,6 +28,7 @@ from .atomic import write_atomic
 from .errors import OutputError
 from .models import Source, StoredEntry
 from .parse import XML_INVALID
+from .redact import public_url
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -189,11 +190,12 @@ def _entry_xml(stored: StoredEntry, source: Source | None, info: FeedInfo) -> tu
     entry = stored.entry
     identifier = item_id(entry.source, entry.identity)
     title = _text(entry.title or "(untitled)")
-    link = entry.link or stored.source_url or info.link
+    public = source is not None and source.public_url
+    origin = public_url(stored.source_url or (source.url if source else None), public)
+    link = entry.link or origin or info.link
     body = _text(entry.content) if entry.content else title
     author = _text(entry.author) if entry.author else ""
     label = _text((source.title if source else None) or stored.source_title or entry.source)
-    origin = stored.source_url or (source.url if source else None)
     # RSS: title, link, description, guid, categories, pubDate, source, then dc:creator.
     rss = [f"<item><title>{title}</title>"]
     if link:

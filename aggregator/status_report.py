@@ -10,6 +10,7 @@ from typing import Any
 
 from . import __version__
 from .models import Source
+from .redact import public_url, redact_text
 from .store import SourceState
 
 
@@ -31,15 +32,15 @@ def status_report(
             {
                 "name": source.name,
                 "title": source.title or state.title,
-                "url": source.url,
-                "current_url": state.current_url or source.url,
+                "url": public_url(source.url, source.public_url),
+                "current_url": public_url(state.current_url or source.url, source.public_url),
                 "enabled": source.enabled,
                 "status": state.status if source.enabled else "disabled",
                 "polling": source.name in running,
                 # Due, and waiting for a free worker (many sources due at once).
                 "waiting": source.name in waiting,
                 "http_status": state.http_status,
-                "error": state.error,
+                "error": redact_text(state.error),
                 "consecutive_errors": state.consecutive_errors,
                 "entries": state.entries,
                 "last_poll": _iso(state.last_fetch),

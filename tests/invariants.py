@@ -22,6 +22,7 @@ from selectolax.lexbor import LexborHTMLParser
 from aggregator import publish
 from aggregator.config import Config
 from aggregator.models import Source, StoredEntry
+from aggregator.redact import public_url
 from aggregator.store import Store
 from aggregator.store._rows import ENTRY_SELECT, stored_entry
 
@@ -79,7 +80,10 @@ def feedgen_entry(
     item.id(identifier)
     item.guid(identifier, permalink=False)
     item.title(entry.title or "(untitled)")
-    item.link(href=entry.link or stored.source_url or info.link)
+    # A source's address is published without user info or query values (redact.py).
+    public = source is not None and source.public_url
+    origin = public_url(stored.source_url or (source.url if source else None), public)
+    item.link(href=entry.link or origin or info.link)
     item.published(stored.date)
     item.updated(entry.updated or stored.date)
     if entry.author:
@@ -88,7 +92,6 @@ def feedgen_entry(
     for category in entry.categories:
         item.category(term=category)
     label = (source.title if source else None) or stored.source_title or entry.source
-    origin = stored.source_url or (source.url if source else None)
     if origin:
         item.source(url=origin, title=label)
     if entry.content:
