@@ -1,11 +1,14 @@
 """The built-in HTTP server of `aggregator run`: the feeds, /healthz, /status and /.
 
-Feed readers subscribe here directly, so it speaks the HTTP they rely on: correct
-Content-Type, strong ETag and Last-Modified, 304 on If-None-Match / If-Modified-Since, HEAD,
-and gzip when asked. Feeds are served from bytes cached in memory and reloaded when the file
-on disk changes (a stat per request), so many concurrent readers cost no disk reads and never
-touch the database or the polls. Only the daemon's callables read the database: /status on
-each request, the index page at / (index_page.py) at most once per INDEX_MAX_AGE or publish.
+Feed readers subscribe here directly, so it speaks the HTTP they rely on (RFC 9110): correct
+Content-Type, an ETag per content-coding and Last-Modified, 304 on If-None-Match (weak
+comparison) / If-Modified-Since, HEAD, gzip when asked and not refused (q=0), 405 with
+`Allow` for methods a feed does not take and 501 for methods unknown. Feeds are served from
+bytes cached in memory and reloaded when the file on disk changes (a stat per request), so
+many concurrent readers cost no disk reads and never touch the database or the polls. Only
+the daemon's callables read the database: /status on each request, the index page at /
+(index_page.py) at most once per INDEX_MAX_AGE or publish. Connections, their bounds in
+number, time and size, and the threads answering are http_listener.py's.
 """
 
 from __future__ import annotations
@@ -17,21 +20,20 @@ import itertools
 import json
 import logging
 import os
-import socket
-import sys
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from . import __version__
 from .fetch import parse_http_date
+from .http_listener import HttpListener, HttpReply, HttpRequest, Limits
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,15 @@ RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
-CLIENT_TIMEOUT = 30  # seconds a silent client may hold a connection (and its thread)
 INDEX_MAX_AGE = 5.0  # seconds the index page is served unchanged when nothing was published
 CACHE_BYTES = 32 * 1024 * 1024  # feed bytes (plain and gzipped) kept in memory at most
+ALLOW = "GET, HEAD"
+# Methods of RFC 9110 (and PATCH, RFC 5789): known, so 405 with Allow; any other is a 501.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")|\*')  # an If-None-Match member; W/ is ignored
+QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +115,7 @@ class Representation:
     gzipped: bytes
     etag: str
     gzip_etag: str
-    last_modified: str
-    modified: int  # whole seconds, for If-Modified-Since
+    modified_ns: int  # the file's mtime, for Last-Modified and If-Modified-Since
 
     @property
     def size(self) -> int:
@@ -146,7 +153,7 @@ class FeedCache:
                     body = handle.read()
             except OSError:
                 return None
-            fresh = _representation(stamp, body, int(info.st_mtime))
+            fresh = _representation(stamp, body, info.st_mtime_ns)
             self._forget(path)
             self._cache[path] = fresh
             self._bytes += fresh.size
@@ -195,7 +202,7 @@ class PageCache:
             if current is not None and current[2].body == body:
                 page = current[2]
             else:
-                page = _representation((0, len(body), 0), body, int(time.time()))
+                page = _representation((0, len(body), 0), body, time.time_ns())
             self._current = (generation, started, page)
             return page
 
@@ -206,7 +213,7 @@ class PageCache:
         return current[2] if time.monotonic() - current[1] < self.max_age else None
 
 
-def _representation(stamp: tuple[int, int, int], body: bytes, mtime: int) -> Representation:
+def _representation(stamp: tuple[int, int, int], body: bytes, modified_ns: int) -> Representation:
     digest = hashlib.sha256(body).hexdigest()[:32]
     return Representation(
         stamp=stamp,
@@ -215,46 +222,64 @@ def _representation(stamp: tuple[int, int, int], body: bytes, mtime: int) -> Rep
         # Strong validators differ per content-coding (RFC 9110 8.8.3).
         etag=f'"{digest}"',
         gzip_etag=f'"{digest}-gzip"',
-        last_modified=email.utils.formatdate(mtime, usegmt=True),
-        modified=mtime,
+        modified_ns=modified_ns,
     )
 
 
 def accepts_gzip(header: str | None) -> bool:
-    """Whether an Accept-Encoding header allows gzip (with a non-zero q)."""
+    """Whether an Accept-Encoding header allows gzip: its own entry (gzip or x-gzip) decides
+    when it has one, else `*`; a q of 0, or one that is not a qvalue, refuses (RFC 9110
+    12.5.3). No header at all: identity, the safe choice for old clients."""
     if not header:
         return False
+    named: float | None = None
+    anything: float | None = None
     for part in header.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() not in {"gzip", "x-gzip", "*"}:
-            continue
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        return quality > 0
-    return False
+        coding, _, params = part.partition(";")
+        coding = coding.strip().lower()
+        if coding in {"gzip", "x-gzip"}:
+            named = max(named or 0.0, _quality(params))
+        elif coding == "*":
+            anything = _quality(params)
+    quality = named if named is not None else anything
+    return quality is not None and quality > 0
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "q":
+            value = value.strip()
+            return float(value) if QVALUE.fullmatch(value) else 0.0
+    return 1.0
+
+
+def last_modified(modified_ns: int, now: float) -> int:
+    """Last-Modified in whole seconds: the mtime rounded up, never later than `now`, the
+    answer's Date (RFC 9110 8.8.2.1). Rounded up, the seconds of a served version are never
+    those of an earlier version: see `not_modified`."""
+    return min(-(-modified_ns // 1_000_000_000), int(now))
 
 
 def not_modified(
-    representation: Representation, if_none_match: str | None, if_modified_since: str | None
+    etag: str, modified_ns: int | None, if_none_match: str | None, if_modified_since: str | None
 ) -> bool:
-    """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+    """Whether the client's copy is the representation whose validators are `etag` (of the
+    content-coding about to be sent) and `modified_ns` (None: not dated). RFC 9110 13.2.2:
+    If-None-Match decides when present, by weak comparison (13.1.2); else If-Modified-Since,
+    against the exact mtime: a date taken from a version written in the same second as this
+    one is earlier than this one's mtime, so that client gets the new version."""
     if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return bool(tags & {"*", representation.etag, representation.gzip_etag})
-    if if_modified_since:
+        opaque = etag.removeprefix("W/")
+        return any(tag.group(1) in (None, opaque) for tag in ENTITY_TAG.finditer(if_none_match))
+    if if_modified_since and modified_ns is not None:
         since = parse_http_date(if_modified_since)
-        return since is not None and representation.modified <= since.timestamp()
+        return since is not None and modified_ns <= int(since.timestamp()) * 1_000_000_000
     return False
 
 
 class FeedServer:
-    """A ThreadingHTTPServer in a background thread; one thread per connection.
+    """The routes over an `HttpListener` (http_listener.py) in a background thread.
 
     `health`, `status` and `index` are the daemon's: /healthz answers 200 while `health()`
     is true, /status returns `status()` as JSON, / serves the HTML bytes `index()` builds,
@@ -269,19 +294,18 @@ class FeedServer:
         health: Callable[[], bool],
         status: Callable[[], dict[str, Any]],
         index: Callable[[], bytes],
+        limits: Limits | None = None,
     ) -> None:
         self.site = site  # replaced whole on reload; a reference read is atomic
         self.health = health
         self.status = status
         self.index = PageCache(index)
         self.cache = FeedCache()
-        self.httpd = _HTTPServer((host, port), self)
-        self._thread: threading.Thread | None = None
+        self.listener = HttpListener(host, port, self.answer, f"aggregator/{__version__}", limits)
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self.httpd.server_address[:2]
-        return str(host), int(port)
+        return self.listener.address
 
     @property
     def url(self) -> str:
@@ -289,153 +313,96 @@ class FeedServer:
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5}, name="http"
-        )
-        self._thread.daemon = True
-        self._thread.start()
+        self.listener.start()
 
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.listener.alive()
 
     def stop(self) -> None:
-        """Stop accepting; connections in progress finish on their daemon threads."""
-        if self._thread is not None:
-            self.httpd.shutdown()
-            self._thread.join(timeout=5)
-        self.httpd.server_close()
+        """Stop accepting and close every connection."""
+        self.listener.stop()
 
-
-class _HTTPServer(ThreadingHTTPServer):
-    """The stdlib server, one daemon thread per connection, tuned for many readers."""
-
-    daemon_threads = True
-    block_on_close = False
-    # The stdlib's backlog of 5 drops connections when many readers arrive at once.
-    request_queue_size = 1024
-
-    def __init__(self, address: tuple[str, int], app: FeedServer) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.app = app
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A reader that hangs up mid-answer is routine; anything else is a bug worth a
-        trace. (The stdlib would print a traceback to stderr either way.)"""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.debug("http %s: %s", client_address[0], error)
-        else:
-            log.error("http %s: request failed", client_address[0], exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive for readers polling many times
-    timeout = CLIENT_TIMEOUT
-
-    def version_string(self) -> str:
-        return f"aggregator/{__version__}"
-
-    @property
-    def app(self) -> FeedServer:
-        return cast(_HTTPServer, self.server).app
-
-    def do_HEAD(self) -> None:
-        self._answer(head=True)
-
-    def do_GET(self) -> None:
-        self._answer(head=False)
-
-    def _answer(self, head: bool) -> None:
-        path = unquote(urlsplit(self.path).path)
-        if (feed := self.app.site.file(path)) is not None:
-            self._feed(feed, head)
-        elif path == "/healthz":
-            healthy = self.app.health()
-            status = HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE
-            self._send(status, b"ok\n" if healthy else b"unavailable\n", "text/plain", head)
-        elif path == "/status":
+    def answer(self, request: HttpRequest) -> HttpReply:
+        """The reply to one request (on one of the listener's worker threads)."""
+        path = unquote(urlsplit(request.target).path)
+        feed = self.site.file(path)
+        if feed is None and path not in {"/", "/healthz", "/status"}:
+            return _plain(HTTPStatus.NOT_FOUND, b"not found\n")
+        if request.method not in {"GET", "HEAD"}:
+            if request.method in KNOWN_METHODS:
+                return _plain(
+                    HTTPStatus.METHOD_NOT_ALLOWED, b"GET or HEAD only\n", ("Allow", ALLOW)
+                )
+            return _plain(HTTPStatus.NOT_IMPLEMENTED, b"unknown method\n")
+        if feed is not None:
+            return self._feed(feed, request)
+        if path == "/healthz":
+            if self.health():
+                return _plain(HTTPStatus.OK, b"ok\n")
+            return _plain(HTTPStatus.SERVICE_UNAVAILABLE, b"unavailable\n")
+        if path == "/status":
             try:
-                report = self.app.status()
+                report = self.status()
             except Exception:
                 log.exception("cannot report the status")
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"no status\n", "text/plain", head)
-                return
+                return _plain(HTTPStatus.INTERNAL_SERVER_ERROR, b"no status\n")
             body = json.dumps(report, indent=2, ensure_ascii=False).encode() + b"\n"
-            self._send(HTTPStatus.OK, body, "application/json; charset=utf-8", head)
-        elif path == "/":
-            try:
-                page = self.app.index.get()
-            except Exception:
-                log.exception("cannot build the index page")
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"no page\n", "text/plain", head)
-                return
-            # Built at a moment, not from a file: the ETag alone validates it (a second's
-            # Last-Modified could not tell two builds within one second apart).
-            self._validated(page, HTML_TYPE, head, dated=False)
-        else:
-            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", head)
+            return HttpReply(
+                HTTPStatus.OK,
+                [("Content-Type", "application/json; charset=utf-8"), NO_STORE],
+                body,
+            )
+        try:
+            page = self.index.get()
+        except Exception:
+            log.exception("cannot build the index page")
+            return _plain(HTTPStatus.INTERNAL_SERVER_ERROR, b"no page\n")
+        # Built at a moment, not from a file: the ETag alone validates it.
+        return _validated(page, HTML_TYPE, request, dated=False)
 
-    def _feed(self, feed: FeedFile, head: bool) -> None:
-        representation = self.app.cache.get(feed.path)
+    def _feed(self, feed: FeedFile, request: HttpRequest) -> HttpReply:
+        representation = self.cache.get(feed.path)
         if representation is None:
             # Not published yet (or removed by hand): the daemon republishes soon.
-            self._send(
+            return _plain(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 b"the merged feed is not published yet\n",
-                "text/plain",
-                head,
-                {"Retry-After": "30"},
+                ("Retry-After", "30"),
             )
-            return
-        self._validated(representation, feed.content_type, head, dated=True)
+        return _validated(representation, feed.content_type, request, dated=True)
 
-    def _validated(
-        self, representation: Representation, content_type: str, head: bool, dated: bool
-    ) -> None:
-        """Answer with `representation`, or 304 when the client's copy is current."""
-        compressed = accepts_gzip(self.headers.get("Accept-Encoding"))
-        headers = {
-            "ETag": representation.gzip_etag if compressed else representation.etag,
-            "Vary": "Accept-Encoding",
-            "Cache-Control": "no-cache",  # readers may keep it, but must revalidate
-        }
-        if dated:
-            headers["Last-Modified"] = representation.last_modified
-        if not_modified(
-            representation,
-            self.headers.get("If-None-Match"),
-            self.headers.get("If-Modified-Since") if dated else None,
-        ):
-            self._send(HTTPStatus.NOT_MODIFIED, b"", None, True, headers)
-            return
-        if compressed:
-            headers["Content-Encoding"] = "gzip"
-            body = representation.gzipped
-        else:
-            body = representation.body
-        self._send(HTTPStatus.OK, body, content_type, head, headers)
 
-    def _send(
-        self,
-        status: HTTPStatus,
-        body: bytes,
-        content_type: str | None,
-        head: bool,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if not headers or "Cache-Control" not in headers:
-            self.send_header("Cache-Control", "no-store")  # health, status: always fresh
-        if status != HTTPStatus.NOT_MODIFIED:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not head and status != HTTPStatus.NOT_MODIFIED:
-            self.wfile.write(body)
+NO_STORE = ("Cache-Control", "no-store")  # health, status, errors: always fresh
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s %s", self.address_string(), format % args)
+
+def _plain(status: HTTPStatus, body: bytes, *headers: tuple[str, str]) -> HttpReply:
+    return HttpReply(status, [("Content-Type", "text/plain"), NO_STORE, *headers], body)
+
+
+def _validated(
+    representation: Representation, content_type: str, request: HttpRequest, dated: bool
+) -> HttpReply:
+    """`representation` in the coding the client takes, or 304 when its copy is current."""
+    compressed = accepts_gzip(request.headers.get("accept-encoding"))
+    etag = representation.gzip_etag if compressed else representation.etag
+    headers = [
+        ("ETag", etag),
+        ("Vary", "Accept-Encoding"),
+        ("Cache-Control", "no-cache"),  # readers may keep it, but must revalidate
+    ]
+    modified_ns = representation.modified_ns if dated else None
+    if modified_ns is not None:
+        seconds = last_modified(modified_ns, time.time())
+        headers.append(("Last-Modified", email.utils.formatdate(seconds, usegmt=True)))
+    if not_modified(
+        etag,
+        modified_ns,
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+    ):
+        return HttpReply(HTTPStatus.NOT_MODIFIED, headers)
+    headers.append(("Content-Type", content_type))
+    if compressed:
+        headers.append(("Content-Encoding", "gzip"))
+        return HttpReply(HTTPStatus.OK, headers, representation.gzipped)
+    return HttpReply(HTTPStatus.OK, headers, representation.body)

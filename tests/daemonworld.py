@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -73,16 +74,28 @@ class Response:
 class RunningDaemon:
     """One `python -m aggregator run` process, its log file and its HTTP address."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        open_files: tuple[int, int] | None = None,
+    ) -> None:
+        """`open_files`: the (soft, hard) limit the process starts with, as systemd sets it."""
         self.config = config
         self.log = config.parent / "daemon.log"
         self._log_file = self.log.open("ab")
+
+        def limit() -> None:
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
+
         self.process = subprocess.Popen(
             [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log_file,
             env={**os.environ, **(env or {})},
+            preexec_fn=limit if open_files is not None else None,
         )
         match = wait_for(
             lambda: self.running() and re.search(r"serving http://([\d.]+):(\d+)/", self.text()),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import http.client
 import logging
 import os
 import socket
@@ -29,29 +30,108 @@ from aggregator.server import (
     FeedServer,
     Site,
     accepts_gzip,
+    last_modified,
     make_site,
     not_modified,
 )
 
+GZIP_CASES = [
+    ("absent", None, False),
+    ("empty", "", False),
+    ("gzip", "gzip", True),
+    ("among others", "gzip, deflate, br", True),
+    ("case and q", "deflate, GZIP;q=0.5", True),
+    ("x-gzip", "x-gzip", True),
+    ("q=0 refuses", "gzip;q=0", False),
+    ("q=0.000 refuses", "gzip; q=0.000", False),
+    ("identity only", "identity", False),
+    ("star", "*", True),
+    ("star q=0 refuses", "*;q=0", False),
+    ("preferences", "br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+    ("gzip q=0 beats star", "*;q=0.5, gzip;q=0", False),
+    ("gzip q=0 before star", "gzip;q=0, *", False),
+    ("star q=0 beside gzip", "gzip, *;q=0", True),
+    ("not a qvalue", "gzip;q=nonsense", False),
+    ("q over 1", "gzip;q=2", False),
+    ("q with four decimals", "gzip;q=0.0001", False),
+    ("other parameter", "gzip;level=1", True),
+]
+
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [
-        (None, False),
-        ("", False),
-        ("gzip", True),
-        ("gzip, deflate, br", True),
-        ("deflate, GZIP;q=0.5", True),
-        ("gzip;q=0", False),
-        ("gzip; q=0.0", False),
-        ("identity", False),
-        ("*", True),
-        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
-        ("gzip;q=nonsense", False),
-    ],
+    [case[1:] for case in GZIP_CASES],
+    ids=[case[0] for case in GZIP_CASES],
 )
 def test_accepts_gzip(header: str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+ETAG = '"abc"'
+SECOND = 1_700_000_000
+MTIME = SECOND * 1_000_000_000 + 700_000_000  # written at SECOND.7
+DATE = email.utils.formatdate
+VALIDATOR_CASES = [
+    # id, If-None-Match, If-Modified-Since, etag of the variant sent, its mtime -> 304?
+    ("no validators", None, None, ETAG, MTIME, False),
+    ("same tag", ETAG, None, ETAG, MTIME, True),
+    ("weak form of the tag", f"W/{ETAG}", None, ETAG, MTIME, True),
+    ("tag in a list", f'"other", {ETAG}', None, ETAG, MTIME, True),
+    ("list without spaces", f'"other",W/{ETAG}', None, ETAG, MTIME, True),
+    ("star", "*", None, ETAG, MTIME, True),
+    ("another tag", '"other"', None, ETAG, MTIME, False),
+    ("unquoted tag", "abc", None, ETAG, MTIME, False),
+    ("empty If-None-Match", "", None, ETAG, MTIME, False),
+    ("identity tag for the gzip variant", ETAG, None, '"abc-gzip"', MTIME, False),
+    ("gzip tag for the identity variant", '"abc-gzip"', None, ETAG, MTIME, False),
+    ("gzip tag for the gzip variant", '"abc-gzip"', None, '"abc-gzip"', MTIME, True),
+    ("tag decides over a matching date", '"other"', DATE(SECOND + 1, usegmt=True), ETAG,
+     MTIME, False),
+    ("tag decides over an old date", ETAG, DATE(SECOND - 100, usegmt=True), ETAG, MTIME,
+     True),
+    ("date after the write", None, DATE(SECOND + 1, usegmt=True), ETAG, MTIME, True),
+    ("date long after", None, DATE(SECOND + 100, usegmt=True), ETAG, MTIME, True),
+    ("date of the write's second", None, DATE(SECOND, usegmt=True), ETAG, MTIME, False),
+    ("date on the whole second", None, DATE(SECOND, usegmt=True), ETAG,
+     SECOND * 1_000_000_000, True),
+    ("date before", None, DATE(SECOND - 1, usegmt=True), ETAG, MTIME, False),
+    ("not a date", None, "not a date", ETAG, MTIME, False),
+    ("a date, not dated", None, DATE(SECOND + 1, usegmt=True), ETAG, None, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("if_none_match", "if_modified_since", "etag", "modified_ns", "expected"),
+    [case[1:] for case in VALIDATOR_CASES],
+    ids=[case[0] for case in VALIDATOR_CASES],
+)
+def test_not_modified(
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    etag: str,
+    modified_ns: int | None,
+    expected: bool,
+) -> None:
+    """RFC 9110 13.2.2: If-None-Match (weak comparison, against the tag of the coding being
+    sent) decides when present, else If-Modified-Since against the exact mtime."""
+    assert not_modified(etag, modified_ns, if_none_match, if_modified_since) is expected
+
+
+LAST_MODIFIED_CASES = [
+    ("rounded up once its second passed", MTIME, SECOND + 5, SECOND + 1),
+    ("a whole second stays", SECOND * 1_000_000_000, SECOND + 5, SECOND),
+    ("never after the answer's date", MTIME, SECOND + 0.9, SECOND),
+    ("one nanosecond past", SECOND * 1_000_000_000 + 1, SECOND + 5, SECOND + 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("modified_ns", "now", "expected"),
+    [case[1:] for case in LAST_MODIFIED_CASES],
+    ids=[case[0] for case in LAST_MODIFIED_CASES],
+)
+def test_last_modified(modified_ns: int, now: float, expected: int) -> None:
+    assert last_modified(modified_ns, now) == expected
 
 
 @pytest.fixture
@@ -62,28 +142,26 @@ def feed(tmp_path: Path) -> Path:
     return path
 
 
-def test_validators_match_either_coding_and_weak_forms(feed: Path) -> None:
-    current = FeedCache().get(feed)
-    assert current is not None
-    assert current.etag != current.gzip_etag
-    assert not_modified(current, current.etag, None)
-    assert not_modified(current, current.gzip_etag, None)
-    assert not_modified(current, f'"other", W/{current.etag}', None)
-    assert not_modified(current, "*", None)
-    assert not not_modified(current, '"other"', None)
-    assert not not_modified(current, None, None)
-
-
-def test_if_modified_since(feed: Path) -> None:
-    current = FeedCache().get(feed)
-    assert current is not None
-    assert current.last_modified == email.utils.formatdate(1_700_000_000, usegmt=True)
-    assert not_modified(current, None, current.last_modified)
-    assert not_modified(current, None, email.utils.formatdate(1_700_000_100, usegmt=True))
-    assert not not_modified(current, None, email.utils.formatdate(1_699_999_000, usegmt=True))
-    assert not not_modified(current, None, "not a date")
-    # If-None-Match decides when both are sent (RFC 9110 13.2.2).
-    assert not not_modified(current, '"other"', current.last_modified)
+def test_a_rewrite_within_the_same_second_is_not_answered_304_by_date(tmp_path: Path) -> None:
+    """A reader that keeps only Last-Modified must get a version written in the same
+    second as the one it holds (the dates HTTP carries are whole seconds)."""
+    path = tmp_path / "feed.xml"
+    cache = FeedCache()
+    path.write_bytes(b"<rss>one</rss>")
+    os.utime(path, ns=(MTIME - 500_000_000, MTIME - 500_000_000))  # SECOND.2
+    first = cache.get(path)
+    assert first is not None
+    held = DATE(last_modified(first.modified_ns, SECOND + 0.3), usegmt=True)  # served at .3
+    replacement = tmp_path / ".feed.xml.tmp"
+    replacement.write_bytes(b"<rss>two</rss>")
+    os.utime(replacement, ns=(MTIME, MTIME))  # SECOND.7
+    os.replace(replacement, path)
+    second = cache.get(path)
+    assert second is not None and second.body == b"<rss>two</rss>"
+    assert not not_modified(second.etag, second.modified_ns, None, held)
+    # Once that second has passed, the new version's own date validates it.
+    settled = DATE(last_modified(second.modified_ns, SECOND + 5), usegmt=True)
+    assert not_modified(second.etag, second.modified_ns, None, settled)
 
 
 def test_the_cache_rereads_a_replaced_file_only(feed: Path) -> None:
@@ -172,8 +250,12 @@ def test_the_index_page_is_built_once_and_revalidated(
         assert answer.read() == b"" and answer.headers["Content-Length"] == str(len(page.body))
     zipped = get(server.url, Accept_Encoding="gzip")
     assert gzip.decompress(zipped[2]) == page.body
-    assert get(server.url, If_None_Match=zipped[1]["ETag"])[0] == 304
-    assert page.builds == 1  # five requests, one build
+    assert zipped[1]["ETag"] != etag
+    assert get(server.url, If_None_Match=zipped[1]["ETag"], Accept_Encoding="gzip")[0] == 304
+    # Each coding's tag validates that coding only.
+    assert get(server.url, If_None_Match=zipped[1]["ETag"])[0] == 200
+    assert get(server.url, If_None_Match=etag, Accept_Encoding="gzip")[0] == 200
+    assert page.builds == 1  # eight requests, one build
 
     # A publish marks it stale: rebuilt, and the same bytes keep the same ETag.
     server.index.stale()
@@ -298,3 +380,153 @@ def test_group_feeds_are_routed_by_folder_and_nothing_else() -> None:
         "",
     ):
         assert site.file(other) is None, other
+
+
+@pytest.fixture
+def feed_server(feed: Path) -> Iterator[FeedServer]:
+    site = make_site(feed.parent, "feed.xml", "atom.xml")
+    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=bytes)
+    server.start()
+    yield server
+    server.stop()
+
+
+def exchange(server: FeedServer, raw: bytes) -> bytes:
+    """Send raw bytes, read until the server closes (or 3 s of silence)."""
+    with socket.create_connection(server.address, timeout=3) as sock:
+        sock.sendall(raw)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer
+
+
+METHOD_CASES = [
+    ("GET", "GET", "/feed.xml", 200, None),
+    ("HEAD", "HEAD", "/feed.xml", 200, None),
+    ("POST", "POST", "/feed.xml", 405, "GET, HEAD"),
+    ("PUT", "PUT", "/feed.xml", 405, "GET, HEAD"),
+    ("DELETE", "DELETE", "/feed.xml", 405, "GET, HEAD"),
+    ("PATCH", "PATCH", "/feed.xml", 405, "GET, HEAD"),
+    ("OPTIONS", "OPTIONS", "/feed.xml", 405, "GET, HEAD"),
+    ("TRACE", "TRACE", "/feed.xml", 405, "GET, HEAD"),
+    ("POST to the index", "POST", "/", 405, "GET, HEAD"),
+    ("DELETE on /status", "DELETE", "/status", 405, "GET, HEAD"),
+    ("POST to nothing", "POST", "/nothing", 404, None),
+    ("unknown method", "BREW", "/feed.xml", 501, None),
+    ("WebDAV method", "PROPFIND", "/feed.xml", 501, None),
+    ("lower-case get is another method", "get", "/feed.xml", 501, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [case[1:] for case in METHOD_CASES],
+    ids=[case[0] for case in METHOD_CASES],
+)
+def test_methods(
+    feed_server: FeedServer, method: str, path: str, status: int, allow: str | None
+) -> None:
+    """RFC 9110 15.5.6 and 15.6.2: a method known but not taken by the resource is a 405
+    naming the ones it takes; one the server does not know is a 501."""
+    connection = http.client.HTTPConnection(*feed_server.address, timeout=5)
+    try:
+        connection.request(method, path, body=b"x" if method in {"POST", "PUT"} else None)
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    assert answer.status == status
+    assert answer.getheader("Allow") == allow
+    if method == "HEAD":
+        assert body == b"" and answer.getheader("Content-Length") == str(len(b"<rss>one</rss>"))
+
+
+CODING_CASES = [
+    # id, Accept-Encoding, which variant's tag the client holds -> status, coding sent
+    ("identity, its own tag", None, "identity", 304, None),
+    ("identity, the gzip tag", None, "gzip", 200, None),
+    ("gzip, its own tag", "gzip", "gzip", 304, "gzip"),
+    ("gzip, the identity tag", "gzip", "identity", 200, "gzip"),
+    ("gzip refused by q=0, the gzip tag", "*;q=0.5, gzip;q=0", "gzip", 200, None),
+    ("gzip refused by q=0, the identity tag", "*;q=0.5, gzip;q=0", "identity", 304, None),
+    ("weak identity tag", None, "W/identity", 304, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "held", "status", "coding"),
+    [case[1:] for case in CODING_CASES],
+    ids=[case[0] for case in CODING_CASES],
+)
+def test_each_coding_has_its_own_tag(
+    feed_server: FeedServer,
+    accept_encoding: str | None,
+    held: str,
+    status: int,
+    coding: str | None,
+) -> None:
+    url = feed_server.url + "feed.xml"
+    plain, zipped = get(url)[1]["ETag"], get(url, Accept_Encoding="gzip")[1]["ETag"]
+    assert zipped == plain[:-1] + '-gzip"'
+    tag = {"identity": plain, "W/identity": f"W/{plain}", "gzip": zipped}[held]
+    headers = {"If_None_Match": tag}
+    if accept_encoding is not None:
+        headers["Accept_Encoding"] = accept_encoding
+    answer_status, answer_headers, body = get(url, **headers)
+    assert answer_status == status
+    assert answer_headers["ETag"] == (zipped if coding == "gzip" else plain)
+    assert answer_headers["Vary"] == "Accept-Encoding"
+    if status == 200:
+        assert answer_headers.get("Content-Encoding") == coding
+        assert (gzip.decompress(body) if coding else body) == b"<rss>one</rss>"
+    else:
+        assert body == b"" and "Content-Encoding" not in answer_headers
+
+
+CONNECTION_CASES = [
+    ("1.1 keeps the connection", b"HTTP/1.1", b"", None, 2),
+    ("1.1 with close", b"HTTP/1.1", b"Connection: close\r\n", "close", 1),
+    ("1.1 with Close", b"HTTP/1.1", b"Connection: Close\r\n", "close", 1),
+    ("1.0 closes", b"HTTP/1.0", b"", "close", 1),
+    ("1.0 with close", b"HTTP/1.0", b"Connection: close\r\n", "close", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("version", "header", "connection", "answers"),
+    [case[1:] for case in CONNECTION_CASES],
+    ids=[case[0] for case in CONNECTION_CASES],
+)
+def test_connection_close_is_answered_and_done(
+    feed_server: FeedServer, version: bytes, header: bytes, connection: str | None, answers: int
+) -> None:
+    """RFC 9112 9.6: a request with `Connection: close` (or a 1.0 one) gets an answer saying
+    so and the connection is closed after it; a second request on it is never read."""
+    request = b"GET /healthz " + version + b"\r\nHost: x\r\n" + header + b"\r\n"
+    second = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    raw = exchange(feed_server, request + second)
+    assert raw.count(b" 200 OK\r\n") == answers
+    first_head = raw.split(b"\r\n\r\n")[0].decode().lower()
+    if connection is None:
+        assert "connection: close" not in first_head
+    else:
+        assert f"connection: {connection}" in first_head
+
+
+def test_answers_carry_date_and_server(feed_server: FeedServer) -> None:
+    status, headers, _ = get(feed_server.url + "healthz")
+    assert status == 200
+    assert email.utils.parsedate_to_datetime(headers["Date"]) is not None
+    assert headers["Server"].startswith("aggregator/")
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_a_port_in_use_fails_when_the_server_is_made(feed_server: FeedServer) -> None:
+    """The daemon turns this OSError into its 'cannot listen on …' line and exit code 2."""
+    host, port = feed_server.address
+    with pytest.raises(OSError):
+        FeedServer(host, port, feed_server.site, health=lambda: True, status=dict, index=bytes)
