@@ -3,6 +3,7 @@ machine has systemd (the daemon's own sd_notify is tested in tests/e2e/test_daem
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,15 @@ def test_the_service_is_a_notify_service_that_reloads_and_is_sandboxed() -> None
     assert "@system-service" in unit["SystemCallFilter"]
 
 
+def test_the_service_is_bounded() -> None:
+    """Open files for the HTTP server's connections and the daemon's own work (server.py
+    caps connections under half of it), and a ceiling on threads and memory."""
+    unit = settings("aggregator.service")
+    assert int(unit["LimitNOFILE"][0]) >= 4096
+    assert 64 <= int(unit["TasksMax"][0]) <= 4096
+    assert unit["MemoryMax"] == ["1G"]
+
+
 def test_the_timer_variant_runs_update_as_the_same_user() -> None:
     service, daemon = settings("aggregator-update.service"), settings("aggregator.service")
     assert service["Type"] == ["oneshot"]
@@ -90,3 +100,26 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "aggregator" not in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here"
+)
+def test_systemd_analyze_security_rates_the_service_at_most_1_5(tmp_path: Path) -> None:
+    command = Path(sys.executable).with_name("aggregator")
+    if not command.exists():
+        pytest.skip(f"{command} is not installed (pip install -e .)")
+    unit = tmp_path / "aggregator.service"
+    text = (UNITS / unit.name).read_text(encoding="utf-8")
+    unit.write_text(text.replace(INSTALLED, str(command)), encoding="utf-8")
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if "--offline" in result.stderr or "Unknown command" in result.stderr:
+        pytest.skip(f"this systemd-analyze cannot rate a unit file: {result.stderr.strip()}")
+    found = re.search(r"Overall exposure level for aggregator.service: (\d+\.\d+)", result.stdout)
+    assert found is not None, result.stdout + result.stderr
+    assert float(found.group(1)) <= 1.5, result.stdout
