@@ -115,6 +115,7 @@ def update(config_path: Path) -> None:
                 results = pipeline.update_all()
         except AggregatorError as exc:
             fail(str(exc))
+        unwritten, reason = pipeline.store.document_failures()
     for result in results:
         echo(summary_line(result))
     failed = sum(1 for r in results if r.status == "error")
@@ -124,7 +125,9 @@ def update(config_path: Path) -> None:
         f"{len(results)} sources: {new} new, {changed} changed, {failed} failed; "
         f"documents in {config.paths.documents}, merged feed in {config.paths.public}"
     )
-    sys.exit(EXIT_SOURCES_FAILED if failed else EXIT_OK)
+    if unwritten:
+        echo(f"{unwritten} documents could not be written (retried next time): {reason}")
+    sys.exit(EXIT_SOURCES_FAILED if failed or unwritten else EXIT_OK)
 
 
 def summary_line(result: PollResult) -> str:

@@ -149,7 +149,8 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
     with held_lock(config), open_pipeline(config) as pipeline:
         try:
             documents = pipeline.store.delete_source(name)
-            removed = remove_documents(config.paths.documents, documents)
+            removed, failed = remove_documents(config.paths.documents, documents)
+            pipeline.write_documents()  # another source's copy of an article it carried
             pipeline.publish()
         except AggregatorError as exc:
             fail(str(exc))
@@ -159,6 +160,8 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
         f"Purged {name!r}: {len(documents)} entries deleted, {removed} documents removed; "
         f"feeds republished in {config.paths.public}"
     )
+    for _, error in failed:
+        echo(f"warning: {error}")
 
 
 @main.command("import-opml")

@@ -50,6 +50,7 @@ from .errors import AggregatorError, OutputError
 from .feed_groups import GROUP_FILE_KINDS, configured_groups, feed_links
 from .index_page import index_page_for
 from .instance_lock import InstanceLock
+from .models import Publishing
 from .publish import FeedInfo
 from .republisher import Republisher
 from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
@@ -288,14 +289,22 @@ class Daemon:
         self._heartbeat = time.monotonic()
 
     def healthy(self) -> bool:
-        """True while sources are being scheduled: the scheduler and republisher are alive."""
+        """True while sources are being scheduled and published: the scheduler and the
+        republisher are alive, and the last republish wrote the feeds."""
         return (
             not self._stopping
             and self.scheduler.running
             and self.republisher.alive()
+            and self.republisher.failure is None
             and self._rescheduler.is_alive()
             and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
         )
+
+    def publishing(self) -> Publishing:
+        """Whether outputs are being written: the last republish, and documents owed after
+        failing (each retried by every republish)."""
+        failing, reason = self.store.document_failures()
+        return Publishing(self.republisher.failure, failing, reason)
 
     def _published(self) -> None:
         """After a republish pass: the polls behind it changed what / shows."""
@@ -303,7 +312,7 @@ class Daemon:
 
     def index_page(self) -> bytes:
         """The page at / for the running config and the database (the server caches it)."""
-        return index_page_for(self.config, self.store)
+        return index_page_for(self.config, self.store, self.publishing())
 
     def status(self) -> dict[str, Any]:
         """Every configured source's state, for /status."""
@@ -312,7 +321,14 @@ class Daemon:
         with self._state:
             running, waiting = set(self._running), self._waiting()
         return status_report(
-            self.config.sources, states, scheduled, running, waiting, self.started, self.healthy()
+            self.config.sources,
+            states,
+            scheduled,
+            running,
+            waiting,
+            self.started,
+            self.healthy(),
+            self.publishing(),
         )
 
     # -- scheduling -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ What every format (this one, `document_formats`' Hugo and Jekyll) also guarantee
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import html
 import re
@@ -405,32 +406,52 @@ def hexo_date(moment: datetime, zone: str | None) -> str:
 # -- files ---------------------------------------------------------------------------------
 
 
+# Errors of one document's own path: a directory where its file should be, a name the
+# file system refuses. The others go on. Any other error (no space, no permission, a
+# read-only disk) is the folder's or the disk's, and ends the writing.
+ONE_DOCUMENT_ERRORS = {
+    errno.EISDIR, errno.ENOTEMPTY, errno.ENOTDIR, errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL,
+}  # fmt: skip
+
+# Entries (ids) whose documents failed, each with the reason.
+Failures = list[tuple[int, str]]
+
+
 def write_documents(
     folder: Path,
     stored: Iterable[StoredEntry],
     sources: Mapping[str, Source],
     render: Callable[[StoredEntry, Source | None], str] = render_document,
     only_if_changed: bool = True,
-) -> list[int]:
+) -> tuple[list[int], Failures]:
     """Write each entry's document if its content changed; return the ids of the entries
-    whose documents are now on disk, so the store can mark them done. `render` picks the
-    front-matter format (see `document_formats`). `only_if_changed=False` skips reading
-    the file first: for documents of new or changed entries, which almost never exist
-    with the same text (looking up a missing file is a tenth of its creation's cost)."""
+    whose documents are now on disk, so the store can mark them done, and those that
+    failed with why. `render` picks the front-matter format (see `document_formats`).
+    `only_if_changed=False` skips reading the file first: for documents of new or changed
+    entries, which almost never exist with the same text (looking up a missing file is a
+    tenth of its creation's cost)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create documents folder {folder}: {exc}") from exc
     done: list[int] = []
+    failed: Failures = []
     for item in stored:
         data = render(item, sources.get(item.entry.source)).encode("utf-8")
-        path = safe_path(folder, item.document)
         try:
+            path = safe_path(folder, item.document)
             write_atomic(path, data, only_if_changed=only_if_changed)
+        except OutputError as exc:
+            failed.append((item.id, str(exc)))
+            continue
         except OSError as exc:
-            raise OutputError(f"cannot write document {path}: {exc.strerror or exc}") from exc
+            problem = f"cannot write document {folder / item.document}: {exc.strerror or exc}"
+            if exc.errno not in ONE_DOCUMENT_ERRORS:
+                raise OutputError(problem) from exc
+            failed.append((item.id, problem))
+            continue
         done.append(item.id)
-    return done
+    return done, failed
 
 
 def safe_path(folder: Path, name: str) -> Path:
@@ -447,16 +468,25 @@ def safe_path(folder: Path, name: str) -> Path:
     return folder / name
 
 
-def remove_documents(folder: Path, names: Iterable[str]) -> int:
-    """Delete the documents of pruned or purged entries; a file already gone is fine."""
+def remove_documents(folder: Path, names: Iterable[str]) -> tuple[int, list[tuple[str, str]]]:
+    """Delete the documents of pruned, purged or superseded entries; a file already gone is
+    fine. Return how many were removed, and the names that could not be, with why."""
     removed = 0
+    failed: list[tuple[str, str]] = []
     for name in names:
-        path = safe_path(folder, name)
         try:
+            path = safe_path(folder, name)
             path.unlink()
         except FileNotFoundError:
             continue
+        except OutputError as exc:
+            failed.append((name, str(exc)))
+            continue
         except OSError as exc:
-            raise OutputError(f"cannot remove document {path}: {exc.strerror or exc}") from exc
+            problem = f"cannot remove document {folder / name}: {exc.strerror or exc}"
+            if exc.errno not in ONE_DOCUMENT_ERRORS:
+                raise OutputError(problem) from exc
+            failed.append((name, problem))
+            continue
         removed += 1
-    return removed
+    return removed, failed

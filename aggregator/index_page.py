@@ -16,7 +16,7 @@ from html import escape
 
 from .config import Config
 from .feed_groups import FeedLink, configured_groups, feed_links
-from .models import Source, StoredEntry
+from .models import ALL_PUBLISHED, Publishing, Source, StoredEntry
 from .publish import FeedInfo
 from .redact import public_url, redact_text
 from .store import SourceState, Store
@@ -48,6 +48,7 @@ def render_index(
     sources: Sequence[Source],
     states: Mapping[str, SourceState],
     latest: Sequence[StoredEntry],
+    publishing: Publishing = ALL_PUBLISHED,
 ) -> bytes:
     """The whole page. `feeds` come from `feed_groups.feed_links` (merged first, then three
     per category and per source); `states` are the stored states by source name."""
@@ -74,6 +75,7 @@ def render_index(
     return "\n".join(
         [
             *head,
+            *_publishing_section(publishing),
             *_feeds_section(title, folders),
             *_sources_section(sources, states, folders),
             *_latest_section(latest, sources),
@@ -83,14 +85,33 @@ def render_index(
     ).encode("utf-8")
 
 
-def index_page_for(config: Config, store: Store, latest: int = LATEST) -> bytes:
+def index_page_for(
+    config: Config, store: Store, publishing: Publishing | None = None, latest: int = LATEST
+) -> bytes:
     """The page for the current config and database (one quick query for states, one for
     the latest entries)."""
     feed = config.feed
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
     links = feed_links(info, configured_groups(config))
     states = {state.name: state for state in store.source_states()}
-    return render_index(feed.title, links, config.sources, states, store.newest_entries(latest))
+    if publishing is None:
+        publishing = Publishing(None, *store.document_failures())
+    newest = store.newest_entries(latest)
+    return render_index(feed.title, links, config.sources, states, newest, publishing)
+
+
+def _publishing_section(publishing: Publishing) -> list[str]:
+    """A warning at the top while outputs are not being written."""
+    lines = []
+    if publishing.failure:
+        problem = escape(redact_text(publishing.failure) or "")
+        lines.append(f'<p class="error">Publishing is failing: {problem}</p>')
+    if publishing.documents_failing:
+        lines.append(
+            f'<p class="error">{publishing.documents_failing} documents cannot be written '
+            f"(retried at each republish): {escape(publishing.document_error or '')}</p>"
+        )
+    return lines
 
 
 def advertised(link: FeedLink) -> bool:

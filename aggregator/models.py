@@ -143,3 +143,19 @@ class EntryLimits:
     categories: int = 20
     content: int = 512 * 1024  # the entry's sanitised HTML
     entries: int = 1000  # a feed lists its newest first
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """Whether the outputs are being written, for /status, / and /healthz."""
+
+    failure: str | None = None  # why the last republish failed as a whole
+    documents_failing: int = 0  # documents owed after failing, retried by each republish
+    document_error: str | None = None  # one of their reasons
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.documents_failing
+
+
+ALL_PUBLISHED = Publishing()

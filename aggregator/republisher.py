@@ -37,6 +37,7 @@ class Republisher:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._dirty = False
+        self.failure: str | None = None  # why the last pass failed; None after a good one
         self._thread = threading.Thread(target=self._run, name="republish", daemon=True)
 
     def start(self) -> None:
@@ -77,12 +78,15 @@ class Republisher:
             changed = pipeline.publish()
         except AggregatorError as exc:
             log.error("republish failed: %s; retrying in %g s", exc, PUBLISH_RETRY)
+            self.failure = str(exc)
             return False
-        except Exception:
+        except Exception as exc:
             log.exception("republish failed unexpectedly; retrying in %g s", PUBLISH_RETRY)
+            self.failure = f"{type(exc).__name__}: {exc}"
             return False
         finally:
             self._after_pass()
+        self.failure = None
         log.info(
             "republished documents=%d merged_feed=%s duration=%.2fs",
             written,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
-from .models import Source
+from .models import ALL_PUBLISHED, Publishing, Source
 from .redact import public_url, redact_text
 from .store import SourceState
 
@@ -22,6 +22,7 @@ def status_report(
     waiting: Collection[str],
     started: datetime,
     healthy: bool,
+    publishing: Publishing = ALL_PUBLISHED,
 ) -> dict[str, Any]:
     """The /status document: the daemon's version, start and health, then one object per
     configured source, in config order (a source not polled yet shows as `new`)."""
@@ -52,6 +53,12 @@ def status_report(
         "version": __version__,
         "started": _iso(started),
         "healthy": healthy,
+        "publishing": {
+            "ok": publishing.ok,
+            "error": redact_text(publishing.failure),
+            "documents_failing": publishing.documents_failing,
+            "document_error": publishing.document_error,
+        },
         "sources": report,
     }
 

@@ -34,7 +34,7 @@ from feedparser.urls import _urljoin
 from . import memory
 from .config import Config
 from .document_formats import renderer_for
-from .documents import document_name, remove_documents, write_documents
+from .documents import Failures, document_name, remove_documents, write_documents
 from .entry_limits import limit_feed
 from .errors import ParseError
 from .feed_groups import (
@@ -57,7 +57,7 @@ from .parse import parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
 from .reach import reach_for
 from .schedule import next_delay
-from .store import KnownEntry, SourceState, Store
+from .store import DocumentsOwed, KnownEntry, SourceState, Store
 from .websub import ping_hub
 from .workers import run_task, start_worker
 
@@ -395,18 +395,32 @@ class Pipeline:
     def write_documents(self) -> int:
         """Write every pending document; return how many were written or confirmed."""
         render = renderer_for(self.config.documents_format, self.config.document_options)
-        total = 0
+        total, after = 0, 0
         with self._output_lock:
-            while (owed := self.store.owed_documents(limit=500)).done:
-                self._write_pending(self._localised(owed.write), render)
-                remove_documents(self.config.paths.documents, owed.remove)
-                self.store.mark_documents(owed.done)
-                total += len(owed.write)
+            while (owed := self.store.owed_documents(limit=500, after=after)).done:
+                failed = self._write_pending(self._localised(owed.write), render)
+                total += len(owed.write) - self._settle(owed, failed)
+                after = owed.done[-1]
         return total
+
+    def _settle(self, owed: DocumentsOwed, failed: Failures) -> int:
+        """Remove what `owed` removes, then mark done what fully succeeded and note what
+        did not: a failed document stays owed (retried by the next writing), and never
+        holds the others or the feeds back. Return how many failed."""
+        folder = self.config.paths.documents
+        _, not_removed = remove_documents(folder, [name for _, name in owed.remove])
+        owners = {name: entry_id for entry_id, name in owed.remove}
+        failed = failed + [(owners[name], error) for name, error in not_removed]
+        for entry_id, error in failed:
+            log.error("document of entry %d not written: %s; retried later", entry_id, error)
+        failing = {entry_id for entry_id, _ in failed}
+        self.store.mark_documents([i for i in owed.done if i not in failing])
+        self.store.note_document_failures(failed)
+        return len(failing)
 
     def _write_pending(
         self, pending: Sequence[StoredEntry], render: Callable[..., str]
-    ) -> list[int]:
+    ) -> Failures:
         """`write_documents`, split over the parser processes when there are any: creating
         50 files is as much of a cold poll's CPU as parsing it (most of it in the kernel),
         and this process is already the busiest (it fetches and stores). Pending documents
@@ -417,10 +431,10 @@ class Pipeline:
             for start in range(0, len(pending), DOCUMENT_CHUNK)
         ]
         jobs = [(folder, chunk, self._sources_of(chunk), render, False) for chunk in chunks]
-        written: list[int] = []
-        for done in self._in_workers(write_documents, jobs, len(pending) >= DOCUMENT_CHUNK):
-            written += done
-        return written
+        failed: Failures = []
+        for _, failures in self._in_workers(write_documents, jobs, len(pending) >= DOCUMENT_CHUNK):
+            failed += failures
+        return failed
 
     def _localised(self, entries: Sequence[StoredEntry]) -> Sequence[StoredEntry]:
         """The entries as documents show them: with `images` configured, their images
@@ -480,10 +494,9 @@ class Pipeline:
         total = 0
         with self._output_lock:
             for owed in self.store.all_documents(batch=500):
-                write_documents(folder, self._localised(owed.write), self.sources, render)
-                remove_documents(folder, owed.remove)
-                self.store.mark_documents(owed.done)
-                total += len(owed.write)
+                localised = self._localised(owed.write)
+                _, failed = write_documents(folder, localised, self.sources, render)
+                total += len(owed.write) - self._settle(owed, failed)
         return total
 
     def prune(self, source: Source) -> int:
@@ -493,7 +506,9 @@ class Pipeline:
             return 0
         with self._output_lock:
             names = self.store.prune_source(source.name, source.keep)
-            remove_documents(self.config.paths.documents, names)
+            _, failed = remove_documents(self.config.paths.documents, names)
+        for name, error in failed:
+            log.error("source=%s pruned document %s not removed: %s", source.name, name, error)
         if names:
             log.info("source=%s pruned=%d keep=%d", source.name, len(names), source.keep)
         return len(names)

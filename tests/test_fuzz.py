@@ -60,7 +60,10 @@ def run_pipeline(body: bytes, content_type: str = "application/rss+xml") -> int:
             known = store.known_entries(SOURCE.name, [e.identity for e in parsed.entries])
             decision = decide(parsed.entries, known, NOW)
             store.save_poll(SourceState(SOURCE.name, SOURCE.url), decision.new, (), NOW)
-            written = write_documents(documents, store.owed_documents().write, {"fuzz": SOURCE})
+            written, failed = write_documents(
+                documents, store.owed_documents().write, {"fuzz": SOURCE}
+            )
+            assert not failed
             store.mark_documents(written)
             newest = store.newest_entries(50)
             publish_feeds(public, INFO, newest, {"fuzz": SOURCE})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -12,10 +13,18 @@ from feedworld import DATA, rsshub_feed, rsshub_item
 from werkzeug import Response
 
 from aggregator.config import Config, load_config
+from aggregator.documents import document_name
+from aggregator.index_page import index_page_for
+from aggregator.models import Publishing
+from aggregator.status_report import status_report
 
 
 def documents(config: Config) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in config.paths.documents.glob("*.md")}
+    return {
+        p.name: p.read_text(encoding="utf-8")
+        for p in config.paths.documents.glob("*.md")
+        if p.is_file()
+    }
 
 
 def test_pass_stores_documents_and_feeds_then_adds_nothing(
@@ -294,3 +303,51 @@ def test_pruning_the_first_sources_copy_gives_the_document_to_the_other(
     texts = sorted(documents(config).values())
     assert len(texts) == 2
     assert sum("author: B" in text for text in texts) == 1
+
+
+# -- one document's failure stays its own ----------------------------------------------------
+
+
+def test_an_unwritable_document_holds_back_neither_the_others_nor_the_feeds(
+    feed_server, make_config
+) -> None:
+    """A directory where one document's file should be: the other documents and the feeds
+    are written, `update` exits 1 naming it, and once the path is free it is written."""
+    items = [rsshub_item(i, guid=f"n-{i}") for i in range(6)]
+    feed_server.serve("/news", rsshub_feed(items))
+    config = make_config([{"name": "news", "url": feed_server.url("/news")}])
+    date = datetime(2022, 1, 28, 4, 45, 33, tzinfo=UTC) - timedelta(hours=3)
+    blocked = document_name("news", "n-3", "新闻标题 第3条", date)
+    (config.paths.documents / blocked).mkdir(parents=True)
+    run = run_cli("update", "--config", str(config.path))
+    assert run.returncode == 1, run.stderr
+    assert "1 documents could not be written" in run.stdout and blocked in run.stdout
+    assert len(documents(config)) == 5
+    rss = feedparser.parse((config.paths.public / "feed.xml").read_bytes())
+    assert len(rss.entries) == 6
+    (config.paths.documents / blocked).rmdir()
+    run = run_cli("update", "--config", str(config.path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(documents(config)) == 6 and blocked in documents(config)
+
+
+def test_documents_that_fail_show_on_the_status_and_the_page(
+    feed_server, make_config, pipeline_for
+) -> None:
+    feed_server.serve("/news", rsshub_feed([rsshub_item(i, guid=f"n-{i}") for i in range(3)]))
+    config = make_config([{"name": "news", "url": feed_server.url("/news")}])
+    date = datetime(2022, 1, 28, 4, 45, 33, tzinfo=UTC) - timedelta(hours=1)
+    (config.paths.documents / document_name("news", "n-1", "新闻标题 第1条", date)).mkdir(
+        parents=True
+    )
+    pipeline = pipeline_for(config)
+    pipeline.update_all()
+    failing, reason = pipeline.store.document_failures()
+    assert failing == 1 and "Is a directory" in (reason or "")
+    publishing = Publishing(None, failing, reason)
+    page = index_page_for(config, pipeline.store).decode("utf-8")
+    assert "1 documents cannot be written" in page
+    states = {s.name: s for s in pipeline.store.source_states()}
+    report = status_report(config.sources, states, {}, (), (), datetime.now(UTC), True, publishing)
+    assert report["publishing"]["ok"] is False
+    assert report["publishing"]["documents_failing"] == 1

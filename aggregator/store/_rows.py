@@ -66,7 +66,7 @@ class DocumentsOwed:
     settled once both are done."""
 
     write: list[StoredEntry]
-    remove: list[str]
+    remove: list[tuple[int, str]]  # (the entry owing the removal, document name)
     done: list[int]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from ..sanitize import plain_text, valid_url
 from ._rows import canonical_link
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -185,6 +185,12 @@ MIGRATIONS: dict[int, str] = {
         error TEXT,
         checked TEXT NOT NULL
     );
+    """,
+    # A document that cannot be written (a directory at its path, a name the file system
+    # refuses) stays owed with its reason, for /status and `update`, while the others and
+    # the feeds are written.
+    8: """
+    ALTER TABLE documents_pending ADD COLUMN error TEXT;
     """,
 }
 

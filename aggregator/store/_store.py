@@ -378,19 +378,38 @@ class Store:
             ],
         )
 
-    def owed_documents(self, limit: int = 1000) -> DocumentsOwed:
-        """What documents the entries stored or changed since their last writing owe: their
-        own, unless another source's entry of the same article comes first (see migration
-        6); then theirs is removed, and the first one's removes the others'."""
+    def owed_documents(self, limit: int = 1000, after: int = 0) -> DocumentsOwed:
+        """What documents the entries stored or changed since their last writing owe (those
+        with ids above `after`): their own, unless another source's entry of the same
+        article comes first (see migration 6); then theirs is removed, and the first one's
+        removes the others'."""
         with self._lock:
             rows = list(
                 self.db.query(
                     f"{ENTRY_SELECT_OWED} WHERE e.id IN (SELECT id FROM documents_pending "
-                    "ORDER BY id LIMIT ?) ORDER BY e.id",
-                    [limit],
+                    "WHERE id > ? ORDER BY id LIMIT ?) ORDER BY e.id",
+                    [after, limit],
                 )
             )
             return self._owed(rows)
+
+    def note_document_failures(self, failed: Sequence[tuple[int, str]]) -> None:
+        """Entries (ids) whose documents could not be written, with why: still owed."""
+        if not failed:
+            return
+        with self.transaction():
+            self.db.conn.executemany(
+                "UPDATE documents_pending SET error = ? WHERE id = ?",
+                [(error, entry_id) for entry_id, error in failed],
+            )
+
+    def document_failures(self) -> tuple[int, str | None]:
+        """How many documents are owed after failing, and one reason."""
+        with self._lock:
+            count, error = self.db.execute(
+                "SELECT count(*), min(error) FROM documents_pending WHERE error IS NOT NULL"
+            ).fetchone()
+        return int(count), error
 
     def all_documents(self, batch: int = 1000) -> Iterator[DocumentsOwed]:
         """Every entry's document, in batches, for `render --all`."""
@@ -410,11 +429,11 @@ class Store:
 
     def _owed(self, rows: Sequence[dict[str, Any]]) -> DocumentsOwed:
         write = [stored_entry(row) for row in rows if not row["superseded"]]
-        remove = [row["document"] for row in rows if row["superseded"]]
+        remove = [(row["id"], row["document"]) for row in rows if row["superseded"]]
         firsts = [row for row in rows if row["article"] and not row["superseded"]]
         for first in firsts:
             remove += [
-                name
+                (first["id"], name)
                 for (name,) in self.db.execute(
                     "SELECT document FROM entries WHERE article = ? AND id != ?",
                     [first["article"], first["id"]],
