@@ -53,9 +53,10 @@ from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
 from .images import ImageMirror
 from .models import Entry, FetchResult, HttpState, ParsedFeed, PollResult, Source, StoredEntry
-from .parse import parse_feed
+from .parse import XML_INVALID, parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
 from .reach import reach_for
+from .sanitize import clean_html
 from .schedule import next_delay
 from .store import DocumentsOwed, KnownEntry, SourceState, Store
 from .websub import ping_hub
@@ -86,6 +87,8 @@ class Decision:
     new: tuple[tuple[Entry, str, str], ...]  # entry, hash, document name
     changed: tuple[tuple[Entry, str], ...]
     unchanged: int
+    # Stored in another spelling of the same HTML (an older sanitiser's): new hash only.
+    respelled: tuple[tuple[Entry, str], ...] = ()
 
 
 def decide(entries: Sequence[Entry], known: dict, now: datetime) -> Decision:
@@ -275,6 +278,8 @@ class Pipeline:
         bases = (fetched.url, state.current_url, source.url)
         entries, known = self._known(source, entries, bases)
         decision = decide(entries, known, now)
+        if decision.changed:
+            decision = self._real_changes(decision, known)
         new_state = self._success_state(source, state, fetched, now, parsed.ttl)
         new_state = replace(
             new_state,
@@ -283,7 +288,9 @@ class Pipeline:
             status="warning" if parsed.error else "ok",
             error=parsed.error,
         )
-        self.store.save_poll(new_state, decision.new, decision.changed, now)
+        self.store.save_poll(
+            new_state, decision.new, decision.changed, now, respelled=decision.respelled
+        )
         if source.keep is not None and decision.new:
             self.prune(source)
         if decision.new:
@@ -299,6 +306,26 @@ class Pipeline:
             changed=len(decision.changed),
             error=parsed.error,
             http_status=fetched.status,
+        )
+
+    def _real_changes(self, decision: Decision, known: Mapping[str, KnownEntry]) -> Decision:
+        """`decision` without the changes that are only the sanitiser's spelling: an entry
+        stored by an earlier release reads the same once its stored HTML is written in
+        today's normal form, and is not a change (no new version, document or item)."""
+        stored = self.store.entry_texts([known[e.identity].id for e, _ in decision.changed])
+        changed, respelled = [], []
+        for entry, digest in decision.changed:
+            title, content = stored[known[entry.identity].id]
+            normal = XML_INVALID.sub("", clean_html(content, entry.link)[0])
+            same = content_hash(replace(entry, title=title, content=normal)) == digest
+            (respelled if same else changed).append((entry, digest))
+        if not respelled:
+            return decision
+        return replace(
+            decision,
+            changed=tuple(changed),
+            unchanged=decision.unchanged + len(respelled),
+            respelled=tuple(respelled),
         )
 
     def _known(

@@ -235,9 +235,12 @@ class Store:
         new: Sequence[tuple[Entry, str, str]],
         changed: Sequence[tuple[Entry, str]],
         now: datetime,
+        *,
+        respelled: Sequence[tuple[Entry, str]] = (),
     ) -> None:
         """Store one poll in one transaction: new entries (entry, hash, document name),
-        changed ones (entry, hash), and the source's new state."""
+        changed ones (entry, hash), the new hashes of entries only spelled differently
+        (entry, hash), and the source's new state."""
         stamp = iso(now)
         rows = []
         for entry, content_hash, document in new:
@@ -304,6 +307,10 @@ class Store:
                         entry.identity,
                     ],
                 )
+            self.db.conn.executemany(
+                "UPDATE entries SET content_hash = ? WHERE source = ? AND identity = ?",
+                [(digest, entry.source, entry.identity) for entry, digest in respelled],
+            )
             # Links now shared with entries stored before, and the changed entries' links.
             moved = set(stored) | {canonical_link(e.link) for e, _ in changed}
             self._mark_articles(state.name, sorted(filter(None, moved)))
@@ -341,6 +348,19 @@ class Store:
                 f"AND canonical_link IN ({marks}) AND article IS NOT {decided}",
                 [source, *chunk],
             )
+
+    def entry_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """The stored title and content of these entries (ids)."""
+        texts: dict[int, tuple[str, str]] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                for row_id, title, content in self.db.execute(
+                    f"SELECT id, title, content FROM entries WHERE id IN ({marks})", chunk
+                ):
+                    texts[row_id] = (title, content)
+        return texts
 
     def save_state(self, state: SourceState) -> None:
         with self.transaction():

@@ -129,3 +129,12 @@ def test_the_moved_sources_are_polled_at_their_new_address(upgraded: dict) -> No
     for name, current_url, status in moved:
         assert current_url and current_url.split("/")[-2] == "moved", name
         assert status == "ok", name
+
+
+def test_no_entry_is_taken_for_changed_by_todays_sanitiser(upgraded: dict) -> None:
+    """0.1 stored some HTML in another spelling (`<br/>`, `&#39;`) than today's normal form;
+    the same entry fetched again is not a change: no new version, document or item."""
+    versions = rows(upgraded["database"], "SELECT version, count(*) FROM entries GROUP BY 1")
+    assert versions == [(1, len(upgraded["before"]["entries"]))]
+    for run in upgraded["runs"]:
+        assert " changed" in run.stdout and "0 changed" in run.stdout.splitlines()[-1]
