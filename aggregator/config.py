@@ -26,6 +26,7 @@ from .documents import (
     parse_front_matter_value,
 )
 from .errors import ConfigError
+from .filters import compile_filter
 from .models import EntryLimits, Paths, Source
 
 DEFAULT_USER_AGENT = (
@@ -229,7 +230,8 @@ def _categories(value: Any) -> tuple[str, ...]:
 
 
 def _patterns(value: Any) -> tuple[str, ...]:
-    """Filter regexes, compiled once here so that a typo is a config error, not a poll error."""
+    """Filter regexes, compiled once here so that a typo, or a pattern the linear-time engine
+    cannot run (aggregator/filters.py), is a config error, not a poll error."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
@@ -238,8 +240,8 @@ def _patterns(value: Any) -> tuple[str, ...]:
     for item in value:
         pattern = _text(item)
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_filter(pattern)
+        except ValueError as exc:
             raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
         patterns.append(pattern)
     return tuple(patterns)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
 from feedworld import rsshub_feed, rsshub_item
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.filters import keeps, select_entries
+from aggregator.filters import compile_filter, keeps, select_entries
 from aggregator.models import Entry, Source
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,3 +125,123 @@ def test_keep_prunes_the_oldest_entries_and_their_documents(
 
     (again,) = pipeline.update_all()  # the same feed again: nothing re-stored and re-pruned
     assert again.new == 0
+
+
+def test_a_backtracking_pattern_takes_linear_time() -> None:
+    """`(a+)+$` held Python's `re` (and the daemon's every thread, /healthz too) for 12 s on
+    27 `a`s and a `!`, doubling with each letter (issue 13.3). Filters run on RE2: 100,000
+    letters in the title, the text and a category take milliseconds. In a subprocess, so
+    that an engine that backtracks fails the test at its timeout instead of hanging it."""
+    script = (
+        "import time\n"
+        "from datetime import UTC, datetime\n"
+        "from aggregator.filters import keeps\n"
+        "from aggregator.models import Entry\n"
+        "text = 'a' * 100_000 + '!'\n"
+        "entry = Entry('s', text, None, text, None, datetime.now(UTC), None, text, None, (text,))\n"
+        "started = time.perf_counter()\n"
+        "assert keeps(entry, ['(a+)+$', '(x+x+)+y', '^(a|aa)+$'], []) is False\n"
+        "assert keeps(entry, [], ['(a|a)*!$']) is False\n"
+        "print(time.perf_counter() - started)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "found"),
+    [
+        ("(?i)sponsored", "SPONSORED post", True),
+        ("(?i)ärger", "ÄRGER im Büro", True),
+        ("乌克兰|Ukraine", "俄罗斯与乌克兰", True),
+        ("^广告", "广告: 买", True),
+        ("^广告", "不是广告", False),
+        (r"\d+ 人", "٣ 人", True),  # Arabic-Indic digits are digits, as in Python
+        (r"^\w+$", "半岛电视台", True),  # Chinese letters are word characters
+        (r"^\W+$", "!? —", True),
+        (r"新闻\s标题", "新闻\u3000标题", True),  # the ideographic space is a space
+        (r"\S+\s\S+", "a\u00a0b", True),
+        (r"^\D+$", "abc٣", False),
+        (r"[\w-]+-\d", "乌克兰-3", True),
+        (r"[\u4e00-\u9fff]{2}", "中文", True),
+        (r"\N{IDEOGRAPHIC FULL STOP}$", "结束。", True),
+        (r"end\Z", "the end", True),
+        (r"\bAI\b", "New AI model", True),
+        (r"\bAI\b", "MAIL", False),
+    ],
+    ids=["ignore-case", "ignore-case-umlaut", "chinese", "anchored", "anchored-not",
+         "unicode-digit", "unicode-word", "non-word", "ideographic-space", "non-space",
+         "non-digit", "word-in-brackets", "u-escape-range", "named-character", "end-Z",
+         "word-boundary", "word-boundary-not"],
+)  # fmt: skip
+def test_patterns_mean_what_they_mean_in_python(pattern: str, text: str, found: bool) -> None:
+    assert keeps(entry(text), [pattern], []) is found
+    assert (re.search(pattern, text) is not None) is found  # the documented meaning
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "    include: ['(\\w)\\1']\n",
+            r"sources[0].include (line 4): '(\\w)\\1' is not a valid regular expression: "
+            r"invalid escape sequence: \1 (backreferences are not supported: filters run in "
+            "linear time)",
+        ),
+        (
+            "    exclude: ['x', 'Trump(?! Tower)']\n",
+            "sources[0].exclude (line 4): 'Trump(?! Tower)' is not a valid regular expression: "
+            "invalid perl operator: (?! (lookaround is not supported",
+        ),
+        (
+            "    include: ['\\w{1000}']\n",
+            r"sources[0].include (line 4): '\\w{1000}' is not a valid regular expression: "
+            "pattern too large - compile failed",
+        ),
+        (
+            "    include: ['[^\\W\\d]']\n",
+            r"sources[0].include (line 4): '[^\\W\\d]' is not a valid regular expression: "
+            r"\W inside [...] is not supported",
+        ),
+    ],
+    ids=["backreference", "lookahead", "too-large", "negated-class-in-brackets"],
+)
+def test_patterns_the_linear_engine_cannot_run_are_config_errors(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    path = write_config(tmp_path, setting)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: {message}"), str(error.value)
+
+
+# Patterns built from what both engines read alike; texts without line breaks, as the
+# fields filters see are (titles and plain text have their whitespace folded).
+ATOMS = ["a", "b", "乌", "克", "1", "٣", " ", "\u3000", ".", r"\d", r"\w", r"\s", r"\D",
+         r"\W", r"\S", "[ab]", "[^a]", r"[\w-]", r"[\d\s]", r"\u4e4c"]  # fmt: skip
+TEXT = st.text(alphabet="ab乌克1٣ \u3000-!é", max_size=12)
+
+
+@st.composite
+def patterns(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        if depth < 2 and draw(st.booleans()):
+            inner = draw(patterns(depth + 1))
+            part = f"(?:{inner}|{draw(patterns(depth + 1))})" if draw(st.booleans()) else inner
+            part = f"({part})"
+        else:
+            part = draw(st.sampled_from(ATOMS))
+        parts.append(part + draw(st.sampled_from(["", "", "*", "+", "?", "{1,2}"])))
+    anchors = draw(st.sampled_from([("", ""), ("^", ""), ("", "$"), ("^", "$")]))
+    return anchors[0] + "".join(parts) + anchors[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern=patterns(), text=TEXT)
+def test_filters_match_as_python_re_does(pattern: str, text: str) -> None:
+    expected = re.search(pattern, text) is not None
+    assert (compile_filter(pattern).search(text.encode()) is not None) is expected
