@@ -54,6 +54,7 @@ from .errors import OutputError
 from .fetch import FetchLimits, fetch_source
 from .models import HttpState, ImageOutcome, Source, StoredEntry
 from .reach import Reach, reach_for
+from .sanitize import srcset_candidates
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,6 @@ TAG = re.compile(
     re.DOTALL,
 )
 REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
-SRCSET_URL = re.compile(r"[\s,]*(\S+)")
 # What an image attribute names, per tag: (attribute, holds a srcset).
 IMAGE_ATTRIBUTES = {"img": (("src", False), ("srcset", True)), "source": (("srcset", True),)}
 
@@ -174,25 +174,6 @@ def rewrite_html(fragment: str, local: Mapping[str, str]) -> str:
         pieces += [fragment[position:start], f'"{html.escape(new)}"']
         position = end
     return "".join(pieces) + fragment[position:] if pieces else fragment
-
-
-def srcset_candidates(value: str) -> list[tuple[str, str]]:
-    """A `srcset` as (URL, descriptor) pairs, as HTML splits it: a URL is a run of
-    non-spaces (trailing commas end it), its descriptor runs to the next comma."""
-    candidates: list[tuple[str, str]] = []
-    position = 0
-    while match := SRCSET_URL.match(value, position):
-        url, position = match.group(1), match.end()
-        descriptor = ""
-        if url.endswith(","):
-            url = url.rstrip(",")
-        else:
-            end = value.find(",", position)
-            end = len(value) if end < 0 else end
-            descriptor, position = value[position:end].strip(), end + 1
-        if url:
-            candidates.append((url, descriptor))
-    return candidates
 
 
 def _image_attributes(fragment: str) -> Iterable[tuple[int, int, str, str]]:

@@ -135,11 +135,10 @@ def _web_url(value: str, base: str | None) -> str | None:
     return value if value.startswith("mailto:") else valid_url(absolute_url(value, base))
 
 
-def absolute_srcset(value: str, base: str | None) -> str | None:
-    """`srcset` with every candidate URL absolute http(s); others dropped (HTML's parsing:
-    a URL is a run of non-spaces, its descriptors run to the next comma)."""
-    candidates: list[str] = []
-    changed = False
+def srcset_candidates(value: str) -> list[tuple[str, str]]:
+    """A `srcset` as (URL, descriptor) pairs, as HTML splits it: a URL is a run of
+    non-spaces (trailing commas end it), its descriptor runs to the next comma."""
+    candidates: list[tuple[str, str]] = []
     position = 0
     while match := SRCSET_URL.match(value, position):
         url, position = match.group(1), match.end()
@@ -150,6 +149,16 @@ def absolute_srcset(value: str, base: str | None) -> str | None:
             end = value.find(",", position)
             end = len(value) if end < 0 else end
             descriptor, position = value[position:end].strip(), end + 1
+        if url:
+            candidates.append((url, descriptor))
+    return candidates
+
+
+def absolute_srcset(value: str, base: str | None) -> str | None:
+    """`srcset` with every candidate URL absolute http(s); others dropped."""
+    candidates: list[str] = []
+    changed = False
+    for url, descriptor in srcset_candidates(value):
         absolute = valid_url(absolute_url(url, base))
         changed = changed or absolute != url
         if absolute:

@@ -217,9 +217,7 @@ class Store:
         """The stored hash of each identity of `source` that is already stored."""
         known: dict[str, KnownEntry] = {}
         with self._lock:
-            for start in range(0, len(identities), 500):
-                chunk = list(identities[start : start + 500])
-                marks = ", ".join("?" for _ in chunk)
+            for chunk, marks in in_chunks(identities):
                 rows = self.db.execute(
                     f"SELECT identity, id, content_hash FROM entries "
                     f"WHERE source = ? AND identity IN ({marks})",
@@ -319,9 +317,7 @@ class Store:
     def _link_counts(self, source: str, links: Sequence[str]) -> dict[str, int]:
         """How many stored entries of `source` have each of these canonical links."""
         counts: dict[str, int] = {}
-        for start in range(0, len(links), 500):
-            chunk = links[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in in_chunks(links):
             counts.update(
                 self.db.execute(
                     f"SELECT canonical_link, count(*) FROM entries WHERE canonical_link "
@@ -340,9 +336,7 @@ class Store:
             "CASE WHEN (SELECT count(*) FROM entries o WHERE o.canonical_link = "
             "entries.canonical_link AND +o.source = entries.source) = 1 THEN canonical_link END"
         )
-        for start in range(0, len(links), 500):
-            chunk = links[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in in_chunks(links):
             self.db.execute(
                 f"UPDATE entries SET article = {decided} WHERE +source = ? "
                 f"AND canonical_link IN ({marks}) AND article IS NOT {decided}",
@@ -353,9 +347,7 @@ class Store:
         """The stored title and content of these entries (ids)."""
         texts: dict[int, tuple[str, str]] = {}
         with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ", ".join("?" for _ in chunk)
+            for chunk, marks in in_chunks(ids):
                 for row_id, title, content in self.db.execute(
                     f"SELECT id, title, content FROM entries WHERE id IN ({marks})", chunk
                 ):
@@ -611,9 +603,7 @@ class Store:
         """What the last try to mirror each of these image URLs gave, for those tried."""
         found: dict[str, ImageOutcome] = {}
         with self._lock:
-            for start in range(0, len(urls), 500):
-                chunk = list(urls[start : start + 500])
-                marks = ", ".join("?" for _ in chunk)
+            for chunk, marks in in_chunks(urls):
                 rows = self.db.execute(
                     f"SELECT url, name, error, checked FROM images WHERE url IN ({marks})", chunk
                 ).fetchall()
@@ -630,6 +620,14 @@ class Store:
                 "INSERT OR REPLACE INTO images (url, name, error, checked) VALUES (?, ?, ?, ?)",
                 [(o.url, o.name, o.error, iso(o.checked)) for o in outcomes],
             )
+
+
+def in_chunks(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """`values` in lists of at most `size`, each with its `?, ?, …` for an IN clause:
+    SQLite caps the parameters of one statement."""
+    for start in range(0, len(values), size):
+        chunk = list(values[start : start + size])
+        yield chunk, ", ".join("?" for _ in chunk)
 
 
 def database_problem(path: Path, exc: sqlite3.Error) -> str:
