@@ -7,6 +7,7 @@ and what is wrong, so a user never has to read a traceback to fix their config.
 from __future__ import annotations
 
 import contextlib
+import math
 import pickle
 import re
 from collections.abc import Callable, Mapping
@@ -32,11 +33,20 @@ from .models import EntryLimits, Paths, Source
 DEFAULT_USER_AGENT = (
     f"aggregator/{__version__} (+https://github.com/aggregator/aggregator; feed aggregator)"
 )
+# What no setting can carry: C0 controls but tab and line breaks, DEL, C1, lone surrogates,
+# non-characters (XML refuses them; NUL ends a path).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 DURATION_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+# What each number a config sets may be (README "Configuration"): room for any real use, and
+# no value that would overflow a date, a C int or an SQLite integer later on.
+INTERVAL_RANGE = (1, 30 * 86400)  # interval, max_interval, a source's interval: 1 s to 30 d
+TIMEOUT_RANGE = (1, 3600)  # timeout.connect, .read, .total: 1 s to an hour
+SIZE_RANGE = (2**10, 2**30)  # max_body, images.max_size, limits.content: 1 KiB to 1 GiB
+MOST_ITEMS, MOST_WORKERS, MOST_KEPT, MOST_REDIRECTS = 100_000, 64, 1_000_000, 30
 # A config is a few kB; these bound what a wrong or hostile file can cost to read.
 MAX_CONFIG_BYTES = 2 * 2**20
 MAX_CONFIG_VALUES = 1_000_000
@@ -112,9 +122,55 @@ def parse_duration(value: Any) -> int:
         if not match:
             raise ValueError(f"{value!r} is not a duration like 90s, 30m, 2h or 1d")
         seconds = float(match.group(1)) * DURATION_UNITS[match.group(2)]
+    if not math.isfinite(seconds):  # .inf, .nan, 1e400
+        raise ValueError(f"{value!r} is not a duration like 90s, 30m, 2h or 1d")
     if seconds < 1:
         raise ValueError(f"{value!r} is shorter than one second")
     return int(seconds)
+
+
+def _duration_within(low: int, high: int) -> Callable[[Any], int]:
+    """parse_duration, refusing what is outside low..high seconds."""
+
+    def check(value: Any) -> int:
+        seconds = parse_duration(value)
+        if not low <= seconds <= high:
+            shown = f"{_duration_text(low)} and {_duration_text(high)}"
+            raise ValueError(f"{value!r} is not between {shown}")
+        return seconds
+
+    return check
+
+
+def _duration_text(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _size_within(low: int, high: int) -> Callable[[Any], int]:
+    """parse_size, refusing what is outside low..high bytes."""
+
+    def check(value: Any) -> int:
+        size = parse_size(value)
+        if not low <= size <= high:
+            raise ValueError(f"{value!r} is not between {_size_text(low)} and {_size_text(high)}")
+        return size
+
+    return check
+
+
+def _size_text(size: int) -> str:
+    for unit, step in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size % step == 0:
+            return f"{size // step}{unit}"
+    return f"{size}B"
+
+
+_interval = _duration_within(*INTERVAL_RANGE)
+_timeout = _duration_within(*TIMEOUT_RANGE)
+_size = _size_within(*SIZE_RANGE)
 
 
 def parse_size(value: Any) -> int:
@@ -143,7 +199,7 @@ class _Reader:
         except (AttributeError, KeyError, TypeError, IndexError):
             pass
         where = f"{path}{line}" if path else "top level"
-        return ConfigError(f"{self.file}: {where}: {problem}")
+        return ConfigError(f"{self.file}: {_printable(where)}: {_printable(problem)}")
 
     def mapping(self, node: Any, path: str, allowed: set[str], parent: Any = None) -> dict:
         if node is None:
@@ -174,6 +230,14 @@ class _Reader:
             raise self.fail(_join(path, key), str(exc), node, key) from None
 
 
+def _printable(text: str) -> str:
+    """A key or value of the file as one line of text: a newline or other control character
+    in it (keys are the user's text too) is shown escaped, as repr() would."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -192,6 +256,16 @@ def _text(value: Any) -> str:
     text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")
+    if CONTROL_CHARACTER.search(text):  # no XML, path or header can carry one
+        raise ValueError(f"{text!r} holds a control character")
+    return text
+
+
+def _one_line(value: Any) -> str:
+    """Text sent in an HTTP header: one line."""
+    text = _text(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{text!r} must be one line")
     return text
 
 
@@ -400,6 +474,12 @@ def build_config(tree: Any, file: Path) -> Config:
         candidate = Path(_text(value)).expanduser()
         return candidate if candidate.is_absolute() else base / candidate
 
+    def resolve_file(value: Any) -> Path:
+        path = resolve(value)
+        if not path.name:
+            raise ValueError(f"{path} is a folder; name a file in it")
+        return path
+
     reader.mapping(top.get("feed"), "feed", FEED_KEYS, tree)
     feed_node_raw = top.get("feed") or {}
     feed = FeedSettings(
@@ -410,7 +490,7 @@ def build_config(tree: Any, file: Path) -> Config:
             feed_node_raw, "description", "feed", _text, FeedSettings.description
         ),
         max_items=reader.value(
-            feed_node_raw, "max_items", "feed", _positive_int, FeedSettings.max_items
+            feed_node_raw, "max_items", "feed", _bounded_int(MOST_ITEMS), FeedSettings.max_items
         ),
         rss_name=reader.value(feed_node_raw, "rss", "feed", _file_name, FeedSettings.rss_name),
         atom_name=reader.value(feed_node_raw, "atom", "feed", _file_name, FeedSettings.atom_name),
@@ -438,15 +518,15 @@ def build_config(tree: Any, file: Path) -> Config:
         timeout_raw = {"read": top["timeout"]}
     else:
         reader.mapping(top.get("timeout"), "timeout", TIMEOUT_KEYS, tree)
-    default_interval = reader.value(top, "interval", "", parse_duration, 1800)
-    max_interval = reader.value(top, "max_interval", "", parse_duration, 86400)
+    default_interval = reader.value(top, "interval", "", _interval, 1800)
+    max_interval = reader.value(top, "max_interval", "", _interval, 86400)
 
     allow_private = reader.value(top, "allow_private", "", _bool, False)
     sources = _sources(reader, tree, top.get("sources"), default_interval, allow_private)
     return Config(
         path=file,
         paths=Paths(
-            database=reader.value(top, "database", "", resolve, base / "aggregator.db"),
+            database=reader.value(top, "database", "", resolve_file, base / "aggregator.db"),
             documents=reader.value(top, "documents", "", resolve, base / "documents"),
             public=feed.folder,
         ),
@@ -455,14 +535,14 @@ def build_config(tree: Any, file: Path) -> Config:
         sources=sources,
         images=_images(reader, tree, top.get("images"), resolve),
         limits=_limits(reader, tree, top.get("limits")),
-        user_agent=reader.value(top, "user_agent", "", _text, DEFAULT_USER_AGENT),
-        connect_timeout=reader.value(timeout_raw, "connect", "timeout", parse_duration, 10),
-        read_timeout=reader.value(timeout_raw, "read", "timeout", parse_duration, 20),
-        total_timeout=reader.value(timeout_raw, "total", "timeout", parse_duration, 60),
-        max_body=reader.value(top, "max_body", "", parse_size, 15 * 2**20),
-        max_redirects=reader.value(top, "max_redirects", "", _positive_int, 10),
+        user_agent=reader.value(top, "user_agent", "", _one_line, DEFAULT_USER_AGENT),
+        connect_timeout=reader.value(timeout_raw, "connect", "timeout", _timeout, 10),
+        read_timeout=reader.value(timeout_raw, "read", "timeout", _timeout, 20),
+        total_timeout=reader.value(timeout_raw, "total", "timeout", _timeout, 60),
+        max_body=reader.value(top, "max_body", "", _size, 15 * 2**20),
+        max_redirects=reader.value(top, "max_redirects", "", _bounded_int(MOST_REDIRECTS), 10),
         allow_private=allow_private,
-        workers=reader.value(top, "workers", "", _positive_int, 8),
+        workers=reader.value(top, "workers", "", _bounded_int(MOST_WORKERS), 8),
         max_interval=max_interval,
         documents_format=reader.value(top, "documents_format", "", _document_format, "hexo"),
         document_options=DocumentOptions(
@@ -535,12 +615,12 @@ def _sources(
                 title=reader.value(item, "title", path, _text),
                 author=reader.value(item, "author", path, _text),
                 categories=reader.value(item, "categories", path, _categories, ()),
-                interval=reader.value(item, "interval", path, parse_duration, default_interval),
+                interval=reader.value(item, "interval", path, _interval, default_interval),
                 enabled=reader.value(item, "enabled", path, _bool, True),
                 image=reader.value(item, "image", path, _url),
                 include=reader.value(item, "include", path, _patterns, ()),
                 exclude=reader.value(item, "exclude", path, _patterns, ()),
-                keep=reader.value(item, "keep", path, _positive_int),
+                keep=reader.value(item, "keep", path, _bounded_int(MOST_KEPT)),
                 allow_private=reader.value(item, "allow_private", path, _bool, allow_private),
                 public_url=reader.value(item, "public_url", path, _bool, False),
             )
@@ -571,7 +651,7 @@ def _images(
     return ImageSettings(
         folder=reader.value(node, "folder", "images", resolve),
         url=reader.value(node, "url", "images", _site_url),
-        max_size=reader.value(node, "max_size", "images", parse_size, ImageSettings.max_size),
+        max_size=reader.value(node, "max_size", "images", _size, ImageSettings.max_size),
     )
 
 
@@ -586,7 +666,7 @@ def _limits(reader: _Reader, tree: Any, node: Any) -> EntryLimits:
         key: reader.value(node, key, "limits", _bounded_int(10_000_000), getattr(default, key))
         for key in LIMIT_KEYS - {"content"}
     }
-    content = reader.value(node, "content", "limits", parse_size, default.content)
+    content = reader.value(node, "content", "limits", _size, default.content)
     return EntryLimits(**values, content=content)
 
 

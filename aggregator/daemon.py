@@ -53,7 +53,13 @@ from .instance_lock import InstanceLock
 from .models import Publishing
 from .publish import FeedInfo
 from .republisher import Republisher
-from .schedule import BACKOFF_BASE, first_poll_delay, plan_reload, retimed_next_poll
+from .schedule import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    first_poll_delay,
+    plan_reload,
+    retimed_next_poll,
+)
 from .server import FeedFile, FeedServer, Site
 from .status_report import status_report
 from .store import SourceState, Store
@@ -447,9 +453,27 @@ class Daemon:
                     when = datetime.now(UTC) + timedelta(seconds=delay)
                 if when is not None:
                     self._schedule(name, when)
+            except Exception as exc:  # one source's next poll must not end everyone's
+                self._reschedule_failed(name, exc)
             finally:
                 with self._state:
                     self._pending.discard(name)
+
+    def _reschedule_failed(self, name: str, exc: Exception) -> None:
+        """A source's next poll could not be worked out or scheduled (a bug: config values
+        are bounded): log it, show it on the source (`sources`, /status, /) and try again at
+        the backoff cap; should even that fail, the safety net (`_reschedule_lost`) does."""
+        problem = f"cannot schedule the next poll: {type(exc).__name__}: {exc}"
+        when = datetime.now(UTC) + timedelta(seconds=BACKOFF_CAP)
+        log.error("source=%s %s; trying again at %s", name, problem, f"{when:%Y-%m-%d %H:%M}")
+        log.debug("source=%s scheduling failed", name, exc_info=exc)
+        try:
+            state = self.store.source_state(name)
+            if state is not None:
+                self.store.save_state(replace(state, status="error", error=problem, next_poll=when))
+            self._schedule(name, when)
+        except Exception as again:
+            log.error("source=%s cannot record or schedule its next poll either: %s", name, again)
 
     # -- reload ---------------------------------------------------------------------------
 

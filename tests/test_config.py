@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from aggregator.config import load_config, parse_duration, parse_size
+from aggregator.config import (
+    FEED_KEYS,
+    IMAGE_KEYS,
+    LIMIT_KEYS,
+    SERVER_KEYS,
+    SOURCE_KEYS,
+    TIMEOUT_KEYS,
+    TOP_KEYS,
+    Config,
+    load_config,
+    parse_duration,
+    parse_size,
+)
 from aggregator.documents import DocumentOptions, Template
 from aggregator.errors import ConfigError
+from aggregator.filters import compile_filter
+from aggregator.schedule import next_delay
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -197,3 +219,177 @@ def test_document_option_mistakes(tmp_path: Path, text: str, expected: str) -> N
     assert message.startswith(f"{path}: "), message
     assert re.search(expected, message), message
     assert "\n" not in message
+
+
+# -- every value of every key: a config either loads or is refused in one line (issue 13.8) --
+
+BASE = {
+    "database": "state/agg.db",
+    "documents": "docs",
+    "interval": "30m",
+    "sources": [{"name": "news", "url": "http://127.0.0.1:9/feed"}],
+}
+KEY_PATHS = [
+    *[(key,) for key in sorted(TOP_KEYS - {"sources"})],
+    *[("feed", key) for key in sorted(FEED_KEYS)],
+    *[("server", key) for key in sorted(SERVER_KEYS)],
+    *[("timeout", key) for key in sorted(TIMEOUT_KEYS)],
+    *[("images", key) for key in sorted(IMAGE_KEYS)],
+    *[("limits", key) for key in sorted(LIMIT_KEYS)],
+    *[("sources", 0, key) for key in sorted(SOURCE_KEYS)],
+    ("sources",),
+    ("front_matter", "cover"),
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(["1e400", "-1", "0", "999999999999d", "99999999999999999999", "1.5",
+                       "1e-9s", "15MiB", "999999999999GiB", "0.5s", ".inf", "nan", "30d",
+                       "31d", "2h", "", " ", "\x00", "a\nb", "../x", "/", "x" * 300])
+    | st.text(max_size=20)
+)  # fmt: skip
+VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def with_value(path: tuple, value: object) -> dict:
+    config = copy.deepcopy(BASE)
+    if path[0] == "images":
+        config["images"] = {"folder": "img", "url": "/img/"}
+    node: Any = config
+    for step in path[:-1]:
+        if isinstance(step, str) and step not in node:
+            node[step] = {}
+        node = node[step]
+    node[path[-1]] = value
+    return config
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(KEY_PATHS), value=VALUES)
+def test_any_value_of_any_key_loads_or_is_one_config_error(
+    tmp_path_factory: pytest.TempPathFactory, path: tuple, value: object
+) -> None:
+    folder = tmp_path_factory.mktemp("config")
+    file = folder / "config.yaml"
+    file.write_text(yaml.safe_dump(with_value(path, value), allow_unicode=True), "utf-8")
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"{file}: ")
+        return
+    check_usable(config)
+
+
+def check_usable(config: Config) -> None:
+    """What later steps do with the numbers works for every value that loads: dates a
+    poll computes, SQLite parameters, C ints (the numbers are within README's ranges)."""
+    far = datetime.now(UTC) + timedelta(days=366)
+    durations = [config.max_interval, *(source.interval for source in config.sources)]
+    for seconds in durations:
+        assert 1 <= seconds <= 30 * 86400
+        assert far + timedelta(seconds=next_delay(seconds, max_interval=config.max_interval))
+    for seconds in (config.connect_timeout, config.read_timeout, config.total_timeout):
+        assert 1 <= seconds <= 3600
+    assert 1 <= config.feed.max_items <= 100_000
+    assert 1 <= config.workers <= 64
+    assert 1 <= config.max_redirects <= 30
+    assert 1024 <= config.max_body <= 2**30
+    assert config.images is None or 1024 <= config.images.max_size <= 2**30
+    assert 1024 <= config.limits.content <= 2**30
+    for source in config.sources:
+        assert source.keep is None or 1 <= source.keep <= 1_000_000
+        for pattern in (*source.include, *source.exclude):
+            compile_filter(pattern)
+    keeps = [source.keep for source in config.sources]
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for keep in keeps or [None]:
+            db.execute("SELECT ?, ?", (config.feed.max_items, keep))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=" \n-:[]{}'\"#|>&*!?,.0123456789abcdefmsd\t\\%@`", max_size=80))
+def test_any_text_loads_or_is_one_config_error(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    file = tmp_path_factory.mktemp("config") / "config.yaml"
+    file.write_text(text, "utf-8")
+    try:
+        load_config(file)
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+
+
+SOURCE = "sources:\n  - name: a\n    url: http://x.test/\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("interval: 999999999999d\n",
+         r"interval \(line 1\): '999999999999d' is not between 1s and 30d"),
+        (SOURCE + "    interval: 31d\n",
+         r"sources\[0\]\.interval \(line 4\): '31d' is not between 1s and 30d"),
+        ("max_interval: 2592001\n", r"max_interval \(line 1\): 2592001 is not between 1s and 30d"),
+        ("interval: .inf\n", r"interval \(line 1\): inf is not a duration"),
+        ("interval: .nan\n", r"interval \(line 1\): nan is not a duration"),
+        ("timeout: {read: 1e400}\n", r"timeout\.read \(line 1\): inf is not a duration"),
+        ("timeout: {total: 2h}\n", r"timeout\.total \(line 1\): '2h' is not between 1s and 1h"),
+        ("timeout: 3601\n", r"timeout\.read: 3601 is not between 1s and 1h"),
+        ("feed: {max_items: 99999999999999999999}\n",
+         r"feed\.max_items \(line 1\): 99999999999999999999 is more than 100,000"),
+        ("workers: 65\n", r"workers \(line 1\): 65 is more than 64"),
+        ("max_redirects: 31\n", r"max_redirects \(line 1\): 31 is more than 30"),
+        ("max_body: 2GiB\n", r"max_body \(line 1\): '2GiB' is not between 1KiB and 1GiB"),
+        ("max_body: 100\n", r"max_body \(line 1\): 100 is not between 1KiB and 1GiB"),
+        ("images: {folder: i, url: /i/, max_size: 999999999999GiB}\n",
+         r"images\.max_size \(line 1\): '999999999999GiB' is not between"),
+        ("limits: {content: 5GiB}\n",
+         r"limits\.content \(line 1\): '5GiB' is not between 1KiB and 1GiB"),
+        (SOURCE + "    keep: 1000001\n",
+         r"sources\[0\]\.keep \(line 4\): 1000001 is more than 1,000,000"),
+        ("user_agent: \"agent\\nInjected: header\"\n",
+         r"user_agent \(line 1\): 'agent\\nInjected: header' must be one line"),
+        ("feed: {title: \"News\\e[2J\"}\n",
+         r"feed\.title \(line 1\): 'News\\x1b\[2J' holds a control character"),
+        ("database: \"db\\0\"\n", r"database \(line 1\): 'db\\x00' holds a control character"),
+        ("database: /\n", r"database \(line 1\): / is a folder; name a file in it"),
+        ("\"a\\nb\": 1\n", r": a\\nb \(line 1\): unknown key"),
+    ],
+    ids=["interval", "source-interval", "max-interval", "infinite", "not-a-number",
+         "timeout-1e400", "timeout-hours", "timeout-number", "max-items", "workers",
+         "redirects", "max-body-large", "max-body-small", "image-size", "content-limit",
+         "keep", "user-agent-lines", "control-character", "nul-in-path", "database-folder",
+         "key-with-newline"],
+)  # fmt: skip
+def test_every_number_has_a_range_and_texts_no_controls(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert re.search(expected, message), message
+
+
+def test_the_ends_of_each_range_load(tmp_path: Path) -> None:
+    text = (
+        "interval: 30d\nmax_interval: 1s\ntimeout: {connect: 1, read: 1h, total: 3600}\n"
+        "max_body: 1GiB\nworkers: 64\nmax_redirects: 30\nfeed: {max_items: 100000}\n"
+        "images: {folder: i, url: /i/, max_size: 1KiB}\n" + SOURCE + "    keep: 1000000\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert (config.sources[0].interval, config.max_interval) == (30 * 86400, 1)
+    assert (config.connect_timeout, config.read_timeout, config.total_timeout) == (1, 3600, 3600)
+    assert (config.max_body, config.workers, config.max_redirects) == (2**30, 64, 30)
+    assert config.feed.max_items == 100_000 and config.sources[0].keep == 1_000_000
+    assert config.images is not None and config.images.max_size == 1024

@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -198,3 +199,49 @@ def wait_until(condition: Callable[[], T], timeout: float = 20) -> T:
         assert time.monotonic() < end, "timed out"
         time.sleep(0.05)
     return value
+
+
+def test_a_source_whose_next_poll_cannot_be_worked_out_does_not_stop_the_others(
+    feed_server: FeedServer, make_config: Callable[..., Config], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`interval: 999999999999d` once passed the config check; its poll's next time
+    overflowed, and so did the rescheduler's retry time, which killed the rescheduling
+    thread: /healthz 503 and no source ever polled again (issue 13.8). The config now
+    bounds intervals; here one is forced past the bound (standing for any bug in working out
+    a next poll), and only that source pays: logged, recorded on it, tried again a day on."""
+    broken = feed_server.serve("/broken", rsshub_feed([rsshub_item(1)]))
+    steady = feed_server.serve("/steady", rsshub_feed([rsshub_item(2)]))
+    local = lambda path: feed_server.url(path).replace("//localhost:", "//127.0.0.1:")  # noqa: E731
+    config = make_config(
+        [{"name": "broken", "url": local("/broken")}, {"name": "steady", "url": local("/steady")}],
+        interval="1s",
+        max_interval="1s",
+        server={"host": "127.0.0.1", "port": 0},
+    )
+    absurd = 999_999_999_999 * 86400
+    config = replace(
+        config,
+        sources=tuple(
+            replace(s, interval=absurd) if s.name == "broken" else s for s in config.sources
+        ),
+    )
+    store = Store(config.paths.database)
+    daemon = Daemon(config, store)
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        wait_until(lambda: broken.requests >= 1 and steady.requests >= 3)
+        state = wait_until(lambda: (s := store.source_state("broken")) and s.error and s)
+        assert state.status == "error"
+        assert state.error.startswith("cannot schedule the next poll: OverflowError")
+        assert daemon.healthy()
+        job = wait_until(lambda: daemon.scheduler.get_job("broken"))
+        assert job.next_run_time > datetime.now(UTC) + timedelta(hours=23)
+        assert "source=broken cannot schedule the next poll" in caplog.text
+        before = steady.requests
+        wait_until(lambda: steady.requests > before + 1)  # still polled on its interval
+    finally:
+        daemon.stop()
+        runner.join(30)
+        store.close()
+    assert not runner.is_alive()
