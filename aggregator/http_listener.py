@@ -207,10 +207,13 @@ class HttpListener:
             loop.run_forever()
         finally:
             server.close()
-            for writer, task in list(self._open.items()):
+            for writer in list(self._open):
                 writer.transport.abort()
+            tasks = asyncio.all_tasks(loop)  # connections, and accepts not yet handed over
+            for task in tasks:
                 task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
+            if tasks:
+                loop.run_until_complete(asyncio.wait(tasks, timeout=1))
             loop.close()
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -218,12 +221,12 @@ class HttpListener:
         assert task is not None
         self._open[writer] = task
         peer = _peer(writer)
-        # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP, which
-        # create_server's are not: without it a keep-alive answer waits 40 ms for an ACK.
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
+            # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP, which
+            # create_server's are not: without it a keep-alive answer waits 40 ms for an ACK.
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self._open) > self.max_connections and not self._evict():
                 writer.write(
                     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"

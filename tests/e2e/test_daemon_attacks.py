@@ -202,7 +202,8 @@ def answers(address: tuple[str, int], raw: bytes) -> list[bytes]:
 
 @pytest.fixture
 def enough_descriptors() -> Iterator[None]:
-    """The attacks hold ~1,500 sockets on this side too."""
+    """The attacks hold ~1,500 sockets on this side too, and the daemon is started with a
+    hard limit of 2,048."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
     if wanted < 4096:
@@ -233,7 +234,7 @@ def served_entries(daemon: RunningDaemon) -> int:
 
 
 def test_slowloris_past_the_descriptor_limit(
-    daemon: RunningDaemon, feed_server: FeedServer, enough_descriptors: None
+    enough_descriptors: None, daemon: RunningDaemon, feed_server: FeedServer
 ) -> None:
     limits = Path(f"/proc/{daemon.process.pid}/limits").read_text()
     open_files = next(line for line in limits.splitlines() if line.startswith("Max open files"))
@@ -267,7 +268,7 @@ def test_slowloris_past_the_descriptor_limit(
 
 
 def test_a_flood_of_huge_heads_costs_no_memory(
-    daemon: RunningDaemon, enough_descriptors: None
+    enough_descriptors: None, daemon: RunningDaemon
 ) -> None:
     before = Sample(daemon.process.pid)
     with NormalReader(daemon) as reader:
