@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
 from . import __version__
 from .documents import (
@@ -29,6 +30,7 @@ from .documents import (
 from .errors import ConfigError
 from .filters import compile_filter
 from .models import EntryLimits, Paths, Source
+from .yaml_nesting import MAX_NESTING, nesting_beyond
 
 DEFAULT_USER_AGENT = (
     f"aggregator/{__version__} (+https://github.com/aggregator/aggregator; feed aggregator)"
@@ -423,11 +425,20 @@ def _read_config(file: Path) -> Config:
             f"{file}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
             "is it the right file?"
         ) from None
+    # Nesting is bounded before any parser sees the text: the C loader below composes by
+    # recursion on the C stack, and 30,000 `[` crashed the process (aggregator/yaml_nesting.py).
+    line = nesting_beyond(text, MAX_NESTING)
+    if line is not None:
+        raise ConfigError(
+            f"{file} (line {line}): nested too deeply: more than {MAX_NESTING} levels of lists "
+            "and mappings (a config needs four or five); is it the right file?"
+        )
     # Fast path: libyaml's parser (ruamel.yaml.clib) reads a 10,000-source file in 0.9 s and
     # 60 MB where the round-trip loader takes 4.5 s and 100 MB; it knows no line numbers, so
     # anything wrong is read again by the round-trip loader, whose messages name the line.
     # Both resolve YAML 1.2 alike, so a file that passes here passes there.
     with contextlib.suppress(ConfigError, YAMLError, RecursionError):
+        _check_parsed_nesting(text, file)
         tree = YAML(typ="safe", pure=False).load(text)
         _check_expanded_size(tree, file)
         return build_config(tree, file)
@@ -442,6 +453,20 @@ def _read_config(file: Path) -> Config:
     except RecursionError:
         raise ConfigError(f"{file}: not valid YAML: nested too deeply") from None
     return build_config(tree, file)
+
+
+def _check_parsed_nesting(text: str, file: Path) -> None:
+    """The second guard before the C loader composes (recursively) what libyaml parses: its
+    own events (libyaml's parser keeps its stack on the heap) nest no deeper than the scan
+    allows. Past it, the round-trip loader reads the file, and its recursion stops cleanly."""
+    depth = 0
+    for event in YAML(typ="safe", pure=False).parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > 2 * MAX_NESTING + 1:
+                raise ConfigError(f"{file}: nested too deeply")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def _check_expanded_size(tree: Any, file: Path) -> None:

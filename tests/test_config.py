@@ -393,3 +393,13 @@ def test_the_ends_of_each_range_load(tmp_path: Path) -> None:
     assert (config.max_body, config.workers, config.max_redirects) == (2**30, 64, 30)
     assert config.feed.max_items == 100_000 and config.sources[0].keep == 1_000_000
     assert config.images is not None and config.images.max_size == 1024
+
+
+def test_deep_nesting_is_one_config_error_naming_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - name: a\n    categories: " + "[" * 60 + "]" * 60 + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path} (line 3): nested too deeply: more than 50 levels of lists and mappings "
+        "(a config needs four or five); is it the right file?"
+    )
