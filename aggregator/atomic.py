@@ -34,6 +34,19 @@ def write_atomic(path: Path, data: bytes, *, only_if_changed: bool = True) -> bo
     # os-level calls: a cold pass writes ~50 files a feed, and `open()` adds a buffered
     # writer and two system calls (fstat, ioctl) to each.
     name = os.fspath(path)
+    temp = write_temp(name, data)
+    try:
+        os.replace(temp, name)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return True
+
+
+def write_temp(name: str, data: bytes) -> str:
+    """A new temp file beside `name` holding `data` (created, never opened through a
+    planted link); return its path. Removed again if writing fails."""
     temp, handle = _create_temp(name)
     try:
         try:
@@ -42,12 +55,11 @@ def write_atomic(path: Path, data: bytes, *, only_if_changed: bool = True) -> bo
                 view = view[os.write(handle, view) :]
         finally:
             os.close(handle)
-        os.replace(temp, name)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    return True
+    return temp
 
 
 def _create_temp(name: str) -> tuple[str, int]:

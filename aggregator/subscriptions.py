@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from .atomic import TEMP_SUFFIX, write_atomic
+from .atomic import write_atomic, write_temp
 from .config import NAME_RE, Config, load_config
 from .errors import ConfigError
 from .models import Source
@@ -210,9 +210,8 @@ def _save(path: Path, yaml: YAML, tree: Any) -> Config:
     data = out.getvalue().encode("utf-8")
     # Validate the exact bytes with the real loader, from the same folder so that relative
     # paths resolve the same, before the user's file is replaced.
-    check = path.with_name(f".{path.name}.check.{os.getpid()}{TEMP_SUFFIX}")
+    check = Path(write_temp(os.fspath(path), data))  # a new file, never a planted link
     try:
-        check.write_bytes(data)
         try:
             load_config(check)
         except ConfigError as exc:

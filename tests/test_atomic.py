@@ -10,6 +10,7 @@ import pytest
 
 from aggregator import atomic
 from aggregator.atomic import remove_stale_temps, write_atomic
+from aggregator.subscriptions import remove_source
 
 
 def test_writes_replaces_and_reports_unchanged(tmp_path: Path) -> None:
@@ -109,3 +110,23 @@ def test_temp_names_are_unpredictable(tmp_path: Path, monkeypatch: pytest.Monkey
         write_atomic(tmp_path / "doc.md", f"version {number}".encode())
     assert len(set(opened)) == 3
     assert all(re.fullmatch(r"\.doc\.md\.[0-9a-f]{16}\.tmp", name) for name in opened)
+
+
+def test_a_config_edit_checks_its_new_text_in_a_new_file_not_a_planted_link(
+    tmp_path: Path,
+) -> None:
+    """`add`/`remove` write the new config beside the old to check it first: through a new
+    file, so a link planted at the name an earlier release used (`.<name>.check.<pid>.tmp`)
+    is never followed."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "sources:\n  - name: a\n    url: http://127.0.0.1:1/a\n"
+        "  - name: b\n    url: http://127.0.0.1:1/b\n",
+        encoding="utf-8",
+    )
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    (tmp_path / f".config.yaml.check.{os.getpid()}.tmp").symlink_to(victim)
+    remove_source(config, "b")
+    assert victim.read_bytes() == b"precious"
+    assert "name: b" not in config.read_text(encoding="utf-8")
