@@ -442,14 +442,17 @@ class Store:
     def _owed(self, rows: Sequence[dict[str, Any]]) -> DocumentsOwed:
         write = [stored_entry(row) for row in rows if not row["superseded"]]
         remove = [(row["id"], row["document"]) for row in rows if row["superseded"]]
-        firsts = [row for row in rows if row["article"] and not row["superseded"]]
-        for first in firsts:
+        firsts = {
+            row["article"]: row["id"] for row in rows if row["article"] and not row["superseded"]
+        }
+        for chunk, marks in in_chunks(list(firsts)):
+            # The others of each article (one query for the batch, not one per entry).
             remove += [
-                (first["id"], name)
-                for (name,) in self.db.execute(
-                    "SELECT document FROM entries WHERE article = ? AND id != ?",
-                    [first["article"], first["id"]],
+                (firsts[article], name)
+                for article, entry_id, name in self.db.execute(
+                    f"SELECT article, id, document FROM entries WHERE article IN ({marks})", chunk
                 )
+                if entry_id != firsts[article]
             ]
         return DocumentsOwed(write, remove, [row["id"] for row in rows])
 
@@ -507,11 +510,6 @@ class Store:
                 "SELECT name, entries_moved, title, coalesce(current_url, url) FROM sources"
             ).fetchall()
         return {row[0]: tuple(row[1:]) for row in rows}
-
-    def pending_search(self) -> int:
-        """How many entries wait to be (re)indexed for search."""
-        with self._lock:
-            return int(self.db.execute("SELECT count(*) FROM search_pending").fetchone()[0])
 
     def update_search_index(self, limit: int | None = None) -> int:
         """Index entries stored or changed since the last call, SEARCH_BATCH per transaction
