@@ -21,7 +21,7 @@ from .config import Config, load_config
 from .daemon import run_daemon
 from .errors import AggregatorError, ConfigError
 from .instance_lock import InstanceLock
-from .models import PollResult
+from .models import PollResult, PollStatus, SourceStatus
 from .store import Store
 from .update import Pipeline
 
@@ -118,7 +118,7 @@ def update(config_path: Path) -> None:
         unwritten, reason = pipeline.store.document_failures()
     for result in results:
         echo(summary_line(result))
-    failed = sum(1 for r in results if r.status == "error")
+    failed = sum(1 for r in results if r.status == PollStatus.ERROR)
     new = sum(r.new for r in results)
     changed = sum(r.changed for r in results)
     echo(
@@ -131,9 +131,9 @@ def update(config_path: Path) -> None:
 
 
 def summary_line(result: PollResult) -> str:
-    if result.status == "error":
+    if result.status == PollStatus.ERROR:
         return f"{result.source}: error: {result.error}"
-    if result.status == "not-modified":
+    if result.status == PollStatus.NOT_MODIFIED:
         return f"{result.source}: unchanged (not modified)"
     text = f"{result.source}: {result.new} new, {result.changed} changed"
     if result.error:
@@ -194,7 +194,7 @@ def sources(config_path: Path) -> None:
         url = state.current_url or source.url
         if state.current_url and state.current_url != source.url:
             url += " (moved)"
-        status = state.status if source.enabled else "disabled"
+        status = state.status if source.enabled else SourceStatus.DISABLED
         rows.append(
             (
                 source.name,

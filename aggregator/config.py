@@ -29,7 +29,7 @@ from .documents import (
 )
 from .errors import ConfigError
 from .filters import compile_filter
-from .models import EntryLimits, Paths, Source
+from .models import JSON_FEED_NAME, EntryLimits, Paths, Source
 from .yaml_nesting import MAX_NESTING, nesting_beyond
 
 DEFAULT_USER_AGENT = (
@@ -110,7 +110,6 @@ class Config:
     # documents_timezone and front_matter: dates as wall time in a zone, keys added or dropped
     document_options: DocumentOptions = DEFAULT_OPTIONS
     limits: EntryLimits = field(default_factory=EntryLimits)  # how much of a poll is kept
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_duration(value: Any) -> int:
@@ -364,7 +363,6 @@ SOURCE_KEYS = {
     "public_url",
 }
 DOCUMENT_FORMATS = ("hexo", "hugo", "jekyll")
-JSON_FEED_NAME = "feed.json"  # the merged JSON Feed, beside feed.rss and feed.atom
 TOP_KEYS = {
     "database",
     "documents",

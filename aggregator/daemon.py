@@ -47,10 +47,10 @@ from . import __version__
 from .atomic import remove_stale_temps
 from .config import Config, load_config
 from .errors import AggregatorError, OutputError
-from .feed_groups import GROUP_FILE_KINDS, configured_groups, feed_links
+from .feed_groups import GROUP_FILE_KINDS, configured_groups, published_feeds
 from .index_page import index_page_for
 from .instance_lock import InstanceLock
-from .models import Publishing
+from .models import PollStatus, Publishing, SourceStatus
 from .publish import FeedInfo
 from .republisher import Republisher
 from .schedule import (
@@ -60,7 +60,7 @@ from .schedule import (
     plan_reload,
     retimed_next_poll,
 )
-from .server import FeedFile, FeedServer, Site
+from .server import FeedFile, FeedServer, Site, served_type
 from .status_report import status_report
 from .store import SourceState, Store
 from .systemd_notify import notify, watchdog_interval
@@ -350,7 +350,7 @@ class Daemon:
                 now,
                 state.next_poll if state else None,
                 source.interval,
-                gone=state is not None and state.status == "gone",
+                gone=state is not None and state.status == SourceStatus.GONE,
                 url_changed=name in moved or (state is not None and state.url != source.url),
                 starting=len(names),
             )
@@ -387,10 +387,10 @@ class Daemon:
                 return None
             self._running[name] = pipeline
         result = pipeline.poll(source)
-        if result.status in {"new", "changed"}:
+        if result.status in {PollStatus.NEW, PollStatus.CHANGED}:
             self.republisher.request()
         state = self.store.source_state(name)
-        if state is not None and state.status == "gone":
+        if state is not None and state.status == SourceStatus.GONE:
             log.warning(
                 "source=%s disabled: its server says it is gone for good (HTTP 410); "
                 "change its url or remove it from the config",
@@ -470,7 +470,9 @@ class Daemon:
         try:
             state = self.store.source_state(name)
             if state is not None:
-                self.store.save_state(replace(state, status="error", error=problem, next_poll=when))
+                self.store.save_state(
+                    replace(state, status=SourceStatus.ERROR, error=problem, next_poll=when)
+                )
             self._schedule(name, when)
         except Exception as again:
             log.error("source=%s cannot record or schedule its next poll either: %s", name, again)
@@ -521,7 +523,9 @@ class Daemon:
                 ttl=state.ttl,
                 consecutive_errors=state.consecutive_errors,
             )
-            delay = first_poll_delay(now, due, source.interval, gone=state.status == "gone")
+            delay = first_poll_delay(
+                now, due, source.interval, gone=state.status == SourceStatus.GONE
+            )
             if delay is not None:
                 self._schedule(name, now + timedelta(seconds=delay))
         self.republisher.request()  # titles and feed settings may have changed
@@ -561,7 +565,11 @@ class Daemon:
         # Every source's state only when some source has no poll: at 10,000 sources that is
         # 10,000 rows, and this runs every RECONCILE seconds.
         states = {s.name: s for s in self.store.source_states()} if unscheduled else {}
-        lost = {name for name in unscheduled if getattr(states.get(name), "status", None) != "gone"}
+        lost = {
+            name
+            for name in unscheduled
+            if getattr(states.get(name), "status", None) != SourceStatus.GONE
+        }
         now = datetime.now(UTC)
         for name in sorted(lost & self._suspects):
             state = states.get(name)
@@ -623,8 +631,8 @@ def _site(config: Config) -> Site:
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
     public = os.fspath(config.paths.public)
     merged = [
-        FeedFile(os.path.join(public, link.path), _typed(link.media_type), link.url_path, True)
-        for link in feed_links(info, ())
+        FeedFile(os.path.join(public, link.path), served_type(link.media_type), link.url_path, True)
+        for link in published_feeds(info, ())
     ]
     return Site.of(
         merged,
@@ -632,12 +640,8 @@ def _site(config: Config) -> Site:
             f"/{group.folder}/": os.path.join(public, group.folder)
             for group in configured_groups(config)
         },
-        folder_files={name: _typed(media_type) for name, _, media_type in GROUP_FILE_KINDS},
+        folder_files={name: served_type(media_type) for name, _, media_type in GROUP_FILE_KINDS},
     )
-
-
-def _typed(media_type: str) -> str:
-    return f"{media_type}; charset=utf-8"
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:

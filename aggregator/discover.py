@@ -20,17 +20,17 @@ from selectolax.lexbor import LexborHTMLParser
 
 from .errors import FetchError, ParseError
 from .fetch import FetchLimits, fetch_source
-from .models import HttpState, ParsedFeed, Source
+from .models import HttpState, MediaType, ParsedFeed, Source
 from .parse import parse_feed
 from .reach import reach_for
 
 FEED_TYPES = (
-    "application/rss+xml",
-    "application/atom+xml",
+    MediaType.RSS,
+    MediaType.ATOM,
     "application/rdf+xml",
     "application/xml",
     "text/xml",
-    "application/feed+json",
+    MediaType.JSON_FEED,
     "application/json",  # JSON Feed's first media type; WordPress's REST API uses it too
 )
 COMMON_PATHS = ("feed", "rss", "atom.xml", "feed.xml", "rss.xml", "index.xml")

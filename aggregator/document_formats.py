@@ -35,6 +35,7 @@ from .documents import (
     yaml_list,
 )
 from .models import Source, StoredEntry
+from .text import rfc3339_utc
 
 Renderer = Callable[[StoredEntry, Source | None], str]
 
@@ -97,7 +98,7 @@ def renderer_for(documents_format: str, options: DocumentOptions = DEFAULT_OPTIO
 
 def rfc3339(moment: datetime, zone: str | None = None) -> str:
     if zone is None:
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339_utc(moment)
     return wall_time(moment, zone).isoformat(timespec="seconds")
 
 

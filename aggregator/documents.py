@@ -30,7 +30,6 @@ import hashlib
 import html
 import re
 import string
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +44,7 @@ from .atomic import write_atomic
 from .errors import OutputError
 from .models import Source, StoredEntry
 from .sanitize import strip_blank_lines
+from .text import slugify
 
 MAX_SLUG_BYTES = 120  # with date, hash and ".md" the name stays far below 255 bytes
 PLAIN_SCALAR = re.compile(r"^[^\W\d_][\w .·・\-]*(?<![ ])$")
@@ -81,16 +81,7 @@ def document_name(source: str, identity: str, title: str, date: datetime) -> str
     """`YYYY-MM-DD-<slug of the title>-<8 hex>.md`: readable, unique per (source, identity),
     and made of nothing a feed could turn into a path."""
     digest = hashlib.sha256(f"{source}\0{identity}".encode()).hexdigest()[:8]
-    return f"{date:%Y-%m-%d}-{slugify(title)}-{digest}.md"
-
-
-def slugify(title: str) -> str:
-    """Letters and digits of any script (Chinese stays readable), joined by single dashes."""
-    text = unicodedata.normalize("NFKC", title).lower()
-    slug = re.sub(r"[\W_]+", "-", text).strip("-")
-    encoded = slug.encode("utf-8")[:MAX_SLUG_BYTES]
-    slug = encoded.decode("utf-8", "ignore").strip("-")
-    return slug or "entry"
+    return f"{date:%Y-%m-%d}-{slugify(title, MAX_SLUG_BYTES, 'entry')}-{digest}.md"
 
 
 # -- options -------------------------------------------------------------------------------

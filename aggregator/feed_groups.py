@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import shutil
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,23 +29,25 @@ from . import __version__
 from .atomic import write_atomic
 from .errors import OutputError
 from .jsonfeed import build_json_feed
-from .models import Source, StoredEntry
+from .models import JSON_FEED_NAME, MediaType, Source, StoredEntry
 from .publish import FeedInfo, build_feeds
+from .text import slugify
 
 if TYPE_CHECKING:  # not imported at run time: parser processes build group feeds too
     from .config import Config
 
 log = logging.getLogger(__name__)
 
-JSON_NAME = "feed.json"
-GROUP_FILES = ("feed.xml", "atom.xml", JSON_NAME)
+GROUP_FILES = ("feed.xml", "atom.xml", JSON_FEED_NAME)
 KINDS = ("category", "source")
-RSS_TYPE = "application/rss+xml"
-ATOM_TYPE = "application/atom+xml"
-JSON_TYPE = "application/feed+json"
 # Each group file's name, the word for its format, and its media type.
 GROUP_FILE_KINDS = tuple(
-    zip(GROUP_FILES, ("RSS", "Atom", "JSON Feed"), (RSS_TYPE, ATOM_TYPE, JSON_TYPE), strict=True)
+    zip(
+        GROUP_FILES,
+        ("RSS", "Atom", "JSON Feed"),
+        (MediaType.RSS, MediaType.ATOM, MediaType.JSON_FEED),
+        strict=True,
+    )
 )
 
 
@@ -113,10 +113,7 @@ def configured_groups(config: Config) -> list[FeedGroup]:
 
 def category_slug(name: str) -> str:
     """A folder name for a category; never empty, never `.` or `..`, at most 100 bytes."""
-    text = unicodedata.normalize("NFKC", name).lower()
-    slug = re.sub(r"[\W_]+", "-", text).strip("-")
-    slug = slug.encode("utf-8")[:100].decode("utf-8", "ignore").strip("-")
-    return slug or "category"
+    return slugify(name, 100, "category")
 
 
 def group_info(merged: FeedInfo, group: FeedGroup) -> FeedInfo:
@@ -129,7 +126,7 @@ def group_info(merged: FeedInfo, group: FeedGroup) -> FeedInfo:
         description=f"{kind} {group.title}: {merged.description}",
         rss_name=group.url_path + GROUP_FILES[0],
         atom_name=group.url_path + GROUP_FILES[1],
-        json_name=group.url_path + JSON_NAME,
+        json_name=group.url_path + JSON_FEED_NAME,
         hub=None,
     )
 
@@ -138,8 +135,8 @@ def publish_json_feed(
     folder: Path, info: FeedInfo, entries: Sequence[StoredEntry], sources: Mapping[str, Source]
 ) -> bool:
     """Write the merged JSON Feed as `feed.json`; True when it changed."""
-    data = build_json_feed(replace(info, json_name=JSON_NAME), entries, sources)
-    return _write(folder, {JSON_NAME: data})
+    data = build_json_feed(replace(info, json_name=JSON_FEED_NAME), entries, sources)
+    return _write(folder, {JSON_FEED_NAME: data})
 
 
 def publish_group(
@@ -212,12 +209,16 @@ def remove_stale_groups(public: Path, groups: Sequence[FeedGroup]) -> list[str]:
     return removed
 
 
-def feed_links(merged: FeedInfo, groups: Sequence[FeedGroup]) -> list[FeedLink]:
+def published_feeds(merged: FeedInfo, groups: Sequence[FeedGroup]) -> list[FeedLink]:
     """Every feed file this program publishes: merged first, then each group's."""
     links = [
-        FeedLink(f"{merged.title} (RSS)", merged.rss_name, quote(merged.rss_name), RSS_TYPE),
-        FeedLink(f"{merged.title} (Atom)", merged.atom_name, quote(merged.atom_name), ATOM_TYPE),
-        FeedLink(f"{merged.title} (JSON Feed)", JSON_NAME, JSON_NAME, JSON_TYPE),
+        FeedLink(f"{merged.title} (RSS)", merged.rss_name, quote(merged.rss_name), MediaType.RSS),
+        FeedLink(
+            f"{merged.title} (Atom)", merged.atom_name, quote(merged.atom_name), MediaType.ATOM
+        ),
+        FeedLink(
+            f"{merged.title} (JSON Feed)", JSON_FEED_NAME, JSON_FEED_NAME, MediaType.JSON_FEED
+        ),
     ]
     for group in groups:
         title = group_info(merged, group).title

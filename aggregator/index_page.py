@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from html import escape
 
 from .config import Config
-from .feed_groups import FeedLink, configured_groups, feed_links
-from .models import ALL_PUBLISHED, Publishing, Source, StoredEntry
+from .feed_groups import FeedLink, configured_groups, published_feeds
+from .models import ALL_PUBLISHED, MediaType, Publishing, Source, SourceStatus, StoredEntry
 from .publish import FeedInfo
 from .redact import public_url, redact_text
 from .store import SourceState, Store
@@ -36,9 +36,9 @@ STYLE = (
     '.sources td:nth-child(4)::after{content:" entries"}}'
 )
 FORMAT_NAMES = {
-    "application/rss+xml": "RSS",
-    "application/atom+xml": "Atom",
-    "application/feed+json": "JSON",
+    MediaType.RSS: "RSS",
+    MediaType.ATOM: "Atom",
+    MediaType.JSON_FEED: "JSON",
 }
 
 
@@ -50,7 +50,7 @@ def render_index(
     latest: Sequence[StoredEntry],
     publishing: Publishing = ALL_PUBLISHED,
 ) -> bytes:
-    """The whole page. `feeds` come from `feed_groups.feed_links` (merged first, then three
+    """The whole page. `feeds` come from `feed_groups.published_feeds` (merged first, then three
     per category and per source); `states` are the stored states by source name."""
     folders: dict[str, list[FeedLink]] = {}  # "" (merged), "category/<slug>", "source/<name>"
     for link in feeds:
@@ -92,7 +92,7 @@ def index_page_for(
     the latest entries)."""
     feed = config.feed
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
-    links = feed_links(info, configured_groups(config))
+    links = published_feeds(info, configured_groups(config))
     states = {state.name: state for state in store.source_states()}
     if publishing is None:
         publishing = Publishing(None, *store.document_failures())
@@ -151,8 +151,12 @@ def _sources_section(
     ]
     for source in sources:
         state = states.get(source.name)
-        status = "disabled" if not source.enabled else (state.status if state else "new")
-        css = ' class="error"' if status in {"error", "gone"} else ""
+        status = (
+            SourceStatus.DISABLED
+            if not source.enabled
+            else (state.status if state else SourceStatus.NEW)
+        )
+        css = ' class="error"' if status in {SourceStatus.ERROR, SourceStatus.GONE} else ""
         label = source.title or (state.title if state else None) or source.name
         url = public_url((state.current_url if state else None) or source.url, source.public_url)
         problem = escape(redact_text(state.error) or "") if state else ""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from .models import Source, StoredEntry
 from .publish import FeedInfo, item_id
 from .redact import public_url
+from .text import rfc3339_utc
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -56,8 +56,8 @@ def _item(stored: StoredEntry, source: Source | None, info: FeedInfo) -> dict[st
         item["content_text"] = entry.title or "(untitled)"
     if entry.image:
         item["image"] = entry.image
-    item["date_published"] = _rfc3339(stored.date)
-    item["date_modified"] = _rfc3339(entry.updated or stored.date)
+    item["date_published"] = rfc3339_utc(stored.date)
+    item["date_modified"] = rfc3339_utc(entry.updated or stored.date)
     if entry.author:
         item["authors"] = [{"name": entry.author}]
     if entry.categories:
@@ -66,7 +66,3 @@ def _item(stored: StoredEntry, source: Source | None, info: FeedInfo) -> dict[st
     label = (source.title if source else None) or stored.source_title or entry.source
     item["_source"] = {"name": entry.source, "title": label, **({"url": origin} if origin else {})}
     return item
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

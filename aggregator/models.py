@@ -8,7 +8,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
+
+
+class SourceStatus(StrEnum):
+    """A source's standing, stored in its row and shown by `sources`, `/status` and the
+    index page (which show "disabled" for a source switched off in the configuration)."""
+
+    NEW = "new"  # never polled
+    OK = "ok"
+    WARNING = "warning"  # polled, but the feed had a problem worth showing
+    ERROR = "error"
+    GONE = "gone"  # HTTP 410: no longer polled
+    DISABLED = "disabled"  # displayed only, never stored
+
+
+class PollStatus(StrEnum):
+    """What one poll of one source did."""
+
+    NEW = "new"  # new entries stored
+    CHANGED = "changed"  # entries changed, none new
+    UNCHANGED = "unchanged"
+    NOT_MODIFIED = "not-modified"  # HTTP 304, or the same body as last time
+    ERROR = "error"
+
+
+class MediaType(StrEnum):
+    """The media types of the feeds this program publishes (served with `; charset=utf-8`)."""
+
+    RSS = "application/rss+xml"
+    ATOM = "application/atom+xml"
+    JSON_FEED = "application/feed+json"
+
+
+JSON_FEED_NAME = "feed.json"  # the merged JSON Feed's file, and each group's
 
 
 @dataclass(frozen=True)
@@ -104,7 +138,7 @@ class PollResult:
     """What one poll of one source did, for the summary line and the status."""
 
     source: str
-    status: str  # "new", "changed", "unchanged", "not-modified", "error"
+    status: PollStatus
     new: int = 0
     changed: int = 0
     error: str | None = None

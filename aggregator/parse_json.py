@@ -32,12 +32,12 @@ from feedparser.datetimes import _parse_date
 from feedparser.util import FeedParserDict
 
 from .errors import ParseError
+from .models import MediaType
 
 # The start of a JSON object, after an optional UTF-8 byte order mark and JSON whitespace.
 JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?=\{)")
 VERSION_MARK = "jsonfeed.org/version/"
 VERSIONS = {"1": "json1", "1.1": "json11"}  # later versions read as the newest known
-FEED_TYPE = "application/feed+json"
 CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 TRAILING = re.compile(r"[^ \t\r\n]")
 PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
@@ -67,7 +67,7 @@ def read_json_feed(body: bytes, response_headers: Mapping[str, str]) -> FeedPars
     if start is None:
         return None
     content_type = response_headers.get("content-type", "").lower()
-    claims_feed = content_type.startswith(FEED_TYPE)
+    claims_feed = content_type.startswith(MediaType.JSON_FEED)
     reader = _Reader()
     text = reader.decode(body[start.end() :], content_type)
     document = _load(text, claims_feed, reader)

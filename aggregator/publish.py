@@ -26,7 +26,7 @@ from feedgen.feed import FeedGenerator
 from . import __version__
 from .atomic import write_atomic
 from .errors import OutputError
-from .models import Source, StoredEntry
+from .models import JSON_FEED_NAME, MediaType, Source, StoredEntry
 from .parse import XML_INVALID
 from .redact import public_url
 
@@ -42,7 +42,7 @@ class FeedInfo:
     description: str
     rss_name: str = "feed.xml"
     atom_name: str = "atom.xml"
-    json_name: str = "feed.json"
+    json_name: str = JSON_FEED_NAME
     hub: str | None = None  # WebSub hub, advertised in both formats when set
 
 
@@ -120,7 +120,7 @@ def _feed_generator(info: FeedInfo, entries: Sequence[StoredEntry]) -> FeedGener
     # RFC 4287 wants an author on the feed when some entries have none.
     generator.author(name=info.title)
     # feedgen's RSS <link> is whichever alternate link was added last, so add it last.
-    generator.link(href=info.link + info.atom_name, rel="self", type="application/atom+xml")
+    generator.link(href=info.link + info.atom_name, rel="self", type=MediaType.ATOM.value)
     if info.hub:
         generator.link(href=info.hub, rel="hub")
     generator.link(href=info.link, rel="alternate")
@@ -139,13 +139,13 @@ def _rss_bytes(generator: FeedGenerator, info: FeedInfo) -> bytes:
     atom_self = f'<atom:link href="{info.link + info.atom_name}" rel="self" '
     rss_self = f'<atom:link href="{info.link + info.rss_name}" rel="self" '
     rss = rss.replace(
-        f'{atom_self}type="application/atom+xml"/>'.encode(),
-        f'{rss_self}type="application/rss+xml"/>'.encode(),
+        f'{atom_self}type="{MediaType.ATOM}"/>'.encode(),
+        f'{rss_self}type="{MediaType.RSS}"/>'.encode(),
         1,
     )
     if info.hub:
         # feedgen writes only the self atom:link into RSS; WebSub wants the hub there too.
-        self_link = f'{rss_self}type="application/rss+xml"/>'
+        self_link = f'{rss_self}type="{MediaType.RSS}"/>'
         hub_link = f'<atom:link href={quoteattr(info.hub)} rel="hub"/>'
         rss = rss.replace(self_link.encode(), f"{self_link}{hub_link}".encode(), 1)
     return rss

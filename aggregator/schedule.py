@@ -44,11 +44,6 @@ def next_delay(
     return int(delay)
 
 
-def jitter(delay: float, fraction: float = 0.1) -> float:
-    """Spread polls so that sources added together do not keep firing together."""
-    return delay + random.uniform(0, delay * fraction)
-
-
 def first_poll_delay(
     now: datetime,
     next_poll: datetime | None,

@@ -27,7 +27,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -37,9 +36,6 @@ from .http_listener import HttpListener, HttpReply, HttpRequest, Limits
 
 log = logging.getLogger(__name__)
 
-RSS_TYPE = "application/rss+xml; charset=utf-8"
-ATOM_TYPE = "application/atom+xml; charset=utf-8"
-JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 INDEX_MAX_AGE = 5.0  # seconds the index page is served unchanged when nothing was published
 CACHE_BYTES = 32 * 1024 * 1024  # feed bytes (plain and gzipped) kept in memory at most
@@ -96,14 +92,9 @@ class Site:
         return FeedFile(os.path.join(folder, name), content_type, quote(path[1:]))
 
 
-def make_site(folder: Path, rss_name: str, atom_name: str) -> Site:
-    """The site of just a merged feed written as `folder/rss_name` and `folder/atom_name`."""
-    return Site.of(
-        [
-            FeedFile(os.fspath(folder / rss_name), RSS_TYPE, quote(rss_name), merged=True),
-            FeedFile(os.fspath(folder / atom_name), ATOM_TYPE, quote(atom_name), merged=True),
-        ]
-    )
+def served_type(media_type: str) -> str:
+    """The Content-Type a published file of `media_type` is served with."""
+    return f"{media_type}; charset=utf-8"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
-from .models import ALL_PUBLISHED, Publishing, Source
+from .models import ALL_PUBLISHED, Publishing, Source, SourceStatus
 from .redact import public_url, redact_text
 from .store import SourceState
 
@@ -36,7 +36,7 @@ def status_report(
                 "url": public_url(source.url, source.public_url),
                 "current_url": public_url(state.current_url or source.url, source.public_url),
                 "enabled": source.enabled,
-                "status": state.status if source.enabled else "disabled",
+                "status": state.status if source.enabled else SourceStatus.DISABLED,
                 "polling": source.name in running,
                 # Due, and waiting for a free worker (many sources due at once).
                 "waiting": source.name in waiting,

@@ -38,7 +38,6 @@ from .documents import Failures, document_name, remove_documents, write_document
 from .entry_limits import limit_feed
 from .errors import ParseError
 from .feed_groups import (
-    JSON_NAME,
     FeedGroup,
     configured_groups,
     group_settings,
@@ -52,7 +51,18 @@ from .feed_groups import (
 from .fetch import FetchLimits, fetch_source, make_session
 from .filters import select_entries
 from .images import ImageMirror
-from .models import Entry, FetchResult, HttpState, ParsedFeed, PollResult, Source, StoredEntry
+from .models import (
+    JSON_FEED_NAME,
+    Entry,
+    FetchResult,
+    HttpState,
+    ParsedFeed,
+    PollResult,
+    PollStatus,
+    Source,
+    SourceStatus,
+    StoredEntry,
+)
 from .parse import XML_INVALID, parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
 from .reach import reach_for
@@ -228,7 +238,7 @@ class Pipeline:
         url = state.current_url or source.url
         # A source in error asks without validators: a 304 (or the same body hash) can only
         # confirm content that was read, and nothing was read since the failure began.
-        failing = state.status == "error"
+        failing = state.status == SourceStatus.ERROR
         # What the fetch may connect to follows the configured URL, not one a redirect left.
         fetched = fetch_source(
             self.session,
@@ -244,13 +254,14 @@ class Pipeline:
             result = self._record_error(source, state, fetched, state.error or "no feed read", now)
         elif fetched.not_modified or fetched.body is None:
             unchanged = self._success_state(source, state, fetched, now)
-            if state.status == "warning":  # the same body, so the same warning still holds
-                unchanged = replace(unchanged, status="warning", error=state.error)
+            # The same body, so the same warning still holds.
+            if state.status == SourceStatus.WARNING:
+                unchanged = replace(unchanged, status=SourceStatus.WARNING, error=state.error)
             if unchanged_states is None:
                 self.store.save_state(unchanged)
             else:
                 unchanged_states.append(unchanged)
-            result = PollResult(source.name, "not-modified", http_status=fetched.status)
+            result = PollResult(source.name, PollStatus.NOT_MODIFIED, http_status=fetched.status)
         else:
             result = self._store_body(source, state, fetched, now)
         result = replace(result, duration=time.monotonic() - started)
@@ -285,7 +296,7 @@ class Pipeline:
             new_state,
             title=parsed.title or state.title,
             link=parsed.link or state.link,
-            status="warning" if parsed.error else "ok",
+            status=SourceStatus.WARNING if parsed.error else SourceStatus.OK,
             error=parsed.error,
         )
         self.store.save_poll(
@@ -294,11 +305,11 @@ class Pipeline:
         if source.keep is not None and decision.new:
             self.prune(source)
         if decision.new:
-            status = "new"
+            status = PollStatus.NEW
         elif decision.changed:
-            status = "changed"
+            status = PollStatus.CHANGED
         else:
-            status = "unchanged"
+            status = PollStatus.UNCHANGED
         return PollResult(
             source.name,
             status,
@@ -376,7 +387,7 @@ class Pipeline:
             url=source.url,
             current_url=fetched.permanent_redirect or state.current_url,
             http=fetched.http,
-            status="ok",
+            status=SourceStatus.OK,
             http_status=fetched.status,
             error=None,
             consecutive_errors=0,
@@ -407,7 +418,7 @@ class Pipeline:
         self.store.save_state(
             replace(
                 state,
-                status="gone" if gone else "error",
+                status=SourceStatus.GONE if gone else SourceStatus.ERROR,
                 http_status=fetched.status,
                 error=error,
                 consecutive_errors=errors,
@@ -415,7 +426,7 @@ class Pipeline:
                 next_poll=None if gone else now + timedelta(seconds=delay),
             )
         )
-        return PollResult(source.name, "error", error=error, http_status=fetched.status)
+        return PollResult(source.name, PollStatus.ERROR, error=error, http_status=fetched.status)
 
     # -- outputs --------------------------------------------------------------------------
 
@@ -560,7 +571,7 @@ class Pipeline:
             merged = publish_json_feed(public, info, entries, self.sources) or merged
             changed = self._publish_groups(info) or merged
         if merged and feed.hub:
-            urls = [info.link + name for name in (info.rss_name, info.atom_name, JSON_NAME)]
+            urls = [info.link + name for name in (info.rss_name, info.atom_name, JSON_FEED_NAME)]
             ping_hub(self.session, feed.hub, urls)
         return changed
 
@@ -688,7 +699,7 @@ class Pipeline:
 
 
 def _log_poll(result: PollResult) -> None:
-    level = logging.WARNING if result.status == "error" else logging.INFO
+    level = logging.WARNING if result.status == PollStatus.ERROR else logging.INFO
     log.log(
         level,
         "source=%s status=%s http=%s new=%d changed=%d duration=%.2fs%s",

@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.errors import ConfigError
-from aggregator.feed_groups import category_slug, feed_groups, feed_links
+from aggregator.feed_groups import category_slug, feed_groups, published_feeds
 from aggregator.index_page import index_page_for
 from aggregator.models import Source
 from aggregator.publish import FeedInfo, item_id
@@ -274,7 +274,7 @@ def test_groups_and_links_are_plain_data() -> None:
         ("source", "b", ("b",)),
     ]
     assert category_slug("C++ / Rust!") == "c-rust"
-    links = feed_links(FeedInfo("All", "http://h/", "d"), groups)
+    links = published_feeds(FeedInfo("All", "http://h/", "d"), groups)
     assert [link.path for link in links[:3]] == ["feed.xml", "atom.xml", "feed.json"]
     assert links[6].url_path == "category/%E6%96%B0%E9%97%BB/feed.xml"
     assert links[6].title == "All: 新闻 (RSS)"

@@ -13,7 +13,7 @@ from feedworld import rsshub_feed, rsshub_item
 
 from aggregator.config import Config
 from aggregator.discover import feed_links as advertised_feeds
-from aggregator.feed_groups import feed_groups, feed_links
+from aggregator.feed_groups import feed_groups, published_feeds
 from aggregator.index_page import index_page_for, render_index
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.publish import FeedInfo
@@ -110,7 +110,7 @@ def test_whatever_a_feed_sends_is_escaped() -> None:
     stored = StoredEntry(1, entry, moment, moment, "x.md", source_title=nasty)
     source = Source("s", "https://x.example/feed", categories=(nasty,))
     state = SourceState("s", source.url, status="error", error=nasty, entries=1)
-    links = feed_links(FeedInfo(nasty, "http://h/", "d"), feed_groups([source]))
+    links = published_feeds(FeedInfo(nasty, "http://h/", "d"), feed_groups([source]))
     page = render_index(nasty, links, [source], {"s": state}, [stored])
     parsed = Page(page)
     assert parsed.scripts == 0

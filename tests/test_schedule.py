@@ -15,7 +15,6 @@ from aggregator.schedule import (
     STARTUP_SPREAD,
     ReloadPlan,
     first_poll_delay,
-    jitter,
     next_delay,
     plan_reload,
     retimed_next_poll,
@@ -67,11 +66,6 @@ def test_backoff_never_polls_more_often_than_the_interval() -> None:
 def test_retry_after_is_honoured_and_capped(errors: int) -> None:
     assert next_delay(60, retry_after=5000, consecutive_errors=errors) >= 5000
     assert next_delay(60, retry_after=10 * 86400, consecutive_errors=errors) == BACKOFF_CAP
-
-
-def test_jitter_only_delays_and_by_at_most_the_fraction() -> None:
-    values = [jitter(100.0) for _ in range(200)]
-    assert all(100.0 <= value <= 110.0 for value in values)
 
 
 # -- first_poll_delay ---------------------------------------------------------------------

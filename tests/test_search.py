@@ -160,6 +160,11 @@ def test_search_command(tmp_path: Path, feed_server: FeedServer) -> None:
     assert "no entries match" in result.stdout
 
 
+def pending_search(store: Store) -> int:
+    """How many entries wait to be (re)indexed for search."""
+    return int(store.db.execute("SELECT count(*) FROM search_pending").fetchone()[0])
+
+
 def test_storing_only_queues_entries_for_indexing(tmp_path: Path) -> None:
     """Indexing is not part of a poll's transaction: it waits for update_search_index."""
     store = Store(tmp_path / "db.sqlite")
@@ -169,15 +174,15 @@ def test_storing_only_queues_entries_for_indexing(tmp_path: Path) -> None:
             (entry(str(i), f"标题 {i}", "<p>内容</p>", days=i), "h", f"{i}.md") for i in range(7)
         ]
         store.save_poll(SourceState("a", "http://x.test/a"), new, [], NOW)
-        assert store.pending_search() == 7
+        assert pending_search(store) == 7
         assert store.db.execute("SELECT count(*) FROM entries_search").fetchone()[0] == 0
         assert store.update_search_index(limit=5) == 5
-        assert store.pending_search() == 2
+        assert pending_search(store) == 2
         assert len(found(store, "标题")) == 7  # a search indexes the rest first
-        assert store.pending_search() == 0
+        assert pending_search(store) == 0
         changed = entry("3", "改过的标题", "<p>新内容</p>", days=3)
         store.save_poll(SourceState("a", "http://x.test/a"), [], [(changed, "h2")], NOW)
-        assert store.pending_search() == 1
+        assert pending_search(store) == 1
         assert found(store, "改过的") == ["3"]
         assert store.db.execute("SELECT count(*) FROM entries_search").fetchone()[0] == 7
     finally:

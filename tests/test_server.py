@@ -17,23 +17,37 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.error import HTTPError
+from urllib.parse import quote
 from urllib.request import Request, urlopen
 
 import pytest
 
+from aggregator.models import MediaType
 from aggregator.server import (
-    ATOM_TYPE,
     HTML_TYPE,
-    RSS_TYPE,
     FeedCache,
     FeedFile,
     FeedServer,
     Site,
     accepts_gzip,
     last_modified,
-    make_site,
     not_modified,
+    served_type,
 )
+
+RSS_TYPE = served_type(MediaType.RSS)
+ATOM_TYPE = served_type(MediaType.ATOM)
+
+
+def make_site(folder: Path, rss_name: str, atom_name: str) -> Site:
+    """The site of just a merged feed written as `folder/rss_name` and `folder/atom_name`."""
+    return Site.of(
+        [
+            FeedFile(os.fspath(folder / rss_name), RSS_TYPE, quote(rss_name), merged=True),
+            FeedFile(os.fspath(folder / atom_name), ATOM_TYPE, quote(atom_name), merged=True),
+        ]
+    )
+
 
 GZIP_CASES = [
     ("absent", None, False),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..models import Entry, HttpState, StoredEntry
+from ..models import Entry, HttpState, SourceStatus, StoredEntry
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class SourceState:
     title: str | None = None
     link: str | None = None
     http: HttpState = field(default_factory=HttpState)
-    status: str = "new"
+    status: SourceStatus = SourceStatus.NEW
     http_status: int | None = None
     error: str | None = None
     consecutive_errors: int = 0
@@ -117,7 +117,7 @@ def source_state(row: dict[str, Any]) -> SourceState:
         title=row["title"],
         link=row["link"],
         http=HttpState(row["etag"], row["last_modified"], row["body_hash"]),
-        status=row["status"],
+        status=SourceStatus(row["status"]),
         http_status=row["http_status"],
         error=row["error"],
         consecutive_errors=row["consecutive_errors"],
