@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.mixin
 
 from .errors import ParseError
 from .markup_bounds import within_bounds

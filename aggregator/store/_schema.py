@@ -154,11 +154,12 @@ MIGRATIONS: dict[int, str] = {
     6: """
     UPDATE entries SET link = url_key(link) WHERE link IS NOT url_key(link);
     UPDATE entries SET image = url_key(image) WHERE image IS NOT url_key(image);
-    UPDATE entries SET canonical_link = link_key(link);
+    UPDATE entries SET canonical_link = link_key(link)
+    WHERE canonical_link IS NOT link_key(link);
     ALTER TABLE entries ADD COLUMN article TEXT;
     UPDATE entries SET article = canonical_link WHERE canonical_link IS NOT NULL AND (
         SELECT count(*) FROM entries o
-        WHERE o.canonical_link = entries.canonical_link AND o.source = entries.source) = 1;
+        WHERE o.canonical_link = entries.canonical_link AND +o.source = entries.source) = 1;
     CREATE INDEX entries_by_article ON entries (article, source);
     CREATE TRIGGER documents_pending_article_delete AFTER DELETE ON entries
     WHEN old.article IS NOT NULL BEGIN
