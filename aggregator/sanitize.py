@@ -354,12 +354,25 @@ def valid_url(url: str | None) -> str | None:
     return quote(url, safe=URI_CHARACTERS)
 
 
+# Images that are no picture of the article: FeedBurner's share buttons and its pixel.
+NOT_A_PICTURE = re.compile(r"^https?://feeds\.feedburner\.com/~(?:ff|r)/")
+PIXEL_SIZES = {"0", "1", "2"}
+
+
 def first_image(fragment: str) -> str | None:
-    """The `src` of the first `<img>` in already-sanitised HTML."""
+    """The `src` of the first `<img>` in already-sanitised HTML that shows something: not
+    a tracking pixel (width or height of 2 or less) nor a share button, which would
+    otherwise become a post's cover."""
     if "<img" not in fragment:
         return None
-    node = LexborHTMLParser(fragment).css_first("img[src]")
-    return node.attributes.get("src") if node is not None else None
+    for node in LexborHTMLParser(fragment).css("img[src]"):
+        attributes = node.attributes
+        src = attributes.get("src") or ""
+        if attributes.get("width") in PIXEL_SIZES or attributes.get("height") in PIXEL_SIZES:
+            continue
+        if src and not NOT_A_PICTURE.match(src):
+            return src
+    return None
 
 
 def strip_blank_lines(fragment: str) -> str:

@@ -185,3 +185,19 @@ SHAPED_URL = st.builds(
 )
 def test_plain_absolute_urls_skip_urllib_and_come_out_the_same(url: str, base: str | None) -> None:
     assert sanitize.absolute_url(url, base) == _absolute_url_by_urllib(url, base)
+
+
+@pytest.mark.parametrize(
+    ("html", "image"),
+    [
+        ('<img src="https://x.test/a.jpg"><img src="https://x.test/b.jpg">', "https://x.test/a.jpg"),
+        ('<img src="https://x.test/p.gif" width="1" height="1"><img src="https://x.test/a.jpg">',
+         "https://x.test/a.jpg"),
+        ('<a href="http://feeds.feedburner.com/~ff/X?a=1"><img src="http://feeds.feedburner.com/'
+         '~ff/X?d=y"></a><img src="http://feeds.feedburner.com/~r/X/~4/abc" height="1">', None),
+        ("<p>no picture</p>", None),
+    ],
+    ids=["first", "after-a-pixel", "share-buttons-and-pixel-only", "none"],
+)  # fmt: skip
+def test_the_first_image_is_a_picture(html: str, image: str | None) -> None:
+    assert sanitize.clean_html(html, "https://x.test/")[1] == image
