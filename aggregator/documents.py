@@ -432,17 +432,23 @@ def write_documents(
         try:
             path = safe_path(folder, item.document)
             write_atomic(path, data, only_if_changed=only_if_changed)
-        except OutputError as exc:
-            failed.append((item.id, str(exc)))
-            continue
-        except OSError as exc:
-            problem = f"cannot write document {folder / item.document}: {exc.strerror or exc}"
-            if exc.errno not in ONE_DOCUMENT_ERRORS:
-                raise OutputError(problem) from exc
-            failed.append((item.id, problem))
+        except (OutputError, OSError) as exc:
+            doing = f"cannot write document {folder / item.document}"
+            failed.append((item.id, _own_failure(exc, doing)))
             continue
         done.append(item.id)
     return done, failed
+
+
+def _own_failure(exc: OutputError | OSError, doing: str) -> str:
+    """Why one document failed, when it is that document's own failure; raise an
+    OutputError that ends the writing when it is the folder's or the disk's."""
+    if isinstance(exc, OutputError):
+        return str(exc)
+    problem = f"{doing}: {exc.strerror or exc}"
+    if exc.errno not in ONE_DOCUMENT_ERRORS:
+        raise OutputError(problem) from exc
+    return problem
 
 
 def safe_path(folder: Path, name: str) -> Path:
@@ -470,14 +476,8 @@ def remove_documents(folder: Path, names: Iterable[str]) -> tuple[int, list[tupl
             path.unlink()
         except FileNotFoundError:
             continue
-        except OutputError as exc:
-            failed.append((name, str(exc)))
-            continue
-        except OSError as exc:
-            problem = f"cannot remove document {folder / name}: {exc.strerror or exc}"
-            if exc.errno not in ONE_DOCUMENT_ERRORS:
-                raise OutputError(problem) from exc
-            failed.append((name, problem))
+        except (OutputError, OSError) as exc:
+            failed.append((name, _own_failure(exc, f"cannot remove document {folder / name}")))
             continue
         removed += 1
     return removed, failed

@@ -11,12 +11,13 @@ import calendar
 import codecs
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 import feedparser.mixin
+from feedparser.urls import _urljoin
 
 from .errors import ParseError
 from .markup_bounds import within_bounds
@@ -45,6 +46,16 @@ DETECT_BYTES = 256 * 1024
 feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
+
+
+def legacy_identities(identity: str, bases: Iterable[str | None]) -> list[str]:
+    """The identities releases before 0.2 may have stored for an entry whose id is
+    `identity`: feedparser resolved an id that is not a URL against the URL the feed was
+    fetched from, and that URL may since have moved."""
+    resolved = {_urljoin(base, identity) for base in bases if base}
+    return sorted(old for old in resolved if old and old != identity)
+
+
 # Dates before this are a broken feed's zero value, not news; after now+1 day, a typo.
 EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 

@@ -29,8 +29,6 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
-from feedparser.urls import _urljoin
-
 from . import memory
 from .config import Config
 from .document_formats import renderer_for
@@ -63,7 +61,7 @@ from .models import (
     SourceStatus,
     StoredEntry,
 )
-from .parse import XML_INVALID, parse_feed
+from .parse import XML_INVALID, legacy_identities, parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
 from .reach import reach_for
 from .sanitize import clean_html
@@ -116,14 +114,6 @@ def decide(entries: Sequence[Entry], known: dict, now: datetime) -> Decision:
         else:
             unchanged += 1
     return Decision(tuple(new), tuple(changed), unchanged)
-
-
-def legacy_identities(identity: str, bases: Iterable[str | None]) -> list[str]:
-    """The identities releases before 0.2 may have stored for an entry whose id is
-    `identity`: feedparser resolved an id that is not a URL against the URL the feed was
-    fetched from, and that URL may since have moved."""
-    resolved = {_urljoin(base, identity) for base in bases if base}
-    return sorted(old for old in resolved if old and old != identity)
 
 
 def fetch_limits(config: Config) -> FetchLimits:
