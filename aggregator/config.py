@@ -342,7 +342,7 @@ def _time_zone(value: Any) -> str:
 
 def _file_name(value: Any) -> str:
     text = _text(value)
-    if "/" in text or "\\" in text or text in {".", ".."} or "\0" in text:
+    if "/" in text or "\\" in text or text in {".", ".."}:
         raise ValueError(f"{text!r} must be a plain file name")
     return text
 

@@ -42,7 +42,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from .atomic import write_atomic
 from .errors import OutputError
-from .models import Source, StoredEntry
+from .models import Entry, Source, StoredEntry
 from .sanitize import strip_blank_lines
 from .text import slugify
 
@@ -171,7 +171,7 @@ class EntryFacts:
         self.categories = (
             list(source.categories) if source and source.categories else [self.source_title]
         )
-        image = entry.image or (source.image if source else None)
+        image = shown_image(entry, source)
         self.image = attribute_safe_url(image) if image else None
         self.link = attribute_safe_url(entry.link) if entry.link else None
         self.author = _one_line(entry.author or "") or self.source_title
@@ -406,6 +406,11 @@ ONE_DOCUMENT_ERRORS = {
 
 # Entries (ids) whose documents failed, each with the reason.
 Failures = list[tuple[int, str]]
+
+
+def shown_image(entry: Entry, source: Source | None) -> str | None:
+    """The image a document shows for `entry`: its own, else its source's `image`."""
+    return entry.image or (source.image if source else None)
 
 
 def write_documents(

@@ -68,6 +68,7 @@ class FetchLimits:
     total_timeout: float = 60.0
     max_body: int = 15 * 2**20
     max_redirects: int = 10
+    size_setting: str = "max_body"  # the config key an error about the size names
 
 
 def make_session(limits: FetchLimits, pool_size: int = 10) -> requests.Session:
@@ -194,7 +195,9 @@ def _answer(
     except _TooBig:
         return FetchResult(
             **common,
-            error=f"response larger than the {_size(limits.max_body)} limit (max_body)",
+            error=(
+                f"response larger than the {_size(limits.max_body)} limit ({limits.size_setting})"
+            ),
             http=previous,
         )
     except _TooSlow:

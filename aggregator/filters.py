@@ -29,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 
 import re2
 
@@ -59,7 +59,7 @@ def _options() -> re2.Options:
 OPTIONS = _options()
 
 
-@lru_cache(maxsize=1024)
+@cache  # bounded by the config: every pattern stays compiled
 def compile_filter(pattern: str) -> re2._Regexp:
     """The compiled filter; ValueError, in words, for a pattern RE2 cannot run."""
     try:

@@ -50,11 +50,12 @@ import requests
 
 from .atomic import remove_stale_temps, write_atomic
 from .config import ImageSettings
+from .documents import shown_image
 from .errors import OutputError
 from .fetch import FetchLimits, fetch_source
 from .models import HttpState, ImageOutcome, Source, StoredEntry
 from .reach import Reach, reach_for
-from .sanitize import srcset_candidates
+from .sanitize import ENTITY_LIKE, srcset_candidates
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,6 @@ TAG = re.compile(
     r"""(?>\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*+))?)*+)[\s/]*>""",
     re.DOTALL,
 )
-REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 # What an image attribute names, per tag: (attribute, holds a srcset).
 IMAGE_ATTRIBUTES = {"img": (("src", False), ("srcset", True)), "source": (("srcset", True),)}
 
@@ -107,7 +107,7 @@ def not_an_image(data: bytes, content_type: str | None) -> str:
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if b"<svg" in head or (content_type or "").lower().startswith("image/svg"):
         return "an SVG image (refused: SVG can carry script)"
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head:
+    if head.startswith((b"<!doctype html", b"<head", b"<body")) or b"<html" in head:
         kind = "an HTML page"
     elif not data:
         kind = "an empty answer"
@@ -129,7 +129,7 @@ def image_file_name(data: bytes, extension: str) -> str:
 def image_urls(stored: StoredEntry, source: Source | None) -> list[str]:
     """The entry's image URLs, the one documents show as its image first; http(s) only,
     each once, at most MAX_PER_ENTRY."""
-    image = stored.entry.image or (source.image if source else None)
+    image = shown_image(stored.entry, source)
     found = [image] if image else []
     for _, _, attribute, value in _image_attributes(stored.entry.content):
         if attribute == "srcset":
@@ -144,7 +144,7 @@ def localise(stored: StoredEntry, source: Source | None, local: Mapping[str, str
     """The entry as documents show it with the mirrored copies: `local` maps an original
     URL to the URL of its copy; URLs not in it stay as they are."""
     entry = stored.entry
-    image = entry.image or (source.image if source else None)
+    image = shown_image(entry, source)
     new_image = local.get(image, entry.image) if image else None
     content = rewrite_html(entry.content, local)
     if new_image == entry.image and content == entry.content:
@@ -219,7 +219,7 @@ def _attribute_value(raw: str) -> str:
             return html.unescape(reference)
         return reference
 
-    return REFERENCE.sub(one, raw)
+    return ENTITY_LIKE.sub(one, raw)
 
 
 def _is_web_url(url: str) -> bool:
@@ -267,7 +267,7 @@ class ImageMirror:
         self.settings = settings
         self.store = store
         self.session = session
-        self.limits = replace(limits, max_body=settings.max_size)
+        self.limits = replace(limits, max_body=settings.max_size, size_setting="images.max_size")
         self._write_lock = threading.Lock()
         self._swept = False
 
@@ -278,8 +278,12 @@ class ImageMirror:
         copies. Raises OutputError only when the folder cannot be written."""
         wanted = [image_urls(stored, sources.get(stored.entry.source)) for stored in entries]
         reaches: dict[str, Reach] = {}
+        of_source: dict[str, Reach] = {}  # one reach per source, not per entry
         for stored, found in zip(entries, wanted, strict=True):
-            reach = _source_reach(sources.get(stored.entry.source))
+            name = stored.entry.source
+            if name not in of_source:
+                of_source[name] = _source_reach(sources.get(name))
+            reach = of_source[name]
             for url in found:
                 known = reaches.get(url)  # held by several sources: what any of them may reach
                 wider = reach if known is None else Reach(known.kinds | reach.kinds, known.origin)
@@ -288,7 +292,12 @@ class ImageMirror:
             return list(entries)
         names = self.mirror(reaches)
         local = {url: self.settings.url + name for url, name in names.items()}
-        return [localise(stored, sources.get(stored.entry.source), local) for stored in entries]
+        return [
+            localise(stored, sources.get(stored.entry.source), local)
+            if any(url in local for url in found)  # else nothing to rewrite: no second scan
+            else stored
+            for stored, found in zip(entries, wanted, strict=True)
+        ]
 
     def mirror(self, reaches: Mapping[str, Reach]) -> dict[str, str]:
         """URL -> file name inside the folder, for each URL of `reaches` that has a copy now;
@@ -351,8 +360,7 @@ class ImageMirror:
         )
         now = datetime.now(UTC)
         if fetched.error:
-            error = fetched.error.replace("(max_body)", "(images.max_size)")
-            return ImageOutcome(url, None, error, now)
+            return ImageOutcome(url, None, fetched.error, now)
         if fetched.body is None:  # a 304 to a request that asked for no such thing
             return ImageOutcome(url, None, f"no image (HTTP {fetched.status})", now)
         extension = image_type(fetched.body)

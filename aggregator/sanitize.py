@@ -186,13 +186,20 @@ def _cleaner_options(base: str | None, iframes: bool, srcset: bool = False) -> d
 
 
 def sanitize_html(fragment: str, base: str | None = None) -> str:
-    """Return `fragment` safe to embed in a page; keep the original text if it was already."""
-    return clean_html(fragment, base)[0]
+    """`fragment` safe to embed in a page, in the normal form (`normal_form`)."""
+    if not fragment:
+        return ""
+    if not within_bounds(fragment):
+        fragment = text_of(fragment)  # markup no article has, that would cost minutes
+    cleaned = clean_markup(fragment, base)
+    if len(cleaned) > MAX_GROWTH * len(fragment) + 65536:  # should markup_bounds miss a way
+        fragment = text_of(fragment)
+        cleaned = clean_markup(fragment, base)
+    return normal_form(cleaned)
 
 
 def clean_markup(fragment: str, base: str | None = None) -> str:
-    """The cleaning itself (nh3 and what it cannot express), always re-serialised; the
-    callers decide whether the original text can be kept instead."""
+    """The cleaning itself: nh3 and what it cannot express."""
     if base is not None and not base.startswith(("http://", "https://")):
         base = None
     lowered = fragment.lower()
@@ -232,17 +239,8 @@ def _shared_cleaner() -> nh3.Cleaner:
 
 
 def clean_html(fragment: str, base: str | None = None) -> tuple[str, str | None]:
-    """`sanitize_html` and `first_image` of its result in one go: each entry's HTML is parsed
-    once for both, which is most of what sanitising costs after nh3 itself."""
-    if not fragment:
-        return "", None
-    if not within_bounds(fragment):
-        fragment = text_of(fragment)  # markup no article has, that would cost minutes
-    cleaned = clean_markup(fragment, base)
-    if len(cleaned) > MAX_GROWTH * len(fragment) + 65536:  # should markup_bounds miss a way
-        fragment = text_of(fragment)
-        cleaned = clean_markup(fragment, base)
-    normal = normal_form(cleaned)
+    """`sanitize_html` and the `first_image` of its result: what parsing an entry needs."""
+    normal = sanitize_html(fragment, base)
     return normal, first_image(normal)
 
 

@@ -64,7 +64,7 @@ from .models import (
 from .parse import XML_INVALID, legacy_identities, parse_feed
 from .publish import FeedInfo, Fragments, publish_feeds
 from .reach import reach_for
-from .sanitize import clean_html
+from .sanitize import sanitize_html
 from .schedule import next_delay
 from .store import DocumentsOwed, KnownEntry, SourceState, Store
 from .websub import ping_hub
@@ -317,7 +317,7 @@ class Pipeline:
         changed, respelled = [], []
         for entry, digest in decision.changed:
             title, content = stored[known[entry.identity].id]
-            normal = XML_INVALID.sub("", clean_html(content, entry.link)[0])
+            normal = XML_INVALID.sub("", sanitize_html(content, entry.link))
             same = content_hash(replace(entry, title=title, content=normal)) == digest
             (respelled if same else changed).append((entry, digest))
         if not respelled:
