@@ -61,7 +61,7 @@ class Source:
     exclude: tuple[str, ...] = ()  # regexes: an entry matching any is dropped
     keep: int | None = None  # cap on stored entries; the oldest by date are pruned
     # Internal addresses (loopback, private, link-local) reachable whatever the URL's own host
-    # is; see aggregator/reach.py.
+    # is; see aggregator/sources/reach.py.
     allow_private: bool = False
     public_url: bool = False  # its URL may be published whole (else query values redacted)
 
@@ -157,7 +157,7 @@ class Paths:
 
 @dataclass(frozen=True)
 class ImageOutcome:
-    """The last try to mirror one image URL (aggregator/images.py): the file it gave inside
+    """The last try to mirror one image URL (aggregator/outputs/images.py): the file it gave inside
     `images.folder`, or why there is none."""
 
     url: str
@@ -168,7 +168,7 @@ class ImageOutcome:
 
 @dataclass(frozen=True)
 class EntryLimits:
-    """How much of one poll is kept (`limits` in config.yaml; aggregator/entry_limits.py):
+    """How much of one poll is kept (`limits` in config.yaml; aggregator/sources/entry_limits.py):
     characters, except `categories` (per entry) and `entries` (per poll)."""
 
     title: int = 300  # a title is a line, not a book

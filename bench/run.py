@@ -571,9 +571,9 @@ def usage_report() -> dict[str, float]:
 
 
 def child_cycle(args: argparse.Namespace) -> dict[str, Any]:
-    from aggregator.config import load_config
-    from aggregator.store import Store
-    from aggregator.update import Pipeline
+    from aggregator.config.settings import load_config
+    from aggregator.poll.update import Pipeline
+    from aggregator.store.database import Store
 
     config = load_config(write_config(args.dir, args.port, args.feeds, groups=bool(args.groups)))
     sampler = RssSampler()
@@ -605,11 +605,12 @@ def child_seed(args: argparse.Namespace) -> dict[str, Any]:
 
     from world import PARAGRAPHS  # type: ignore[import-not-found]
 
-    from aggregator.config import load_config
-    from aggregator.documents import document_name
+    from aggregator.config.settings import load_config
     from aggregator.models import Entry
-    from aggregator.store import SourceState, Store
-    from aggregator.update import content_hash
+    from aggregator.outputs.documents import document_name
+    from aggregator.poll.update import content_hash
+    from aggregator.store.database import Store
+    from aggregator.store.rows import SourceState
 
     feeds = max(1, args.entries // 50)
     config = load_config(write_config(args.dir, 1, feeds, max_items=1000))
@@ -642,10 +643,10 @@ def child_seed(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_publish(args: argparse.Namespace) -> dict[str, Any]:
-    from aggregator.config import load_config
-    from aggregator.publish import FeedInfo, Fragments, build_feeds, publish_feeds
-    from aggregator.store import Store
-    from aggregator.update import Pipeline
+    from aggregator.config.settings import load_config
+    from aggregator.outputs.feeds import FeedInfo, Fragments, build_feeds, publish_feeds
+    from aggregator.poll.update import Pipeline
+    from aggregator.store.database import Store
 
     config = load_config(args.dir / "config.yaml")
     assert config.feed.max_items == args.items
@@ -703,9 +704,9 @@ def child_publish(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_daemon(args: argparse.Namespace) -> dict[str, Any]:
     """Cycles as the daemon runs them: one Pipeline, update_all again and again."""
-    from aggregator.config import load_config
-    from aggregator.store import Store
-    from aggregator.update import Pipeline
+    from aggregator.config.settings import load_config
+    from aggregator.poll.update import Pipeline
+    from aggregator.store.database import Store
 
     config = load_config(write_config(args.dir, args.port, args.feeds, groups=bool(args.groups)))
     sampler = RssSampler()
@@ -747,13 +748,13 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
     CPU seconds: where a cold feed's time goes before any parallelism."""
     import feedparser
 
-    from aggregator import parse as parse_module
-    from aggregator.config import load_config
-    from aggregator.fetch import fetch_source
+    from aggregator.config.settings import load_config
     from aggregator.models import HttpState
-    from aggregator.publish import FeedInfo, publish_feeds
-    from aggregator.store import Store
-    from aggregator.update import Pipeline, decide
+    from aggregator.outputs.feeds import FeedInfo, publish_feeds
+    from aggregator.poll.update import Pipeline, decide
+    from aggregator.sources import parse as parse_module
+    from aggregator.sources.fetch import fetch_source
+    from aggregator.store.database import Store
 
     config = load_config(write_config(args.dir, args.port, args.feeds))
     store = Store(config.paths.database)

@@ -16,9 +16,9 @@ from daemonworld import RunningDaemon
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from aggregator.config import Config, load_config
-from aggregator.store import Store
-from aggregator.update import Pipeline
+from aggregator.config.settings import Config, load_config
+from aggregator.poll.update import Pipeline
+from aggregator.store.database import Store
 
 
 @dataclass

@@ -19,12 +19,12 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 
-from aggregator import publish
-from aggregator.config import Config
+from aggregator.config.settings import Config
 from aggregator.models import Source, StoredEntry
-from aggregator.redact import public_url
-from aggregator.store import Store
-from aggregator.store._rows import ENTRY_SELECT, stored_entry
+from aggregator.outputs import feeds as publish
+from aggregator.outputs.redact import public_url
+from aggregator.store.database import Store
+from aggregator.store.rows import ENTRY_SELECT, stored_entry
 
 # libyaml's safe loader when built in: the same answers as `yaml.safe_load`, 20 times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

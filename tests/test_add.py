@@ -11,8 +11,8 @@ import pytest
 from conftest import FeedServer, run_cli
 from feedworld import DATA, rsshub_feed, rsshub_item
 
-from aggregator.config import load_config
-from aggregator.discover import common_feed_urls, feed_links
+from aggregator.config.settings import load_config
+from aggregator.sources.discover import common_feed_urls, feed_links
 
 HTML = "text/html; charset=utf-8"
 CONFIG = "# hand-written\nsources:  # followed feeds\n  - name: first\n    url: {url}\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import atomic
-from aggregator.atomic import remove_stale_temps, write_atomic
-from aggregator.subscriptions import remove_source
+from aggregator.config.subscriptions import remove_source
+from aggregator.outputs import atomic
+from aggregator.outputs.atomic import remove_stale_temps, write_atomic
 
 
 def test_writes_replaces_and_reports_unchanged(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.config import (
+from aggregator.config.settings import (
     FEED_KEYS,
     IMAGE_KEYS,
     LIMIT_KEYS,
@@ -28,10 +28,10 @@ from aggregator.config import (
     parse_duration,
     parse_size,
 )
-from aggregator.documents import DocumentOptions, Template
 from aggregator.errors import ConfigError
-from aggregator.filters import compile_filter
-from aggregator.schedule import next_delay
+from aggregator.outputs.documents import DocumentOptions, Template
+from aggregator.poll.schedule import next_delay
+from aggregator.sources.filters import compile_filter
 
 
 def write(tmp_path: Path, text: str) -> Path:

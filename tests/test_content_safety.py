@@ -17,12 +17,12 @@ from feedworld import rsshub_feed, rsshub_item
 from invariants import STRICT_XML, check_outputs, check_safe_html, front_matter
 from lxml import etree
 
-from aggregator.config import Config
+from aggregator.config.settings import Config
 from aggregator.models import Source
-from aggregator.parse import parse_feed
-from aggregator.sanitize import IFRAME_HOSTS, plain_text, sanitize_html
-from aggregator.store import Store
-from aggregator.update import Pipeline
+from aggregator.poll.update import Pipeline
+from aggregator.sources.parse import parse_feed
+from aggregator.sources.sanitize import IFRAME_HOSTS, plain_text, sanitize_html
+from aggregator.store.database import Store
 
 BASE = "https://example.org/news/2024/story.html"
 ATOM = "{http://www.w3.org/2005/Atom}"

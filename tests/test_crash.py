@@ -35,12 +35,12 @@ from conftest import FeedServer, run_cli
 from feedworld import PARAGRAPH, rsshub_feed, rsshub_item
 from invariants import check_document, check_outputs, stored_entries, visible_files
 
-from aggregator.config import Config, load_config
-from aggregator.document_formats import renderer_for
+from aggregator.config.settings import Config, load_config
 from aggregator.errors import OutputError
-from aggregator.publish import item_id
-from aggregator.store import Store
-from aggregator.update import Pipeline
+from aggregator.outputs.document_formats import renderer_for
+from aggregator.outputs.feeds import item_id
+from aggregator.poll.update import Pipeline
+from aggregator.store.database import Store
 
 # -- feeds that keep growing and changing, so that every run has work to interrupt ----------
 

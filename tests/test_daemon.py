@@ -18,14 +18,14 @@ from apscheduler.executors.debug import DebugExecutor
 from conftest import Feed, FeedServer
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator import daemon as daemon_module
-from aggregator import schedule as schedule_module
-from aggregator.config import Config
-from aggregator.daemon import Daemon
+from aggregator.config.settings import Config
 from aggregator.errors import StoreError
-from aggregator.instance_lock import InstanceLock
-from aggregator.store import Store
-from aggregator.systemd_notify import notify, watchdog_interval
+from aggregator.poll import schedule as schedule_module
+from aggregator.service import daemon as daemon_module
+from aggregator.service.daemon import Daemon
+from aggregator.service.instance_lock import InstanceLock
+from aggregator.service.systemd_notify import notify, watchdog_interval
+from aggregator.store.database import Store
 
 T = TypeVar("T")
 

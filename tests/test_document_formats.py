@@ -13,16 +13,16 @@ from feedworld import DATA, rsshub_feed, rsshub_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.document_formats import (
+from aggregator.models import Entry, Source, StoredEntry
+from aggregator.outputs.document_formats import (
     RENDERERS,
     jekyll_categories,
     render_hugo,
     render_jekyll,
     renderer_for,
 )
-from aggregator.documents import render_document
-from aggregator.models import Entry, Source, StoredEntry
-from aggregator.parse import parse_feed
+from aggregator.outputs.documents import render_document
+from aggregator.sources.parse import parse_feed
 
 ALJAZEERA = Source(
     name="aljazeera",

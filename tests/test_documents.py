@@ -14,9 +14,11 @@ from feedworld import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import document_formats
-from aggregator.document_formats import renderer_for
-from aggregator.documents import (
+from aggregator.errors import OutputError
+from aggregator.models import Entry, Source, StoredEntry
+from aggregator.outputs import document_formats
+from aggregator.outputs.document_formats import renderer_for
+from aggregator.outputs.documents import (
     DEFAULT_OPTIONS,
     MAX_SLUG_BYTES,
     DocumentOptions,
@@ -30,9 +32,7 @@ from aggregator.documents import (
     safe_path,
     safe_title,
 )
-from aggregator.errors import OutputError
-from aggregator.models import Entry, Source, StoredEntry
-from aggregator.parse import parse_feed
+from aggregator.sources.parse import parse_feed
 from aggregator.text import slugify
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "examples"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator.config import ConfigError
-from aggregator.entry_limits import limit_entry, limit_feed, shorten
+from aggregator.config.settings import ConfigError
 from aggregator.models import Entry, EntryLimits, ParsedFeed
+from aggregator.sources.entry_limits import limit_entry, limit_feed, shorten
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

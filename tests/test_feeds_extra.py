@@ -16,10 +16,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.errors import ConfigError
-from aggregator.feed_groups import category_slug, feed_groups, published_feeds
-from aggregator.index_page import index_page_for
 from aggregator.models import Source
-from aggregator.publish import FeedInfo, item_id
+from aggregator.outputs.feed_groups import category_slug, feed_groups, published_feeds
+from aggregator.outputs.feeds import FeedInfo, item_id
+from aggregator.service.index_page import index_page_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -243,7 +243,7 @@ def test_a_failing_hub_is_logged_and_never_fatal(
 ) -> None:
     hub = Hub(feed_server.server, status=500)
     config = make_config(two_sources, feed={"hub": hub.url})
-    with caplog.at_level(logging.WARNING, logger="aggregator.websub"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.outputs.websub"):
         results = pipeline_for(config).update_all()
     assert all(result.status == "new" for result in results)
     assert len(hub.pings) == 3
@@ -255,7 +255,7 @@ def test_a_hub_that_is_not_listening_is_not_fatal(
     two_sources, make_config, pipeline_for, caplog
 ) -> None:
     config = make_config(two_sources, feed={"hub": "http://127.0.0.1:9/hub"})
-    with caplog.at_level(logging.WARNING, logger="aggregator.websub"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.outputs.websub"):
         pipeline_for(config).update_all()
     assert caplog.text.count("websub ping failed") == 3
 

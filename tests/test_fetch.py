@@ -8,8 +8,8 @@ from feedworld import rsshub_feed, rsshub_item
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from aggregator.fetch import FetchLimits, fetch_source, make_session
 from aggregator.models import HttpState
+from aggregator.sources.fetch import FetchLimits, fetch_source, make_session
 
 FEED = rsshub_feed([rsshub_item(1)])
 

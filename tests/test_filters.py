@@ -14,10 +14,10 @@ from feedworld import rsshub_feed, rsshub_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 from aggregator.errors import ConfigError
-from aggregator.filters import compile_filter, keeps, select_entries
 from aggregator.models import Entry, Source
+from aggregator.sources.filters import compile_filter, keeps, select_entries
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -135,7 +135,7 @@ def test_a_backtracking_pattern_takes_linear_time() -> None:
     script = (
         "import time\n"
         "from datetime import UTC, datetime\n"
-        "from aggregator.filters import keeps\n"
+        "from aggregator.sources.filters import keeps\n"
         "from aggregator.models import Entry\n"
         "text = 'a' * 100_000 + '!'\n"
         "entry = Entry('s', text, None, text, None, datetime.now(UTC), None, text, None, (text,))\n"

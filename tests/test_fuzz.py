@@ -26,14 +26,15 @@ from invariants import (
 )
 from lxml import etree
 
-from aggregator.documents import write_documents
 from aggregator.errors import ParseError
-from aggregator.jsonfeed import build_json_feed
 from aggregator.models import Source
-from aggregator.parse import parse_feed
-from aggregator.publish import FeedInfo, Fragments, publish_feeds
-from aggregator.store import SourceState, Store
-from aggregator.update import decide
+from aggregator.outputs.documents import write_documents
+from aggregator.outputs.feeds import FeedInfo, Fragments, publish_feeds
+from aggregator.outputs.jsonfeed import build_json_feed
+from aggregator.poll.update import decide
+from aggregator.sources.parse import parse_feed
+from aggregator.store.database import Store
+from aggregator.store.rows import SourceState
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SOURCE = Source("fuzz", "https://feeds.example/fuzz.xml", categories=("Fuzz",))

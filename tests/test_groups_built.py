@@ -8,10 +8,11 @@ from collections.abc import Callable
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator import feed_groups, update
-from aggregator.config import Config
-from aggregator.store import Store
-from aggregator.update import Pipeline
+from aggregator.config.settings import Config
+from aggregator.outputs import feed_groups
+from aggregator.poll import update
+from aggregator.poll.update import Pipeline
+from aggregator.store.database import Store
 
 
 def run_pass(config: Config) -> None:

@@ -32,11 +32,12 @@ from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
 from invariants import check_outputs, front_matter, stored_entries
 
-from aggregator import sanitize
-from aggregator.config import Config
+from aggregator.config.settings import Config
 from aggregator.models import PollResult
-from aggregator.store import SourceState, Store
-from aggregator.update import Pipeline
+from aggregator.poll.update import Pipeline
+from aggregator.sources import sanitize
+from aggregator.store.database import Store
+from aggregator.store.rows import SourceState
 
 # Short limits keep the suite fast; each case is about crossing one of them.
 SETTINGS = {"timeout": {"connect": 1, "read": 1, "total": 2}, "max_body": "1MiB"}
@@ -384,7 +385,7 @@ def test_a_compression_bomb_is_cut_at_the_size_cap(
 MEASURE_FETCH = """
 import json, sys
 from pathlib import Path
-from aggregator.fetch import FetchLimits, fetch_source, make_session
+from aggregator.sources.fetch import FetchLimits, fetch_source, make_session
 from aggregator.models import HttpState
 
 def status(key):

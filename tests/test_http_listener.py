@@ -17,7 +17,7 @@ from http import HTTPStatus
 
 import pytest
 
-from aggregator.http_listener import (
+from aggregator.service.http_listener import (
     HttpListener,
     HttpReply,
     HttpRequest,
@@ -344,7 +344,7 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
     code = (
         "import resource\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))\n"
-        "from aggregator.http_listener import raise_open_files_limit\n"
+        "from aggregator.service.http_listener import raise_open_files_limit\n"
         "print(raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE))\n"
     )
     result = subprocess.run(

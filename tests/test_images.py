@@ -1,4 +1,4 @@
-"""Mirroring entries' images into the site (aggregator/images.py), against a real threaded
+"""Mirroring entries' images into the site (aggregator/outputs/images.py), against a real threaded
 HTTP server on 127.0.0.1 whose every byte a test controls: what counts as an image and as an
 entry's image, the documents pointing at the copies, one file per content, nothing fetched
 twice, hostile image servers, an unwritable folder, and a process killed halfway."""
@@ -25,9 +25,10 @@ from conftest import run_cli
 from feedworld import rsshub_feed, rsshub_item
 from invariants import check_outputs, front_matter, visible_files
 
-from aggregator.config import Config, load_config
+from aggregator.config.settings import Config, load_config
 from aggregator.errors import ConfigError
-from aggregator.images import (
+from aggregator.models import Entry, ImageOutcome, Source, StoredEntry
+from aggregator.outputs.images import (
     FILE_NAME,
     MAX_PER_ENTRY,
     RETRY_FAILED,
@@ -37,9 +38,8 @@ from aggregator.images import (
     plan_downloads,
     rewrite_html,
 )
-from aggregator.models import Entry, ImageOutcome, Source, StoredEntry
-from aggregator.store import Store
-from aggregator.update import Pipeline
+from aggregator.poll.update import Pipeline
+from aggregator.store.database import Store
 
 SETTINGS = {"timeout": {"connect": 1, "read": 1, "total": 2}, "max_body": "1MiB"}
 IMAGES = {"folder": "site/source/images/feeds", "url": "/images/feeds/", "max_size": "1MiB"}

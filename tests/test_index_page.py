@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator.config import Config
-from aggregator.discover import feed_links as advertised_feeds
-from aggregator.feed_groups import feed_groups, published_feeds
-from aggregator.index_page import index_page_for, render_index
+from aggregator.config.settings import Config
 from aggregator.models import Entry, Source, StoredEntry
-from aggregator.publish import FeedInfo
-from aggregator.store import SourceState, Store
-from aggregator.update import Pipeline
+from aggregator.outputs.feed_groups import feed_groups, published_feeds
+from aggregator.outputs.feeds import FeedInfo
+from aggregator.poll.update import Pipeline
+from aggregator.service.index_page import index_page_for, render_index
+from aggregator.sources.discover import feed_links as advertised_feeds
+from aggregator.store.database import Store
+from aggregator.store.rows import SourceState
 
 
 class Page(HTMLParser):

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from aggregator import markup_bounds as bounds
-from aggregator.markup_bounds import text_of, within_bounds
 from aggregator.models import Source
-from aggregator.parse import parse_feed
-from aggregator.sanitize import clean_html, clean_markup, plain_text
+from aggregator.sources import markup_bounds as bounds
+from aggregator.sources.markup_bounds import text_of, within_bounds
+from aggregator.sources.parse import parse_feed
+from aggregator.sources.sanitize import clean_html, clean_markup, plain_text
 
 FORMATTING_200 = "".join(f'<b id="{i}">' for i in range(200))
 

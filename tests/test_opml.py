@@ -13,11 +13,11 @@ import pytest
 from conftest import run_cli
 from feedworld import DATA
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
+from aggregator.config.subscriptions import NewSource, add_sources, plan_import, source_name
 from aggregator.errors import ConfigError, OpmlError
 from aggregator.models import Source
-from aggregator.opml import Subscription, parse_opml, render_opml
-from aggregator.subscriptions import NewSource, add_sources, plan_import, source_name
+from aggregator.sources.opml import Subscription, parse_opml, render_opml
 
 OPML = DATA / "subscriptions.opml"
 CONFIG = """\

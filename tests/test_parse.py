@@ -9,7 +9,7 @@ from feedworld import DATA, rsshub_feed, rsshub_item
 
 from aggregator.errors import ParseError
 from aggregator.models import Source
-from aggregator.parse import parse_feed
+from aggregator.sources.parse import parse_feed
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SOURCE = Source(name="src", url="https://example.org/feed", author="Configured Author")

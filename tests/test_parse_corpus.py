@@ -13,8 +13,8 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.models import Source
-from aggregator.parse import parse_feed
-from aggregator.sanitize import valid_url
+from aggregator.sources.parse import parse_feed
+from aggregator.sources.sanitize import valid_url
 
 REAL = Path(__file__).parent / "data" / "real"
 CASES = sorted(path.name.removesuffix(".expected.json") for path in REAL.glob("*.expected.json"))

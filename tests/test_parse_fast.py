@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
 from aggregator.models import ParsedFeed, Source
-from aggregator.parse import parse_feed
-from aggregator.parse_fast import parse_plain_feed
+from aggregator.sources.parse import parse_feed
+from aggregator.sources.parse_fast import parse_plain_feed
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 URL = "https://feeds.example/news/feed.xml"

@@ -13,12 +13,12 @@ import pytest
 from conftest import FeedServer, run_cli
 from feedworld import DATA
 
-from aggregator.config import load_config
-from aggregator.discover import feed_links
+from aggregator.config.settings import load_config
 from aggregator.errors import ParseError
 from aggregator.models import Source
-from aggregator.parse import parse_feed
-from aggregator.parse_json import read_json_feed
+from aggregator.sources.discover import feed_links
+from aggregator.sources.parse import parse_feed
+from aggregator.sources.parse_json import read_json_feed
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SOURCE = Source(name="src", url="https://timetable.example/feed.json")

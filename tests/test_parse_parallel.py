@@ -18,14 +18,14 @@ from htmltree import same_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.config import Config
+from aggregator.config.settings import Config
 from aggregator.errors import ParseError
-from aggregator.markup_bounds import text_of, within_bounds
 from aggregator.models import Source
-from aggregator.parse import parse_feed
-from aggregator.sanitize import clean_html, clean_markup, first_image
-from aggregator.store import Store
-from aggregator.update import Pipeline
+from aggregator.poll.update import Pipeline
+from aggregator.sources.markup_bounds import text_of, within_bounds
+from aggregator.sources.parse import parse_feed
+from aggregator.sources.sanitize import clean_html, clean_markup, first_image
+from aggregator.store.database import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from world import feed_xml

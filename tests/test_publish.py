@@ -12,7 +12,7 @@ import feedparser
 from invariants import check_feeds_as_feedgen_writes_them
 
 from aggregator.models import Entry, Source, StoredEntry
-from aggregator.publish import FeedInfo, Fragments, build_feeds, item_id, publish_feeds
+from aggregator.outputs.feeds import FeedInfo, Fragments, build_feeds, item_id, publish_feeds
 
 INFO = FeedInfo("Merged", "https://feeds.example.org/", "All of it")
 SOURCES = {"a": Source("a", "https://a.example/feed", title="Source A")}

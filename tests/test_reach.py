@@ -1,4 +1,4 @@
-"""What a fetch may connect to (aggregator/reach.py, fetch._Guarded): the table of address
+"""What a fetch may connect to (aggregator/sources/reach.py, fetch._Guarded): the table of address
 kinds and configured URLs, then real fetches against real servers on 127.0.0.x.
 
 A test cannot own a public address, so where a source must be *on a public address*,
@@ -23,13 +23,13 @@ from feedworld import rsshub_feed, rsshub_item
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from aggregator import reach as reach_module
-from aggregator.config import load_config
-from aggregator.discover import discover_feed
+from aggregator.config.settings import load_config
 from aggregator.errors import ParseError
-from aggregator.fetch import FetchLimits, fetch_source, make_session
 from aggregator.models import HttpState
-from aggregator.reach import AddressKind, classify_address, reach_for
+from aggregator.sources import reach as reach_module
+from aggregator.sources.discover import discover_feed
+from aggregator.sources.fetch import FetchLimits, fetch_source, make_session
+from aggregator.sources.reach import AddressKind, classify_address, reach_for
 
 K = AddressKind
 LIMITS = FetchLimits("aggregator-test/1", connect_timeout=1, read_timeout=2, total_timeout=5)

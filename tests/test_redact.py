@@ -8,9 +8,9 @@ import json
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator.index_page import index_page_for
-from aggregator.redact import public_url, redact_text
-from aggregator.status_report import status_report
+from aggregator.outputs.redact import public_url, redact_text
+from aggregator.service.index_page import index_page_for
+from aggregator.service.status_report import status_report
 
 
 @pytest.mark.parametrize(

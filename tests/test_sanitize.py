@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invariants import check_safe_html
 
-from aggregator import sanitize
-from aggregator.markup_bounds import text_of, within_bounds
+from aggregator.sources import sanitize
+from aggregator.sources.markup_bounds import text_of, within_bounds
 
 SHORTCUTS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASES = st.sampled_from(

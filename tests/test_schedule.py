@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.models import Source
-from aggregator.schedule import (
+from aggregator.poll.schedule import (
     BACKOFF_CAP,
     STARTUP_DELAY,
     STARTUP_PACE,

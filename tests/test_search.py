@@ -13,7 +13,9 @@ from conftest import FeedServer, run_cli
 from feedworld import rsshub_feed, rsshub_item
 
 from aggregator.models import Entry
-from aggregator.store import MIGRATIONS, SCHEMA_VERSION, SourceState, Store
+from aggregator.store.database import Store
+from aggregator.store.rows import SourceState
+from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

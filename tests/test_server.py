@@ -23,7 +23,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from aggregator.models import MediaType
-from aggregator.server import (
+from aggregator.service.server import (
     HTML_TYPE,
     FeedCache,
     FeedFile,

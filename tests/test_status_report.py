@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from aggregator import __version__
 from aggregator.models import Source
-from aggregator.status_report import status_report
-from aggregator.store import SourceState
+from aggregator.service.status_report import status_report
+from aggregator.store.rows import SourceState
 
 
 def test_every_configured_source_in_config_order() -> None:

@@ -11,8 +11,9 @@ import pytest
 
 from aggregator.errors import StoreError
 from aggregator.models import Entry
-from aggregator.store import SourceState, Store, canonical_link
-from aggregator.store._schema import MIGRATIONS, entry_text, statements
+from aggregator.store.database import Store
+from aggregator.store.rows import SourceState, canonical_link
+from aggregator.store.schema import MIGRATIONS, entry_text, statements
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

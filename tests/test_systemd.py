@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.settings import load_config
 
 UNITS = Path(__file__).parent.parent / "systemd"
 INSTALLED = "/opt/aggregator/bin/aggregator"

@@ -12,11 +12,11 @@ from conftest import run_cli
 from feedworld import DATA, rsshub_feed, rsshub_item
 from werkzeug import Response
 
-from aggregator.config import Config, load_config
-from aggregator.documents import document_name
-from aggregator.index_page import index_page_for
+from aggregator.config.settings import Config, load_config
 from aggregator.models import Publishing
-from aggregator.status_report import status_report
+from aggregator.outputs.documents import document_name
+from aggregator.service.index_page import index_page_for
+from aggregator.service.status_report import status_report
 
 
 def documents(config: Config) -> dict[str, str]:

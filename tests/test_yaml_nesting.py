@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from aggregator.yaml_nesting import nesting_beyond
+from aggregator.config.yaml_nesting import nesting_beyond
 
 
 def parsed_depth(text: str) -> int:

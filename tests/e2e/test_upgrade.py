@@ -24,9 +24,9 @@ from invariants import check_outputs, front_matter
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from aggregator.config import load_config
-from aggregator.publish import item_id
-from aggregator.store import SCHEMA_VERSION
+from aggregator.config.settings import load_config
+from aggregator.outputs.feeds import item_id
+from aggregator.store.schema import SCHEMA_VERSION
 
 DATA = Path(__file__).parent.parent / "data"
 LEGACY = DATA / "legacy-0.1"

@@ -1,0 +1,97 @@
+"""The `aggregator` command group and what its commands share: the config option, exit codes,
+logging, reading the config, the pipeline and the instance lock.
+
+Exit codes: 0 all well, 1 some sources failed, 2 bad config (or unusable database/output).
+Commands live in `commands`, `entries` and `sources`, each importing this module and none
+another; `main` imports them all so that they register.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from aggregator import __version__
+from aggregator.cli.output import CleanFormatter, echo
+from aggregator.config.settings import Config, load_config
+from aggregator.errors import AggregatorError, ConfigError
+from aggregator.poll.update import Pipeline
+from aggregator.service.instance_lock import InstanceLock
+from aggregator.store.database import Store
+
+EXIT_OK, EXIT_SOURCES_FAILED, EXIT_CONFIG = 0, 1, 2
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("config.yaml"),
+    show_default=True,
+    help="The configuration file.",
+)
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CleanFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> None:
+    echo(f"aggregator: {message}", err=True)
+    sys.exit(code)
+
+
+def read_config(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers content
+
+
+@contextmanager
+def open_pipeline(config: Config) -> Iterator[Pipeline]:
+    try:
+        store = Store(config.paths.database)
+    except AggregatorError as exc:
+        fail(str(exc))
+    pipeline = Pipeline(config, store)
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+        store.close()
+
+
+@contextmanager
+def held_lock(config: Config) -> Iterator[None]:
+    """The database's one-instance lock (the one `run` holds), or exit 2 saying who has it."""
+    lock = InstanceLock(config.paths.database)
+    try:
+        lock.acquire()
+    except AggregatorError as exc:
+        fail(str(exc))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aggregator")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+)
+def main(log_level: str) -> None:
+    """Follow RSS/Atom sources, write documents for a static site, republish one merged feed."""
+    setup_logging(log_level)

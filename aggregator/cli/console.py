@@ -1,0 +1,15 @@
+"""The `aggregator` command's entry point, kept apart from `cli` on purpose.
+
+Parser processes are spawned, and a spawned process first runs its parent's main module
+again: for the installed `aggregator` script, a file whose only import is this module. Were
+it `aggregator.cli.main`, as before, every parser process would import the whole program (the
+scheduler, the HTTP server, the store: ~40 MB each) and use none of it.
+"""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    from aggregator.cli.main import main as cli_main
+
+    cli_main()

@@ -1,0 +1,653 @@
+"""The long-running service behind `aggregator run`: scheduling, signals and reload. Its
+parts live beside it: the one-instance lock (instance_lock.py), systemd notification
+(systemd_notify.py), the republisher thread (republisher.py), the HTTP server (server.py).
+
+Threads and who owns what:
+- the main thread waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads), watches the
+  config file's mtime, and pings the systemd watchdog while the scheduler is alive;
+- APScheduler fires one date job per source, at the time the last poll recorded in the
+  database (`sources.next_poll`), into a pool of `workers` threads; the job is re-added only
+  after the previous one finished, so one source is never polled twice at once;
+- one republisher thread writes pending documents and the merged feed after polls that
+  changed something, one pass per burst, never two passes at once;
+- the HTTP server (server.py) answers on its own threads from bytes in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator import __version__
+from aggregator.config.settings import Config, load_config
+from aggregator.errors import AggregatorError, OutputError
+from aggregator.models import PollStatus, Publishing, SourceStatus
+from aggregator.outputs.atomic import remove_stale_temps
+from aggregator.outputs.feed_groups import GROUP_FILE_KINDS, configured_groups, published_feeds
+from aggregator.outputs.feeds import FeedInfo
+from aggregator.poll.schedule import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    first_poll_delay,
+    plan_reload,
+    retimed_next_poll,
+)
+from aggregator.poll.update import Pipeline
+from aggregator.service.index_page import index_page_for
+from aggregator.service.instance_lock import InstanceLock
+from aggregator.service.republisher import Republisher
+from aggregator.service.server import FeedFile, FeedServer, Site, served_type
+from aggregator.service.status_report import status_report
+from aggregator.service.systemd_notify import notify, watchdog_interval
+from aggregator.store.database import Store
+from aggregator.store.rows import SourceState
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT = 20.0  # seconds running polls get to finish after SIGTERM
+CONFIG_WATCH = 5.0  # seconds between looks at the config file's mtime
+CONFIG_SETTLE = 1.0  # seconds a changed config file must stay unchanged before a reload
+RECONCILE = 30.0  # seconds between checks that every enabled source has a poll scheduled
+HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
+HEARTBEAT_STALE = 4 * HEARTBEAT
+# One parser process, where `aggregator update` runs one per core (up to 4): the daemon's
+# polls are spread over each source's interval, one process got through ~55 new feeds a
+# second with their documents (a first start of 10,000 sources), and each costs ~40 MB:
+# with two, those 10,000 sources took the daemon's process tree past 200 MB.
+DAEMON_PARSE_PROCESSES = 1
+
+
+class Daemon:
+    """Everything `aggregator run` keeps for its life; `run()` blocks until told to stop."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.started = datetime.now(UTC)
+        # What the database said before this configuration was synced into it: a source whose
+        # URL changed while we were down is told apart from one that did not.
+        self._states_at_start = {state.name: state for state in store.source_states()}
+        self.pipeline = Pipeline(config, store, parse_processes=DAEMON_PARSE_PROCESSES)
+        self._requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        # (source, next poll, exception) of each finished poll; None ends the thread.
+        self._finished: queue.SimpleQueue[
+            tuple[str, datetime | None, BaseException | None] | None
+        ] = queue.SimpleQueue()
+        self._rescheduler = threading.Thread(
+            target=self._reschedule, name="reschedule", daemon=True
+        )
+        self._state = threading.Condition()  # guards pipeline and the sets and lists below
+        self._running: dict[str, Pipeline] = {}  # source name -> the pipeline polling it
+        self._retired: list[Pipeline] = []  # replaced by a reload, closed once unused
+        self._pending: set[str] = set()  # finished polls the rescheduler has not handled yet
+        # Polls handed to the worker pool and not finished: a due poll leaves the job store
+        # when it is handed over, and may then wait minutes for a free worker (a first start
+        # with thousands of sources). A count, not a set: the submission event can come
+        # after the poll already finished.
+        self._submitted: Counter[str] = Counter()
+        self._suspects: set[str] = set()  # sources found without a schedule once (main thread)
+        self._stopping = False
+        self._heartbeat = time.monotonic()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(config.workers),
+                # Its own thread, so that slow polls filling the pool never look like death.
+                "heartbeat": ThreadPoolExecutor(1),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.add_listener(self._submitted_poll, EVENT_JOB_SUBMITTED)
+        self.scheduler.add_listener(self._after_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self.republisher = Republisher(lambda: self.pipeline, self._published)
+        try:
+            self.server = FeedServer(
+                config.server.host,
+                config.server.port,
+                _site(config),
+                health=self.healthy,
+                status=self.status,
+                index=self.index_page,
+            )
+        except OSError as exc:
+            self.pipeline.close()
+            raise AggregatorError(
+                f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
+                " (change server.host / server.port in the config)"
+            ) from None
+
+    # -- life -----------------------------------------------------------------------------
+
+    def run(self) -> list[str]:
+        """Serve until SIGTERM/SIGINT; return the sources whose polls outlived STOP_WAIT."""
+        previous = self._install_signals()
+        try:
+            self._prepare_outputs()
+            self.server.start()
+            self.republisher.start()
+            self._rescheduler.start()
+            self.scheduler.start()
+            self._heartbeat = time.monotonic()
+            self.scheduler.add_job(
+                self._beat,
+                IntervalTrigger(seconds=HEARTBEAT, timezone=UTC),
+                id="_heartbeat",
+                executor="heartbeat",
+            )
+            enabled = [s.name for s in self.config.sources if s.enabled]
+            # Used once: at 10,000 sources they are megabytes of validators and times.
+            states, self._states_at_start = self._states_at_start, {}
+            self._start_sources(enabled, states)
+            feeds = " ".join(
+                self.server.url + feed.href
+                for feed in self.server.site.feeds.values()
+                if feed.merged
+            )
+            log.info(
+                "aggregator %s running: %d sources enabled, %d workers; serving %s (feeds: %s)",
+                __version__, len(enabled), self.config.workers, self.server.url, feeds,
+            )  # fmt: skip
+            notify("READY=1", f"STATUS=following {len(enabled)} sources; serving {feeds}")
+            self._wait_for_stop()
+        finally:
+            unfinished = self._shutdown()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return unfinished
+
+    def stop(self) -> None:
+        """Ask `run()` to stop, as SIGTERM does; safe from any thread."""
+        self._requests.put(("stop", "stop requested"))
+
+    def _prepare_outputs(self) -> None:
+        """Complete what a crash may have left: stale temp files, unwritten documents, feed."""
+        paths = self.config.paths
+        for folder in (paths.documents, paths.public):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+        # The merged feeds, and the group feeds in category/<slug>/ and source/<name>/.
+        folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
+        removed = sum(remove_stale_temps(folder) for folder in folders)
+        written = self.pipeline.write_documents()
+        self.pipeline.publish()
+        log.info(
+            "outputs ready: documents=%d written, stale temp files removed=%d", written, removed
+        )
+
+    def _install_signals(self) -> dict[int, Any]:
+        # Handlers only enqueue: SimpleQueue.put is safe in a signal handler, logging is not.
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self._requests.put(("stop", f"{signal.Signals(signum).name} received"))
+
+        def reload(signum: int, frame: FrameType | None) -> None:
+            self._requests.put(("reload", f"{signal.Signals(signum).name} received"))
+
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous  # embedded (tests): stop() instead of signals
+        # SIGUSR1 writes every thread's stack to stderr (the journal): what is a stuck poll
+        # doing? It is answered by the interpreter itself, even if Python code is wedged.
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+        for signum, handler in (
+            (signal.SIGTERM, stop),
+            (signal.SIGINT, stop),
+            (signal.SIGHUP, reload),
+        ):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    def _wait_for_stop(self) -> None:
+        watchdog = watchdog_interval()
+        tick = min(CONFIG_WATCH, watchdog) if watchdog else CONFIG_WATCH
+        seen = _file_stamp(self.config.path)
+        changing: tuple[int, int, int] | None = None  # a new stamp, waiting to settle
+        checked = time.monotonic()
+        while True:
+            try:
+                action, why = self._requests.get(timeout=CONFIG_SETTLE if changing else tick)
+            except queue.Empty:
+                action, why = "", ""
+            if action == "stop":
+                log.info("%s: stopping", why)
+                return
+            stamp = _file_stamp(self.config.path)
+            if action == "reload":
+                seen, changing = stamp, None
+                self.reload(why)
+            elif stamp != seen and stamp is not None:
+                # An editor may be half-way through writing the file: reload once the file
+                # has stayed the same for CONFIG_SETTLE.
+                if stamp == changing:
+                    seen, changing = stamp, None
+                    self.reload("config file changed")
+                else:
+                    changing = stamp
+            # Timed waits do not count time suspended; this catches up at once after a resume.
+            self.scheduler.wakeup()
+            if time.monotonic() - checked > RECONCILE:
+                checked = time.monotonic()
+                self._reschedule_lost()
+            if watchdog and self.healthy():
+                notify("WATCHDOG=1")
+
+    def _shutdown(self) -> list[str]:
+        notify("STOPPING=1")
+        with self._state:
+            self._stopping = True
+            running = sorted(self._running)
+        if running:
+            log.info("waiting up to %g s for running polls: %s", STOP_WAIT, ", ".join(running))
+        if self.scheduler.running:
+            self.scheduler.remove_all_jobs()
+        deadline = time.monotonic() + STOP_WAIT
+        with self._state:
+            while self._running and (left := deadline - time.monotonic()) > 0:
+                self._state.wait(left)
+            unfinished = sorted(self._running)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._rescheduler.is_alive():
+            self._finished.put(None)
+            self._rescheduler.join(5)
+        if self.republisher.alive():
+            self.republisher.stop(timeout=STOP_WAIT)
+        self.server.stop()
+        if unfinished:
+            log.warning(
+                "polls still running after %g s, abandoned (nothing half-stored): %s",
+                STOP_WAIT, ", ".join(unfinished),
+            )  # fmt: skip
+        else:
+            self._close_retired()
+            self.pipeline.close()
+        log.info("stopped")
+        return unfinished
+
+    # -- health and status ----------------------------------------------------------------
+
+    def _beat(self) -> None:
+        self._heartbeat = time.monotonic()
+
+    def healthy(self) -> bool:
+        """True while sources are being scheduled and published: the scheduler and the
+        republisher are alive, and the last republish wrote the feeds."""
+        return (
+            not self._stopping
+            and self.scheduler.running
+            and self.republisher.alive()
+            and self.republisher.failure is None
+            and self._rescheduler.is_alive()
+            and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
+        )
+
+    def publishing(self) -> Publishing:
+        """Whether outputs are being written: the last republish, and documents owed after
+        failing (each retried by every republish)."""
+        failing, reason = self.store.document_failures()
+        return Publishing(self.republisher.failure, failing, reason)
+
+    def _published(self) -> None:
+        """After a republish pass: the polls behind it changed what / shows."""
+        self.server.index.stale()
+
+    def index_page(self) -> bytes:
+        """The page at / for the running config and the database (the server caches it)."""
+        return index_page_for(self.config, self.store, self.publishing())
+
+    def status(self) -> dict[str, Any]:
+        """Every configured source's state, for /status."""
+        states = {state.name: state for state in self.store.source_states()}
+        scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        with self._state:
+            running, waiting = set(self._running), self._waiting()
+        return status_report(
+            self.config.sources,
+            states,
+            scheduled,
+            running,
+            waiting,
+            self.started,
+            self.healthy(),
+            self.publishing(),
+        )
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    def _start_sources(
+        self, names: list[str], states: dict[str, SourceState], moved: tuple[str, ...] = ()
+    ) -> None:
+        now = datetime.now(UTC)
+        for name in names:
+            source = self.pipeline.sources[name]
+            state = states.get(name)
+            delay = first_poll_delay(
+                now,
+                state.next_poll if state else None,
+                source.interval,
+                gone=state is not None and state.status == SourceStatus.GONE,
+                url_changed=name in moved or (state is not None and state.url != source.url),
+                starting=len(names),
+            )
+            if delay is None:
+                log.warning(
+                    "source=%s not polled: its server answered 410 Gone; "
+                    "change its url or remove it from the config",
+                    name,
+                )
+                continue
+            self._schedule(name, now + timedelta(seconds=delay))
+
+    def _schedule(self, name: str, when: datetime) -> None:
+        self.scheduler.add_job(
+            self._poll,
+            DateTrigger(run_date=when, timezone=UTC),
+            args=(name,),
+            id=name,
+            name=f"poll {name}",
+            replace_existing=True,
+        )
+
+    def _unschedule(self, name: str) -> None:
+        # Not found: running now (its listener will not re-add it) or never scheduled.
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.remove_job(name)
+
+    def _poll(self, name: str) -> datetime | None:
+        """One scheduled poll; returns when the next one is due (None: not again)."""
+        with self._state:
+            pipeline = self.pipeline
+            source = pipeline.sources.get(name)
+            if self._stopping or source is None or not source.enabled:
+                return None
+            self._running[name] = pipeline
+        result = pipeline.poll(source)
+        if result.status in {PollStatus.NEW, PollStatus.CHANGED}:
+            self.republisher.request()
+        state = self.store.source_state(name)
+        if state is not None and state.status == SourceStatus.GONE:
+            log.warning(
+                "source=%s disabled: its server says it is gone for good (HTTP 410); "
+                "change its url or remove it from the config",
+                name,
+            )
+            return None
+        return state.next_poll if state else None
+
+    def _submitted_poll(self, event: JobSubmissionEvent) -> None:
+        if not event.job_id.startswith("_"):
+            with self._state:
+                self._count_submitted(event.job_id, 1)
+
+    def _count_submitted(self, name: str, change: int) -> None:
+        """Add `change` to a source's submitted polls (call with `_state` held); a count
+        that comes back to nothing is dropped."""
+        self._submitted[name] += change
+        if not self._submitted[name]:
+            del self._submitted[name]
+
+    def _after_poll(self, event: JobExecutionEvent) -> None:
+        """Note that a poll finished and hand its outcome to the rescheduler thread.
+
+        This must not touch the scheduler: when a poll finishes before APScheduler attached
+        its done-callback (a fast poll on a busy machine), this runs on the scheduler's own
+        thread, inside its job-store lock and before it drops the finished job; a job added
+        here under the same id would be the one dropped, and the source never polled again.
+        """
+        name = event.job_id
+        if name.startswith("_"):
+            return
+        with self._state:
+            self._running.pop(name, None)
+            self._count_submitted(name, -1)
+            self._pending.add(name)
+            self._state.notify_all()
+        self._finished.put((name, event.retval, event.exception))
+
+    def _reschedule(self) -> None:
+        """Re-add each source's job once its poll has finished, at the time the poll recorded.
+
+        Runs on its own thread, so adding a job waits for the scheduler to have dropped the
+        finished one; and APScheduler counted the poll as finished before its listener ran,
+        so the new job can never be refused as a second instance of a running one.
+        """
+        while (item := self._finished.get()) is not None:
+            name, when, error = item
+            try:
+                self._close_retired()
+                with self._state:
+                    if self._stopping:
+                        continue
+                source = self.pipeline.sources.get(name)
+                if source is None or not source.enabled:
+                    continue
+                if error is not None:
+                    # Our fault (database, disk), not the source's: retry, never give up.
+                    delay = max(source.interval, BACKOFF_BASE)
+                    log.error("source=%s poll failed: %s; retrying in %d s", name, error, delay)
+                    when = datetime.now(UTC) + timedelta(seconds=delay)
+                if when is not None:
+                    self._schedule(name, when)
+            except Exception as exc:  # one source's next poll must not end everyone's
+                self._reschedule_failed(name, exc)
+            finally:
+                with self._state:
+                    self._pending.discard(name)
+
+    def _reschedule_failed(self, name: str, exc: Exception) -> None:
+        """A source's next poll could not be worked out or scheduled (a bug: config values
+        are bounded): log it, show it on the source (`sources`, /status, /) and try again at
+        the backoff cap; should even that fail, the safety net (`_reschedule_lost`) does."""
+        problem = f"cannot schedule the next poll: {type(exc).__name__}: {exc}"
+        when = datetime.now(UTC) + timedelta(seconds=BACKOFF_CAP)
+        log.error("source=%s %s; trying again at %s", name, problem, f"{when:%Y-%m-%d %H:%M}")
+        log.debug("source=%s scheduling failed", name, exc_info=exc)
+        try:
+            state = self.store.source_state(name)
+            if state is not None:
+                self.store.save_state(
+                    replace(state, status=SourceStatus.ERROR, error=problem, next_poll=when)
+                )
+            self._schedule(name, when)
+        except Exception as again:
+            log.error("source=%s cannot record or schedule its next poll either: %s", name, again)
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def reload(self, reason: str) -> None:
+        """Apply a changed config: added sources start, removed ones stop, changed URLs and
+        intervals apply. A config that does not load is rejected and the old one runs on."""
+        try:
+            config = self._keep_fixed_settings(load_config(self.config.path))
+        except AggregatorError as exc:
+            log.error("config reload (%s) rejected, the running config stays: %s", reason, exc)
+            return
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        states = {state.name: state for state in self.store.source_states()}
+        try:
+            pipeline = Pipeline(config, self.store, parse_processes=DAEMON_PARSE_PROCESSES)
+        except AggregatorError as exc:
+            log.error("config reload (%s) failed, the running config stays: %s", reason, exc)
+            notify("READY=1")
+            return
+        with self._state:
+            old = self.pipeline
+            self.pipeline, self.config = pipeline, config
+            self._retired.append(old)
+            # Polling or waiting for a worker: their jobs are re-added when they finish.
+            running = set(self._running) | self._waiting()
+        self._close_retired()
+        plan = plan_reload(old.sources, pipeline.sources)
+        self.server.site = _site(config)
+        self.server.index.stale()  # sources, titles and feeds may have changed
+        for name in plan.stop:
+            self._unschedule(name)
+        starting = [name for name in plan.start + plan.moved if name not in running]
+        self._start_sources(starting, states, moved=plan.moved)
+        now = datetime.now(UTC)
+        for name in plan.retimed:
+            state = states.get(name)
+            if name in running or state is None:
+                continue
+            source = pipeline.sources[name]
+            due = retimed_next_poll(
+                state.last_fetch,
+                state.next_poll,
+                source.interval,
+                max_interval=config.max_interval,
+                ttl=state.ttl,
+                consecutive_errors=state.consecutive_errors,
+            )
+            delay = first_poll_delay(
+                now, due, source.interval, gone=state.status == SourceStatus.GONE
+            )
+            if delay is not None:
+                self._schedule(name, now + timedelta(seconds=delay))
+        self.republisher.request()  # titles and feed settings may have changed
+        log.info(
+            "config reloaded (%s): %d sources enabled; started=%s stopped=%s moved=%s retimed=%s",
+            reason,
+            sum(1 for s in config.sources if s.enabled),
+            ",".join(plan.start) or "-",
+            ",".join(plan.stop) or "-",
+            ",".join(plan.moved) or "-",
+            ",".join(plan.retimed) or "-",
+        )
+        notify("READY=1")
+
+    def _close_retired(self) -> None:
+        """Close pipelines replaced by a reload once no running poll uses them any more."""
+        with self._state:
+            in_use = {id(pipeline) for pipeline in self._running.values()}
+            done = [p for p in self._retired if id(p) not in in_use]
+            self._retired = [p for p in self._retired if id(p) in in_use]
+        for pipeline in done:
+            pipeline.close()
+
+    def _reschedule_lost(self) -> None:
+        """A safety net: an enabled source that twice in a row (RECONCILE apart) was neither
+        scheduled, nor waiting for a worker, nor polling, nor about to be rescheduled has been
+        lost by a bug; say so and schedule it again."""
+        scheduled = {job.id for job in self.scheduler.get_jobs()}
+        with self._state:
+            busy = set(self._running) | self._pending | self._waiting()
+            sources = dict(self.pipeline.sources)
+        unscheduled = [
+            name
+            for name, source in sources.items()
+            if source.enabled and name not in scheduled and name not in busy
+        ]
+        # Every source's state only when some source has no poll: at 10,000 sources that is
+        # 10,000 rows, and this runs every RECONCILE seconds.
+        states = {s.name: s for s in self.store.source_states()} if unscheduled else {}
+        lost = {
+            name
+            for name in unscheduled
+            if getattr(states.get(name), "status", None) != SourceStatus.GONE
+        }
+        now = datetime.now(UTC)
+        for name in sorted(lost & self._suspects):
+            state = states.get(name)
+            log.warning("source=%s had no poll scheduled (a bug); scheduling it again", name)
+            delay = first_poll_delay(now, state.next_poll if state else None, 60)
+            self._schedule(name, now + timedelta(seconds=delay or 0))
+        self._suspects = lost - self._suspects
+
+    def _waiting(self) -> set[str]:
+        """Sources whose due poll waits for a free worker (call with `_state` held)."""
+        return {name for name, count in self._submitted.items() if count > 0} - set(self._running)
+
+    def _keep_fixed_settings(self, config: Config) -> Config:
+        """Settings a running daemon cannot change; kept, with a warning, until a restart."""
+        current = self.config
+        if config.paths.database != current.paths.database:
+            log.warning("database changed in the config: takes effect at the next restart")
+            config = replace(config, paths=replace(config.paths, database=current.paths.database))
+        if config.server != current.server:
+            log.warning("server address changed in the config: takes effect at the next restart")
+            config = replace(config, server=current.server)
+        if config.workers != current.workers:
+            log.warning("workers changed in the config: takes effect at the next restart")
+            config = replace(config, workers=current.workers)
+        return config
+
+
+def run_daemon(config: Config) -> int:
+    """`aggregator run`: take the instance lock, open the database, serve until stopped.
+
+    Raises AggregatorError (exit code 2 in the CLI) when it cannot start: another instance,
+    an unusable database or output folder, a port in use. Returns 0 after SIGTERM/SIGINT.
+    """
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # APScheduler logs every job run at INFO, which would double each poll line.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    lock = InstanceLock(config.paths.database)
+    lock.acquire()
+    try:
+        store = Store(config.paths.database)
+        try:
+            unfinished = Daemon(config, store).run()
+            if unfinished:
+                # Their threads would hold the exit until the polls' own timeouts; the
+                # database rolls back anything they had not committed.
+                logging.shutdown()
+                os._exit(0)
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    return 0
+
+
+def _site(config: Config) -> Site:
+    """Every feed publish() writes: the merged ones, and the files of each category's and
+    source's folder (RSS, Atom, JSON)."""
+    feed = config.feed
+    info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
+    public = os.fspath(config.paths.public)
+    merged = [
+        FeedFile(os.path.join(public, link.path), served_type(link.media_type), link.url_path, True)
+        for link in published_feeds(info, ())
+    ]
+    return Site.of(
+        merged,
+        folders={
+            f"/{group.folder}/": os.path.join(public, group.folder)
+            for group in configured_groups(config)
+        },
+        folder_files={name: served_type(media_type) for name, _, media_type in GROUP_FILE_KINDS},
+    )
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
