@@ -26,46 +26,53 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 # -- next_delay -----------------------------------------------------------------------------
 
 
-def test_a_healthy_source_waits_its_interval() -> None:
-    assert next_delay(1800) == 1800
+DAY = 86400
+NEXT_DELAY = [  # (id, interval, keyword arguments, seconds until the next poll)
+    ("interval only", 1800, {}, 1800),
+    ("ttl longer", 1800, {"ttl": 3600}, 3600),
+    ("max-age longer", 1800, {"max_age": 7200}, 7200),
+    ("longest hint wins", 1800, {"ttl": 3600, "max_age": 7200}, 7200),
+    ("shorter hints never poll more often", 1800, {"ttl": 60, "max_age": 120}, 1800),
+    ("max-age 0 is no hint", 1800, {"max_age": 0}, 1800),
+    ("max_interval caps ttl", 1800, {"ttl": 10 * DAY, "max_interval": DAY}, DAY),
+    ("max_interval caps max-age", 1800, {"max_age": 3 * DAY, "max_interval": 7200}, 7200),
+    ("interval above max_interval kept", 2 * DAY, {"ttl": 3 * DAY, "max_interval": DAY}, 2 * DAY),
+    ("Retry-After beyond interval", 1800, {"retry_after": 5000}, 5000),
+    ("Retry-After within interval", 1800, {"retry_after": 60}, 1800),
+    ("Retry-After beyond max_interval", 1800, {"retry_after": 7200, "max_interval": 3600}, 7200),
+    ("Retry-After capped", 60, {"retry_after": 10 * DAY}, BACKOFF_CAP),
+    ("backoff 1st error", 60, {"consecutive_errors": 1}, 60),
+    ("backoff 2nd error", 60, {"consecutive_errors": 2}, 120),
+    ("backoff 3rd error", 60, {"consecutive_errors": 3}, 240),
+    ("backoff 10th error", 60, {"consecutive_errors": 10}, 60 * 2**9),
+    ("backoff 11th error", 60, {"consecutive_errors": 11}, 60 * 2**10),
+    ("backoff 12th error: cap", 60, {"consecutive_errors": 12}, BACKOFF_CAP),
+    ("backoff cap forever, no overflow", 60, {"consecutive_errors": 10_000}, BACKOFF_CAP),
+    ("backoff never below interval", 3600, {"consecutive_errors": 1}, 3600),
+    ("hints ignored while failing", 60, {"consecutive_errors": 1, "ttl": 3600}, 60),
+    ("Retry-After beyond backoff", 60, {"consecutive_errors": 3, "retry_after": 5000}, 5000),
+    ("Retry-After within backoff", 60, {"consecutive_errors": 3, "retry_after": 100}, 240),
+    (
+        "Retry-After capped while failing",
+        60,
+        {"consecutive_errors": 3, "retry_after": 10 * DAY},
+        BACKOFF_CAP,
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("ttl", "max_age", "expected"),
-    [
-        (3600, None, 3600),  # the feed's <ttl> asks for longer
-        (None, 7200, 7200),  # Cache-Control: max-age asks for longer
-        (3600, 7200, 7200),  # the longest hint wins
-        (60, 120, 1800),  # hints never make polling more frequent than configured
-        (10 * 86400, None, 86400),  # ...and are capped at max_interval
-    ],
+    ("interval", "hints", "expected"),
+    [case[1:] for case in NEXT_DELAY],
+    ids=[case[0] for case in NEXT_DELAY],
 )
-def test_server_hints_lengthen_the_interval_up_to_the_cap(
-    ttl: int | None, max_age: int | None, expected: int
-) -> None:
-    assert next_delay(1800, max_interval=86400, ttl=ttl, max_age=max_age) == expected
+def test_next_delay(interval: int, hints: dict[str, int], expected: int) -> None:
+    assert next_delay(interval, **hints) == expected
 
 
-def test_a_configured_interval_above_max_interval_is_kept() -> None:
-    assert next_delay(2 * 86400, max_interval=86400, ttl=3 * 86400) == 2 * 86400
-
-
-def test_errors_back_off_exponentially_and_never_stop() -> None:
-    delays = [next_delay(60, consecutive_errors=n) for n in range(1, 20)]
-    assert delays[:4] == [60, 120, 240, 480]
+def test_backoff_only_grows() -> None:
+    delays = [next_delay(60, consecutive_errors=n) for n in range(1, 30)]
     assert delays == sorted(delays)
-    assert delays[-1] == BACKOFF_CAP  # capped at 24 h...
-    assert next_delay(60, consecutive_errors=10_000) == BACKOFF_CAP  # ...forever, no overflow
-
-
-def test_backoff_never_polls_more_often_than_the_interval() -> None:
-    assert next_delay(3600, consecutive_errors=1) == 3600
-
-
-@pytest.mark.parametrize("errors", [0, 1, 3])
-def test_retry_after_is_honoured_and_capped(errors: int) -> None:
-    assert next_delay(60, retry_after=5000, consecutive_errors=errors) >= 5000
-    assert next_delay(60, retry_after=10 * 86400, consecutive_errors=errors) == BACKOFF_CAP
 
 
 # -- first_poll_delay ---------------------------------------------------------------------
