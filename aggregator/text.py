@@ -1,4 +1,5 @@
-"""Small text helpers shared by the steps: RFC 3339 dates and slugs.
+"""Small text helpers shared by the steps: dates (RFC 3339, HTTP), slugs, XML-safe text,
+Markdown-safe HTML.
 
 A step never imports another step for a helper; what two of them need lives here, defined
 once, so a date or a slug is spelled the same in every output.
@@ -6,9 +7,15 @@ once, so a date or a slug is spelled the same in every output.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import unicodedata
 from datetime import UTC, datetime
+
+# Characters XML 1.0 does not allow (controls, lone surrogates, U+FFFE/FFFF): a single one in
+# an entry's content would make every later merged feed unwritable, so they go at the door.
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*(?=\n)")
 
 
 def rfc3339_utc(moment: datetime) -> str:
@@ -23,3 +30,18 @@ def slugify(text: str, max_bytes: int, fallback: str) -> str:
     slug = re.sub(r"[\W_]+", "-", text).strip("-")
     slug = slug.encode("utf-8")[:max_bytes].decode("utf-8", "ignore").strip("-")
     return slug or fallback
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An HTTP date (RFC 9110 5.6.7, or the obsolete forms) as an aware datetime; None when
+    it is not one. A date without a zone is taken as GMT, as HTTP dates always are."""
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def strip_blank_lines(fragment: str) -> str:
+    """Remove whitespace-only lines: in Markdown a blank line would end the HTML block."""
+    return BLANK_LINES.sub("", fragment.strip("\n")).strip()

@@ -572,7 +572,7 @@ def usage_report() -> dict[str, float]:
 
 def child_cycle(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.config.settings import load_config
-    from aggregator.poll.update import Pipeline
+    from aggregator.poll.pipeline import Pipeline
     from aggregator.store.database import Store
 
     config = load_config(write_config(args.dir, args.port, args.feeds, groups=bool(args.groups)))
@@ -608,7 +608,7 @@ def child_seed(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.config.settings import load_config
     from aggregator.models import Entry
     from aggregator.outputs.documents import document_name
-    from aggregator.poll.update import content_hash
+    from aggregator.poll.decide import content_hash
     from aggregator.store.database import Store
     from aggregator.store.rows import SourceState
 
@@ -645,7 +645,7 @@ def child_seed(args: argparse.Namespace) -> dict[str, Any]:
 def child_publish(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.config.settings import load_config
     from aggregator.outputs.feeds import FeedInfo, Fragments, build_feeds, publish_feeds
-    from aggregator.poll.update import Pipeline
+    from aggregator.poll.pipeline import Pipeline
     from aggregator.store.database import Store
 
     config = load_config(args.dir / "config.yaml")
@@ -655,7 +655,7 @@ def child_publish(args: argparse.Namespace) -> dict[str, Any]:
     timings = []
     for _ in range(6):
         started = time.perf_counter()
-        pipeline.publish()
+        pipeline.publisher.publish()
         timings.append(time.perf_counter() - started)
     # The same work in its three parts, to show where publishing spends its time: built
     # from scratch (a fresh process), and republished by the daemon after 5 new entries,
@@ -705,7 +705,7 @@ def child_publish(args: argparse.Namespace) -> dict[str, Any]:
 def child_daemon(args: argparse.Namespace) -> dict[str, Any]:
     """Cycles as the daemon runs them: one Pipeline, update_all again and again."""
     from aggregator.config.settings import load_config
-    from aggregator.poll.update import Pipeline
+    from aggregator.poll.pipeline import Pipeline
     from aggregator.store.database import Store
 
     config = load_config(write_config(args.dir, args.port, args.feeds, groups=bool(args.groups)))
@@ -751,7 +751,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.config.settings import load_config
     from aggregator.models import HttpState
     from aggregator.outputs.feeds import FeedInfo, publish_feeds
-    from aggregator.poll.update import Pipeline, decide
+    from aggregator.poll.pipeline import Pipeline, decide
     from aggregator.sources import parse as parse_module
     from aggregator.sources.fetch import fetch_source
     from aggregator.store.database import Store
@@ -804,7 +804,7 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
         assert state is not None
         store.save_poll(state, decision.new, decision.changed, datetime.now(UTC))
         t4 = clock()
-        pipeline.write_documents()
+        pipeline.publisher.write_documents()
         t5 = clock()
         steps["fetch (requests)"] += t1 - t0
         steps["parse (fast RSS path)"] += reading_time[0]

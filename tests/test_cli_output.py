@@ -48,7 +48,7 @@ def test_clean_text(text: str, shown: str) -> None:
 def test_one_line_and_log_lines() -> None:
     assert one_line("HTTP 500\nfake: line\tand\x1b[8mhidden") == "HTTP 500 fake: line andhidden"
     record = logging.LogRecord(
-        "aggregator.poll.update", logging.WARNING, __file__, 1, "source=%s error=%s",
+        "aggregator.poll.poller", logging.WARNING, __file__, 1, "source=%s error=%s",
         ("news", "bad \x1b]0;title\x07answer"), None,
     )  # fmt: skip
     assert CleanFormatter("%(levelname)s %(message)s").format(record) == (

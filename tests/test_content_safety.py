@@ -19,7 +19,7 @@ from lxml import etree
 
 from aggregator.config.settings import Config
 from aggregator.models import Source
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.sources.parse import parse_feed
 from aggregator.sources.sanitize import IFRAME_HOSTS, plain_text, sanitize_html
 from aggregator.store.database import Store

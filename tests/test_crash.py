@@ -39,7 +39,7 @@ from aggregator.config.settings import Config, load_config
 from aggregator.errors import OutputError
 from aggregator.outputs.document_formats import renderer_for
 from aggregator.outputs.feeds import item_id
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.store.database import Store
 
 # -- feeds that keep growing and changing, so that every run has work to interrupt ----------
@@ -438,7 +438,7 @@ def test_disk_full_while_writing_documents_is_reported_and_recovers(
             os.close(handle)
             os.truncate(filler, filler.stat().st_size - 3 * 4096)
             with pytest.raises(OutputError, match="No space left on device") as failure:
-                pipeline.write_documents()
+                pipeline.publisher.write_documents()
             (victim,) = [name for name in pending if name in str(failure.value)]
             assert not (documents / victim).exists()
             assert sorted(p.name for p in documents.iterdir() if p.name.startswith(".")) == [

@@ -161,7 +161,9 @@ def test_outputs_are_not_rewritten_when_nothing_changed(
     pipeline_for(config).update_all()
     files = sorted(config.paths.public.rglob("*.*"))
     before = {path: path.stat().st_mtime_ns for path in files}
-    assert pipeline_for(config).publish() is False  # a fresh pipeline rebuilds, same bytes
+    assert (
+        pipeline_for(config).publisher.publish() is False
+    )  # a fresh pipeline rebuilds, same bytes
     assert {path: path.stat().st_mtime_ns for path in files} == before
 
 
@@ -173,7 +175,7 @@ def test_group_of_a_category_no_longer_configured_is_removed(
     (config.paths.public / "category" / "tech" / "notes.txt").write_text("mine")
     two_sources[0]["categories"] = ["Tech"]
     two_sources[1]["categories"] = []
-    pipeline_for(make_config(two_sources)).publish()
+    pipeline_for(make_config(two_sources)).publisher.publish()
     public = config.paths.public
     assert not (public / "category" / "新闻").exists()
     assert (public / "category" / "tech" / "notes.txt").exists()  # not ours: left alone

@@ -31,7 +31,7 @@ from aggregator.models import Source
 from aggregator.outputs.documents import write_documents
 from aggregator.outputs.feeds import FeedInfo, Fragments, publish_feeds
 from aggregator.outputs.jsonfeed import build_json_feed
-from aggregator.poll.update import decide
+from aggregator.poll.decide import sort_entries as decide
 from aggregator.sources.parse import parse_feed
 from aggregator.store.database import Store
 from aggregator.store.rows import SourceState

@@ -9,9 +9,8 @@ import pytest
 from feedworld import rsshub_feed, rsshub_item
 
 from aggregator.config.settings import Config
-from aggregator.outputs import feed_groups
-from aggregator.poll import update
-from aggregator.poll.update import Pipeline
+from aggregator.outputs import feed_groups, publisher
+from aggregator.poll.pipeline import Pipeline
 from aggregator.store.database import Store
 
 
@@ -29,13 +28,13 @@ def run_pass(config: Config) -> None:
 def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The folders of the group feeds built, in order."""
     folders: list[str] = []
-    publish_group: Callable = update.publish_group
+    publish_group: Callable = publisher.publish_group
 
     def counting(public, info, group, entries, sources) -> bool:  # type: ignore[no-untyped-def]
         folders.append(group.folder)
         return publish_group(public, info, group, entries, sources)
 
-    monkeypatch.setattr(update, "publish_group", counting)
+    monkeypatch.setattr(publisher, "publish_group", counting)
     return folders
 
 

@@ -34,7 +34,7 @@ from invariants import check_outputs, front_matter, stored_entries
 
 from aggregator.config.settings import Config
 from aggregator.models import PollResult
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.sources import sanitize
 from aggregator.store.database import Store
 from aggregator.store.rows import SourceState

@@ -38,7 +38,7 @@ from aggregator.outputs.images import (
     plan_downloads,
     rewrite_html,
 )
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.store.database import Store
 
 SETTINGS = {"timeout": {"connect": 1, "read": 1, "total": 2}, "max_body": "1MiB"}
@@ -480,15 +480,15 @@ def test_nothing_is_fetched_twice(world: World, server: ImageServer) -> None:
     before = documents(config)
 
     # Every document rewritten, by this process and by a fresh one: no image fetched again.
-    world.pipeline(config).render_all()
-    assert world.pipeline(config).render_all() == 2
+    world.pipeline(config).publisher.render_all()
+    assert world.pipeline(config).publisher.render_all() == 2
     world.pipeline(config).update_all()  # the feed is unchanged: 304
     assert sorted(image_requests(server)) == ["/a.png", "/b.gif"]
     assert documents(config) == before
 
     # A copy deleted from the site is fetched again when its document is written again.
     (config.images.folder / name_of(GIF, "gif")).unlink()
-    world.pipeline(config).render_all()
+    world.pipeline(config).publisher.render_all()
     assert sorted(image_requests(server)) == ["/a.png", "/b.gif", "/b.gif"]
     assert documents(config) == before
 
@@ -525,12 +525,12 @@ def test_a_failed_image_is_tried_again_after_a_day(world: World, server: ImageSe
     (outcome,) = pipeline.store.image_outcomes([server.url("/later.png")]).values()
     assert outcome.error == "HTTP 404 Not Found" and outcome.name is None
     server.image("/later.png", PNG)
-    pipeline.render_all()  # within the day: not tried again
+    pipeline.publisher.render_all()  # within the day: not tried again
     assert image_requests(server) == ["/later.png"]
     assert server.url("/later.png") in "".join(documents(config).values())
 
     pipeline.store.save_image_outcomes([replace(outcome, checked=outcome.checked - RETRY_FAILED)])
-    pipeline.render_all()
+    pipeline.publisher.render_all()
     assert image_requests(server) == ["/later.png", "/later.png"]
     (text,) = documents(config).values()
     assert f'src="{SITE_URL}{name_of(PNG, "png")}"' in text

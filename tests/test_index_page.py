@@ -15,7 +15,7 @@ from aggregator.config.settings import Config
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.outputs.feed_groups import feed_groups, published_feeds
 from aggregator.outputs.feeds import FeedInfo
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.service.index_page import index_page_for, render_index
 from aggregator.sources.discover import feed_links as advertised_feeds
 from aggregator.store.database import Store

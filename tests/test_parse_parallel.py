@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from aggregator.config.settings import Config
 from aggregator.errors import ParseError
 from aggregator.models import Source
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.sources.markup_bounds import text_of, within_bounds
 from aggregator.sources.parse import parse_feed
 from aggregator.sources.sanitize import clean_html, clean_markup, first_image
@@ -79,7 +79,7 @@ def test_worker_processes_parse_exactly_like_this_process(pipeline: Pipeline) ->
     for name, body in corpus():
         plain = parse_or_error(body)
         try:
-            parallel: object = pipeline._parse(body, SOURCE, SOURCE.url, {}, NOW)
+            parallel: object = pipeline.parsers.parse(body, SOURCE, SOURCE.url, {}, NOW)
         except ParseError as exc:
             parallel = ("ParseError", str(exc))
         assert parallel == plain, name

@@ -139,9 +139,9 @@ def test_documents_left_pending_by_a_crash_are_written_next_time(
     for source in config.sources:
         pipeline.poll(source)  # stored, but the process "died" before writing documents
     assert documents(config) == {}
-    assert pipeline.write_documents() == 3
+    assert pipeline.publisher.write_documents() == 3
     assert len(documents(config)) == 3
-    assert pipeline.write_documents() == 0
+    assert pipeline.publisher.write_documents() == 0
 
 
 def test_disabled_sources_are_not_polled(feed_server, make_config, pipeline_for) -> None:
@@ -278,7 +278,7 @@ def test_an_article_from_two_sources_is_one_document_from_the_first_name(
     run = run_cli("remove", "--purge", "a-mirror", "--config", str(config.path))
     assert run.returncode == 0, run.stderr
     pipeline = pipeline_for(load_config(config.path))
-    pipeline.write_documents()
+    pipeline.publisher.write_documents()
     (text,) = documents(config).values()
     assert "author: Site" in text
 

@@ -20,7 +20,7 @@ from aggregator import __version__
 from aggregator.cli.output import CleanFormatter, echo
 from aggregator.config.settings import Config, load_config
 from aggregator.errors import AggregatorError, ConfigError
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.service.instance_lock import InstanceLock
 from aggregator.store.database import Store
 

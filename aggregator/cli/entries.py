@@ -63,7 +63,11 @@ def render(config_path: Path, everything: bool) -> None:
     # Not while `run` writes the same documents: the instance lock says who holds them.
     with held_lock(config), open_pipeline(config) as pipeline:
         try:
-            count = pipeline.render_all() if everything else pipeline.write_documents()
+            count = (
+                pipeline.publisher.render_all()
+                if everything
+                else pipeline.publisher.write_documents()
+            )
         except AggregatorError as exc:
             fail(str(exc))
     what = "documents" if everything else "pending documents"

@@ -36,9 +36,8 @@ from aggregator.config.subscriptions import (
 from aggregator.errors import AggregatorError, ConfigError, FetchError, ParseError
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.documents import remove_documents
-from aggregator.poll.update import fetch_limits
 from aggregator.sources.discover import discover_feed
-from aggregator.sources.fetch import make_session
+from aggregator.sources.fetch import fetch_limits, make_session
 from aggregator.sources.opml import parse_opml, render_opml
 from aggregator.store.database import Store
 
@@ -150,8 +149,8 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
         try:
             documents = pipeline.store.delete_source(name)
             removed, failed = remove_documents(config.paths.documents, documents)
-            pipeline.write_documents()  # another source's copy of an article it carried
-            pipeline.publish()
+            pipeline.publisher.write_documents()  # another source's copy of an article it carried
+            pipeline.publisher.publish()
         except AggregatorError as exc:
             fail(str(exc))
     if not configured and not documents:

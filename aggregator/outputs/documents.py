@@ -43,8 +43,7 @@ from selectolax.lexbor import LexborHTMLParser
 from aggregator.errors import OutputError
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.outputs.atomic import write_atomic
-from aggregator.sources.sanitize import strip_blank_lines
-from aggregator.text import slugify
+from aggregator.text import slugify, strip_blank_lines
 
 MAX_SLUG_BYTES = 120  # with date, hash and ".md" the name stays far below 255 bytes
 PLAIN_SCALAR = re.compile(r"^[^\W\d_][\w .·・\-]*(?<![ ])$")

@@ -28,7 +28,7 @@ from aggregator.errors import OutputError
 from aggregator.models import JSON_FEED_NAME, MediaType, Source, StoredEntry
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.redact import public_url
-from aggregator.sources.parse import XML_INVALID
+from aggregator.text import XML_INVALID
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 

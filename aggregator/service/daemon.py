@@ -57,7 +57,7 @@ from aggregator.poll.schedule import (
     plan_reload,
     retimed_next_poll,
 )
-from aggregator.poll.update import Pipeline
+from aggregator.poll.pipeline import Pipeline
 from aggregator.service.index_page import index_page_for
 from aggregator.service.instance_lock import InstanceLock
 from aggregator.service.republisher import Republisher
@@ -124,7 +124,7 @@ class Daemon:
         )
         self.scheduler.add_listener(self._submitted_poll, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._after_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-        self.republisher = Republisher(lambda: self.pipeline, self._published)
+        self.republisher = Republisher(lambda: self.pipeline.publisher, self._published)
         try:
             self.server = FeedServer(
                 config.server.host,
@@ -195,8 +195,8 @@ class Daemon:
         # The merged feeds, and the group feeds in category/<slug>/ and source/<name>/.
         folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
         removed = sum(remove_stale_temps(folder) for folder in folders)
-        written = self.pipeline.write_documents()
-        self.pipeline.publish()
+        written = self.pipeline.publisher.write_documents()
+        self.pipeline.publisher.publish()
         log.info(
             "outputs ready: documents=%d written, stale temp files removed=%d", written, removed
         )

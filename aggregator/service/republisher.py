@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 
 from aggregator.errors import AggregatorError
+from aggregator.outputs.publisher import Publisher
 from aggregator.poll import memory
-from aggregator.poll.update import Pipeline
 from aggregator.store.database import SEARCH_BATCH
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,10 @@ class Republisher:
     database, never lost.
     """
 
-    def __init__(self, pipeline: Callable[[], Pipeline], after_pass: Callable[[], None]) -> None:
-        """`pipeline` gives the current one (a reload replaces it); `after_pass` is called
+    def __init__(self, publisher: Callable[[], Publisher], after_pass: Callable[[], None]) -> None:
+        """`publisher` gives the current one (a reload replaces it); `after_pass` is called
         after each pass, failed or not (the daemon marks its index page stale)."""
-        self._pipeline = pipeline
+        self._publisher = publisher
         self._after_pass = after_pass
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -71,11 +71,11 @@ class Republisher:
                 return
 
     def _pass(self) -> bool:
-        pipeline = self._pipeline()
+        publisher = self._publisher()
         started = time.monotonic()
         try:
-            written = pipeline.write_documents()
-            changed = pipeline.publish()
+            written = publisher.write_documents()
+            changed = publisher.publish()
         except AggregatorError as exc:
             log.error("republish failed: %s; retrying in %g s", exc, PUBLISH_RETRY)
             self.failure = str(exc)
@@ -93,17 +93,17 @@ class Republisher:
             "updated" if changed else "unchanged",
             time.monotonic() - started,
         )
-        self._index_search(pipeline)
+        self._index_search(publisher)
         memory.release()
         return True
 
-    def _index_search(self, pipeline: Pipeline) -> None:
+    def _index_search(self, publisher: Publisher) -> None:
         """Bring the search index up to date, one batch at a time, giving way to the next
         republish as soon as one is asked for: search is never on the path of a poll."""
         started, indexed = time.monotonic(), 0
         try:
             while not self._dirty and not self._closing.is_set():
-                batch = pipeline.store.update_search_index(limit=SEARCH_BATCH)
+                batch = publisher.store.update_search_index(limit=SEARCH_BATCH)
                 indexed += batch
                 if batch < SEARCH_BATCH:
                     break

@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from aggregator import __version__
 from aggregator.service.http_listener import HttpListener, HttpReply, HttpRequest, Limits
-from aggregator.sources.fetch import parse_http_date
+from aggregator.text import parse_http_date
 
 log = logging.getLogger(__name__)
 

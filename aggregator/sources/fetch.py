@@ -20,7 +20,6 @@ check and the connection can lead a public source to an internal service.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import heapq
 import itertools
@@ -32,7 +31,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -48,6 +47,10 @@ from urllib3.util.connection import allowed_gai_family
 
 from aggregator.models import FetchResult, HttpState
 from aggregator.sources.reach import Reach, reach_for, reach_for_host
+from aggregator.text import parse_http_date
+
+if TYPE_CHECKING:
+    from aggregator.config.settings import Config
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
@@ -69,6 +72,18 @@ class FetchLimits:
     max_body: int = 15 * 2**20
     max_redirects: int = 10
     size_setting: str = "max_body"  # the config key an error about the size names
+
+
+def fetch_limits(config: Config) -> FetchLimits:
+    """The configured limits of one fetch."""
+    return FetchLimits(
+        user_agent=config.user_agent,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        total_timeout=config.total_timeout,
+        max_body=config.max_body,
+        max_redirects=config.max_redirects,
+    )
 
 
 def make_session(limits: FetchLimits, pool_size: int = 10) -> requests.Session:
@@ -573,16 +588,6 @@ def _retry_after(value: str | None) -> int | None:
         return int(value)
     when = parse_http_date(value)
     return None if when is None else max(0, int((when - datetime.now(UTC)).total_seconds()))
-
-
-def parse_http_date(value: str) -> datetime | None:
-    """An HTTP date (RFC 9110 5.6.7, or the obsolete forms) as an aware datetime; None when
-    it is not one. A date without a zone is taken as GMT, as HTTP dates always are."""
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _max_age(value: str | None) -> int | None:

@@ -25,6 +25,7 @@ from aggregator.sources.markup_bounds import within_bounds
 from aggregator.sources.parse_fast import parse_plain_feed
 from aggregator.sources.parse_json import read_json_feed
 from aggregator.sources.sanitize import absolute_url, clean_html, plain_text, valid_url
+from aggregator.text import XML_INVALID
 
 IMAGE_TYPES = ("image/",)
 # feedparser's fallbacks when the declared encoding fails; and the encodings (as `codecs`
@@ -195,9 +196,6 @@ SUSPECT_REFERENCE = re.compile(
     rb"&#(?:[xX]0*([0-9a-fA-F]{1,2}|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF]|[0-9a-fA-F]{6,})"
     rb"|0*(\d{1,2}|5[5-7]\d{3}|6553[45]|\d{7,}));"
 )
-# Characters XML 1.0 does not allow (controls, lone surrogates, U+FFFE/FFFF): a single one in
-# an entry's content would make every later merged feed unwritable, so they go at the door.
-XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 WIDE_ENCODINGS = (  # (how the document starts, codec, BOM bytes to keep)
     (b"\xff\xfe\x00\x00", "utf-32-le", 4),
     (b"\x00\x00\xfe\xff", "utf-32-be", 4),

@@ -68,7 +68,6 @@ ATTRIBUTES: dict[str, set[str]] = {
     "iframe": {"src", "width", "height", "allowfullscreen", "frameborder"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
-BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*(?=\n)")
 
 
 # What an HTML parser would take for the start of a tag, a comment or a declaration; and for
@@ -371,8 +370,3 @@ def first_image(fragment: str) -> str | None:
         if src and not NOT_A_PICTURE.match(src):
             return src
     return None
-
-
-def strip_blank_lines(fragment: str) -> str:
-    """Remove whitespace-only lines: in Markdown a blank line would end the HTML block."""
-    return BLANK_LINES.sub("", fragment.strip("\n")).strip()
