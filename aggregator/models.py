@@ -42,7 +42,17 @@ class MediaType(StrEnum):
     JSON_FEED = "application/feed+json"
 
 
-JSON_FEED_NAME = "feed.json"  # the merged JSON Feed's file, and each group's
+# The one table of published file names: the merged feeds' (RSS and Atom by default; their
+# names are configurable) and each group folder's, with the word for the format and the
+# media type each is served as.
+RSS_FEED_NAME = "feed.xml"
+ATOM_FEED_NAME = "atom.xml"
+JSON_FEED_NAME = "feed.json"
+FEED_FILES = (
+    (RSS_FEED_NAME, "RSS", MediaType.RSS),
+    (ATOM_FEED_NAME, "Atom", MediaType.ATOM),
+    (JSON_FEED_NAME, "JSON Feed", MediaType.JSON_FEED),
+)
 
 
 @dataclass(frozen=True)
@@ -193,3 +203,45 @@ class Publishing:
 
 
 ALL_PUBLISHED = Publishing()
+
+
+class HookWhen(StrEnum):
+    """What a publish hook runs after: documents written or removed, feeds changed, either."""
+
+    DOCUMENTS = "documents"
+    FEEDS = "feeds"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One command run after a publish that changed something (`hooks:` in the config)."""
+
+    name: str
+    run: tuple[str, ...] | str  # argv, or one shell command line when `shell`
+    cwd: Path | None = None
+    timeout: float = 600.0  # seconds; then the hook's whole process group is killed
+    when: HookWhen = HookWhen.ANY
+    environment: tuple[tuple[str, str], ...] = ()
+    shell: bool = False
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing changed since it was last asked: document file names written and
+    removed (inside the documents folder), and whether any feed file changed."""
+
+    written: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    feeds: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.written or self.removed or self.feeds)
+
+    def __or__(self, other: Published) -> Published:
+        """Both changes, as one: a document removed after it was written is removed."""
+        return Published(
+            (self.written - other.removed) | other.written,
+            (self.removed - other.written) | other.removed,
+            self.feeds or other.feeds,
+        )

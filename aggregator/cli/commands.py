@@ -24,6 +24,13 @@ from aggregator.cli.app import (
 from aggregator.cli.output import echo, one_line
 from aggregator.errors import AggregatorError
 from aggregator.models import PollResult, PollStatus, SourceStatus
+from aggregator.outputs.hooks import (
+    HookOutcome,
+    HookRun,
+    read_state,
+    run_hooks_once,
+    state_file,
+)
 
 
 @main.command()
@@ -44,6 +51,8 @@ def update(config_path: Path) -> None:
         except AggregatorError as exc:
             fail(str(exc))
         unwritten, reason = pipeline.store.document_failures()
+        # Still under the lock: no other pass or daemon runs a hook over the same site.
+        runs = run_hooks_once(config.hooks, config.paths, pipeline.publisher.take_published())
     for result in results:
         echo(summary_line(result))
     failed = sum(1 for r in results if r.status == PollStatus.ERROR)
@@ -55,7 +64,42 @@ def update(config_path: Path) -> None:
     )
     if unwritten:
         echo(f"{unwritten} documents could not be written (retried next time): {reason}")
-    sys.exit(EXIT_SOURCES_FAILED if failed or unwritten else EXIT_OK)
+    for run in runs:
+        echo(hook_line(run))
+    hook_failed = any(run.outcome != HookOutcome.OK for run in runs)
+    sys.exit(EXIT_SOURCES_FAILED if failed or unwritten or hook_failed else EXIT_OK)
+
+
+def hook_line(run: HookRun) -> str:
+    told = (
+        f"{run.written} written, {run.removed} removed, feeds {'changed' if run.feeds else 'same'}"
+    )
+    text = f"hook {run.hook}: {run.outcome} in {run.duration:.1f} s ({told})"
+    if run.outcome != HookOutcome.OK:
+        code = f"exit {run.exit_code}" if run.exit_code is not None else "no exit status"
+        last = run.output[-1] if run.output else "no output"
+        text += f"; {code}: {last}; retried at the next change"
+    return text
+
+
+@main.command()
+@config_option
+def hooks(config_path: Path) -> None:
+    """Show every publish hook and its last run."""
+    config = read_config(config_path)
+    if not config.hooks:
+        echo("no hooks configured (see `hooks:` in the README)")
+        return
+    state = read_state(state_file(config.paths))
+    for hook in config.hooks:
+        run = state.runs.get(hook.name)
+        pending = " (changes waiting for it)" if state.pending.get(hook.name) else ""
+        if run is None:
+            echo(f"hook {hook.name}: never ran{pending}")
+            continue
+        echo(f"{hook_line(run)}, at {run.started}{pending}")
+        for line in run.output[-5:]:
+            echo(f"    {one_line(line)}")
 
 
 def summary_line(result: PollResult) -> str:

@@ -23,7 +23,16 @@ from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from aggregator import __version__
 from aggregator.config.yaml_nesting import MAX_NESTING, nesting_beyond
 from aggregator.errors import ConfigError
-from aggregator.models import JSON_FEED_NAME, EntryLimits, Paths, Source
+from aggregator.models import (
+    ATOM_FEED_NAME,
+    JSON_FEED_NAME,
+    RSS_FEED_NAME,
+    EntryLimits,
+    Hook,
+    HookWhen,
+    Paths,
+    Source,
+)
 from aggregator.outputs.documents import (
     DEFAULT_OPTIONS,
     FRONT_MATTER_KEY,
@@ -63,8 +72,8 @@ class FeedSettings:
     link: str = "http://127.0.0.1:8080/"  # public base URL the feeds are served under
     description: str = "Entries from every followed source, newest first."
     max_items: int = 100
-    rss_name: str = "feed.xml"
-    atom_name: str = "atom.xml"
+    rss_name: str = RSS_FEED_NAME
+    atom_name: str = ATOM_FEED_NAME
     hub: str | None = None  # WebSub hub the merged feeds advertise and are announced to
     # One feed per category / per source beside the merged one (three files each); at
     # thousands of sources a user may want neither.
@@ -96,6 +105,7 @@ class Config:
     feed: FeedSettings
     server: ServerSettings = ServerSettings()
     images: ImageSettings | None = None  # None: images are not mirrored (the default)
+    hooks: tuple[Hook, ...] = ()  # run in order after a publish that changed something
     sources: tuple[Source, ...] = ()
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout: float = 10.0
@@ -171,6 +181,7 @@ def _size_text(size: int) -> str:
 
 _interval = _duration_within(*INTERVAL_RANGE)
 _timeout = _duration_within(*TIMEOUT_RANGE)
+_hook_timeout = _duration_within(1, 86400)
 _size = _size_within(*SIZE_RANGE)
 
 
@@ -382,7 +393,9 @@ TOP_KEYS = {
     "documents_timezone",
     "front_matter",
     "limits",
+    "hooks",
 }
+HOOK_KEYS = {"name", "run", "shell", "cwd", "timeout", "when", "env"}
 LIMIT_KEYS = {"title", "author", "category", "categories", "content", "entries"}
 FEED_KEYS = {
     "folder", "title", "link", "description", "max_items", "rss", "atom", "hub",
@@ -558,6 +571,7 @@ def build_config(tree: Any, file: Path) -> Config:
         sources=sources,
         images=_images(reader, tree, top.get("images"), resolve),
         limits=_limits(reader, tree, top.get("limits")),
+        hooks=_hooks(reader, tree, top.get("hooks"), resolve),
         user_agent=reader.value(top, "user_agent", "", _one_line, DEFAULT_USER_AGENT),
         connect_timeout=reader.value(timeout_raw, "connect", "timeout", _timeout, 10),
         read_timeout=reader.value(timeout_raw, "read", "timeout", _timeout, 20),
@@ -676,6 +690,98 @@ def _images(
         url=reader.value(node, "url", "images", _site_url),
         max_size=reader.value(node, "max_size", "images", _size, ImageSettings.max_size),
     )
+
+
+def _hooks(
+    reader: _Reader, tree: Any, node: Any, resolve: Callable[[Any], Path]
+) -> tuple[Hook, ...]:
+    """`hooks`: commands run after a publish, each an argv list (or one command line with
+    `shell: true`), in an existing folder, with a timeout; names are unique."""
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise reader.fail("hooks", f"expected a list of hooks, got {_kind(node)}", tree, "hooks")
+    hooks: list[Hook] = []
+    for index, item in enumerate(node):
+        path = f"hooks[{index}]"
+        reader.mapping(item, path, HOOK_KEYS, node)
+        if not item or item.get("run") is None:
+            raise reader.fail(
+                f"{path}.run", "missing (the command to run, as a list)", item or node
+            )
+        shell = reader.value(item, "shell", path, _bool, False)
+        run = reader.value(item, "run", path, _command_line if shell else _argv)
+        cwd = reader.value(item, "cwd", path, resolve)
+        if cwd is not None and not cwd.is_dir():
+            raise reader.fail(f"{path}.cwd", f"{cwd} is not an existing folder", item, "cwd")
+        hook = Hook(
+            name=reader.value(item, "name", path, _one_line, _hook_name(run)),
+            run=run,
+            cwd=cwd,
+            timeout=reader.value(item, "timeout", path, _hook_timeout, Hook.timeout),
+            when=reader.value(item, "when", path, _hook_when, HookWhen.ANY),
+            environment=reader.value(item, "env", path, _environment, ()),
+            shell=shell,
+        )
+        if any(other.name == hook.name for other in hooks):
+            problem = f"duplicate hook name {hook.name!r}; give each hook a `name`"
+            raise reader.fail(path, problem, node)
+        hooks.append(hook)
+    return tuple(hooks)
+
+
+def _argv(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ValueError(
+            "a command line runs through a shell only when the hook says `shell: true`; "
+            "otherwise give the command as a list: [hexo, generate]"
+        )
+    if not isinstance(value, list):
+        raise ValueError(
+            f"expected a list of words (the command and its arguments), got {_kind(value)}"
+        )
+    if not value:
+        raise ValueError("the command is empty")
+    words = tuple(str(word) for word in value if not isinstance(word, Mapping | list))
+    if len(words) != len(value) or not words[0].strip() or any("\0" in word for word in words):
+        raise ValueError("every word of the command must be text, and the first not empty")
+    return words
+
+
+def _command_line(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"with `shell: true`, run is one command line (text), got {_kind(value)}")
+    return _text(value)
+
+
+def _hook_name(run: tuple[str, ...] | str) -> str:
+    text = run if isinstance(run, str) else " ".join(run)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _hook_when(value: Any) -> HookWhen:
+    try:
+        return HookWhen(_text(value))
+    except ValueError:
+        allowed = ", ".join(when.value for when in HookWhen)
+        raise ValueError(f"{value!r} is not one of {allowed}") from None
+
+
+def _environment(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping of variable names to values, got {_kind(value)}")
+    pairs = []
+    for key, item in value.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ValueError(f"{key!r} is not a variable name (letters, digits, _)")
+        if isinstance(item, Mapping | list) or item is None:
+            raise ValueError(f"{key}: expected text, got {_kind(item)}")
+        text = str(item).lower() if isinstance(item, bool) else str(item)
+        if "\0" in text:
+            raise ValueError(f"{key}: holds a NUL character")
+        pairs.append((key, text))
+    return tuple(pairs)
 
 
 def _limits(reader: _Reader, tree: Any, node: Any) -> EntryLimits:

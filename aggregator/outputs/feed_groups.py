@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from aggregator import __version__
 from aggregator.errors import OutputError
-from aggregator.models import JSON_FEED_NAME, MediaType, Source, StoredEntry
+from aggregator.models import FEED_FILES, JSON_FEED_NAME, MediaType, Source, StoredEntry
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.feeds import FeedInfo, build_feeds
 from aggregator.outputs.jsonfeed import build_json_feed
@@ -38,17 +38,8 @@ if TYPE_CHECKING:  # not imported at run time: parser processes build group feed
 
 log = logging.getLogger(__name__)
 
-GROUP_FILES = ("feed.xml", "atom.xml", JSON_FEED_NAME)
+GROUP_FILES = tuple(name for name, _, _ in FEED_FILES)
 KINDS = ("category", "source")
-# Each group file's name, the word for its format, and its media type.
-GROUP_FILE_KINDS = tuple(
-    zip(
-        GROUP_FILES,
-        ("RSS", "Atom", "JSON Feed"),
-        (MediaType.RSS, MediaType.ATOM, MediaType.JSON_FEED),
-        strict=True,
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -222,7 +213,7 @@ def published_feeds(merged: FeedInfo, groups: Sequence[FeedGroup]) -> list[FeedL
     ]
     for group in groups:
         title = group_info(merged, group).title
-        for name, kind, media_type in GROUP_FILE_KINDS:
+        for name, kind, media_type in FEED_FILES:
             links.append(
                 FeedLink(
                     f"{title} ({kind})",

@@ -25,7 +25,14 @@ from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
 from aggregator.errors import OutputError
-from aggregator.models import JSON_FEED_NAME, MediaType, Source, StoredEntry
+from aggregator.models import (
+    ATOM_FEED_NAME,
+    JSON_FEED_NAME,
+    RSS_FEED_NAME,
+    MediaType,
+    Source,
+    StoredEntry,
+)
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.redact import public_url
 from aggregator.text import XML_INVALID
@@ -40,8 +47,8 @@ class FeedInfo:
     title: str
     link: str
     description: str
-    rss_name: str = "feed.xml"
-    atom_name: str = "atom.xml"
+    rss_name: str = RSS_FEED_NAME
+    atom_name: str = ATOM_FEED_NAME
     json_name: str = JSON_FEED_NAME
     hub: str | None = None  # WebSub hub, advertised in both formats when set
 

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from aggregator.config.settings import Config
-from aggregator.models import JSON_FEED_NAME, Source, StoredEntry
+from aggregator.models import JSON_FEED_NAME, Published, Source, StoredEntry
 from aggregator.outputs.document_formats import renderer_for
 from aggregator.outputs.documents import Failures, remove_documents, write_documents
 from aggregator.outputs.feed_groups import (
@@ -77,6 +77,13 @@ class Publisher:
         self._lock = threading.Lock()
         self._groups_built: dict[str, list] | None = None  # see _publish_groups
         self._fragments = Fragments()  # the merged feed's entries, as last published
+        self._published = Published()  # since `take_published`: what hooks are told
+
+    def take_published(self) -> Published:
+        """What writing changed since the last call: documents written and removed, feeds."""
+        with self._lock:
+            published, self._published = self._published, Published()
+        return published
 
     def write_documents(self) -> int:
         """Write every pending document; return how many were written or confirmed."""
@@ -102,6 +109,11 @@ class Publisher:
         failing = {entry_id for entry_id, _ in failed}
         self.store.mark_documents([i for i in owed.done if i not in failing])
         self.store.note_document_failures(failed)
+        unremoved = {name for name, _ in not_removed}
+        self._published |= Published(
+            frozenset(item.document for item in owed.write if item.id not in failing),
+            frozenset(name for _, name in owed.remove if name not in unremoved),
+        )
         return len(failing)
 
     def _write_pending(
@@ -156,6 +168,8 @@ class Publisher:
         with self._lock:
             names = self.store.prune_source(source.name, source.keep)
             _, failed = remove_documents(self.config.paths.documents, names)
+            unremoved = {name for name, _ in failed}
+            self._published |= Published(removed=frozenset(set(names) - unremoved))
         for name, error in failed:
             log.error("source=%s pruned document %s not removed: %s", source.name, name, error)
         if names:
@@ -181,6 +195,7 @@ class Publisher:
             merged = publish_feeds(public, info, entries, self.sources, self._fragments)
             merged = publish_json_feed(public, info, entries, self.sources) or merged
             changed = self._publish_groups(info) or merged
+            self._published |= Published(feeds=changed)
         if merged and feed.hub:
             urls = [info.link + name for name in (info.rss_name, info.atom_name, JSON_FEED_NAME)]
             ping_hub(self.session, feed.hub, urls)

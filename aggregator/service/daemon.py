@@ -46,10 +46,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator import __version__
 from aggregator.config.settings import Config, load_config
 from aggregator.errors import AggregatorError, OutputError
-from aggregator.models import PollStatus, Publishing, SourceStatus
+from aggregator.models import FEED_FILES, PollStatus, Publishing, SourceStatus
 from aggregator.outputs.atomic import remove_stale_temps
-from aggregator.outputs.feed_groups import GROUP_FILE_KINDS, configured_groups, published_feeds
+from aggregator.outputs.feed_groups import configured_groups, published_feeds
 from aggregator.outputs.feeds import FeedInfo
+from aggregator.poll.pipeline import Pipeline
 from aggregator.poll.schedule import (
     BACKOFF_BASE,
     BACKOFF_CAP,
@@ -57,7 +58,6 @@ from aggregator.poll.schedule import (
     plan_reload,
     retimed_next_poll,
 )
-from aggregator.poll.pipeline import Pipeline
 from aggregator.service.index_page import index_page_for
 from aggregator.service.instance_lock import InstanceLock
 from aggregator.service.republisher import Republisher
@@ -641,7 +641,7 @@ def _site(config: Config) -> Site:
             f"/{group.folder}/": os.path.join(public, group.folder)
             for group in configured_groups(config)
         },
-        folder_files={name: served_type(media_type) for name, _, media_type in GROUP_FILE_KINDS},
+        folder_files={name: served_type(media_type) for name, _, media_type in FEED_FILES},
     )
 
 
