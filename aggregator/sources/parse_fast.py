@@ -26,6 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import feedparser.api
+import feedparser.mixin
 from feedparser.datetimes import _parse_date
 from feedparser.encodings import convert_to_utf8
 from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
@@ -41,8 +43,18 @@ from aggregator.errors import ParseError
 # the local name, so "{dc}creator" can never be taken for a look-alike namespace's element.
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DUBLIN_CORE = "{http://purl.org/dc/elements/1.1/}"
+DUBLIN_TERMS = "{http://purl.org/dc/terms/}"
+MEDIA = ("{http://search.yahoo.com/mrss/}", "{http://search.yahoo.com/mrss}")
 ATOM = "{http://www.w3.org/2005/atom}"
 ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
+ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
+# Elements that may declare a namespace (FeedBurner's atom10:link, Blogger's media:thumbnail):
+# feedparser adds the declaration to their attributes, which `parse` reads by name only.
+INLINE_DECLARATIONS = {ATOM_LINK} | {
+    f"{{http://search.yahoo.com/{uri}}}{name}"
+    for uri in ("mrss/", "mrss")
+    for name in ("content", "thumbnail")
+}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 HTML_TYPES = {"application/xhtml+xml", "text/html"}  # feedparser's html_types
@@ -52,7 +64,9 @@ ATOM_ENTRY_IGNORED = {"rights"}
 AUTHOR_PARTS = {"name", "email", "uri"}
 # What feedparser keeps of a channel that `parse` reads; the rest of this list is ignored
 # by both readers. image, skipHours and skipDays may hold their own plain children.
-CHANNEL_READ = {"title", "link", "ttl", "managingeditor", "author", DUBLIN_CORE + "creator"}
+CHANNEL_READ = {
+    "title", "link", "ttl", "managingeditor", "author", DUBLIN_CORE + "creator", "itunes_author",
+}  # fmt: skip
 CHANNEL_IGNORED = {
     "description", "language", "copyright", "lastbuilddate", "pubdate", "generator", "docs",
     "webmaster", "category", "rating", "image", "skiphours", "skipdays",
@@ -76,6 +90,33 @@ TOLERATED = (NonXMLContentType, CharacterEncodingOverride)
 WINDOWS_1252_RANGE = re.compile("[\x80-\x9f]")  # the keys of feedparser's _cp1252
 NON_ASCII_PREFIX = re.compile(rb"xmlns:[^=\s>]*[\x80-\xff]")
 LINK_REFERENCE = re.compile("&([A-Za-z0-9_]+);")
+# Extension elements. feedparser names an element in a namespace it knows by its own prefix
+# for that namespace (`namespaces` below, "" for Atom: atom:link in RSS is a link), one in a
+# namespace it does not know by the document's prefix, and then looks for a handler named
+# after it (`_start_media_content`). An element without a handler is only stored under its
+# name (`slash_comments`), which `parse` never reads, so it can be skipped; one with a handler
+# is read here as feedparser reads it, or the feed is declined. The handlers are looked up on
+# feedparser's own parser class, so a release that adds one makes its element decline.
+KNOWN_NAMESPACES = {
+    uri.lower(): prefix for uri, prefix in feedparser.mixin._FeedParserMixin.namespaces.items()
+}
+KNOWN_PREFIXES = set(KNOWN_NAMESPACES.values())
+HANDLERS = feedparser.api.StrictFeedParser
+# Elements with a handler whose result `parse` does not read, and that hold no element of
+# their own: itunes:image sets `image`, itunes:explicit/block `itunes_*`, itunes:subtitle and
+# dc:rights `subtitle`/`rights`, dc:language the language, dc:publisher `publisher`.
+HANDLED_IGNORED = {
+    "itunes_image", "itunes_link", "itunes_explicit", "itunes_block", "itunes_subtitle",
+    "dc_language", "dc_rights", "dc_publisher", "media_credit",
+}  # fmt: skip
+# ... and at the feed level, where none of title, link, author or ttl can be touched by them.
+FEED_HANDLED_IGNORED = HANDLED_IGNORED | {"itunes_summary", "dc_date", "dc_subject"}
+# The children feedparser reads inside a feed-level element it ignores.
+FEED_NESTED = {
+    "itunes_owner": {"itunes_name", "itunes_email"},
+    "itunes_category": {"itunes_category"},
+}
+SUMMARY_TYPES = {"plain", "html", "text", "text/plain", "text/html"}  # never base64 to feedparser
 PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, strip_cdata=True
 )
@@ -102,16 +143,21 @@ def parse_plain_feed(body: bytes, response_headers: Mapping[str, str]) -> Any | 
             return None
         location = result["headers"].get("content-location", "")
         base = make_safe_absolute_uri("", location) or make_safe_absolute_uri(location) or ""
-        for _ in range(4):  # what feedparser does at each level down to an item's link
-            base = make_safe_absolute_uri(base, base) or base
         if NON_ASCII_PREFIX.search(data):
             return None
         root = etree.fromstring(data, PARSER)
         _check_names(root)
+        prefixes = _namespaces(root)
+        # What feedparser does at each level down to an item's link; an xml:base is only
+        # taken on the document element, the first level.
+        xml_base = root.get(XML_BASE) or base
+        base = (make_safe_absolute_uri(base, xml_base) or base) if base else _urljoin("", xml_base)
+        for _ in range(3):
+            base = make_safe_absolute_uri(base, base) or base
         if root.tag == ATOM_FEED:
-            version, (feed, entries) = "atom10", _read_atom(root, base)
+            version, (feed, entries) = "atom10", _read_atom(root, base, prefixes)
         else:
-            version, (feed, entries) = "rss20", _read_rss(root, base)
+            version, (feed, entries) = "rss20", _read_rss(root, base, prefixes)
     except etree.XMLSyntaxError as exc:
         if "Excessive depth" in str(exc):
             # No feed nests elements 256 deep; feedparser would walk every level in Python
@@ -131,8 +177,9 @@ def _check_names(root: Any) -> None:
     outside ASCII (libxml2 follows XML 1.0's fifth edition, expat the fourth), prefixed
     attribute names (an undeclared prefix is an error to expat only), and processing
     instructions or comments anywhere."""
-    if next(root.itersiblings(preceding=True), None) is not None:
-        raise NotPlain
+    for sibling in root.itersiblings(preceding=True):  # a stylesheet: neither reads it
+        if sibling.tag is not etree.PI or sibling.target != "xml-stylesheet":
+            raise NotPlain
     if next(root.itersiblings(), None) is not None:
         raise NotPlain
     for element in root.iter():
@@ -142,13 +189,88 @@ def _check_names(root: Any) -> None:
         prefix = element.prefix
         if prefix is not None and not prefix.isascii():
             raise NotPlain
-        for key in element.attrib:
-            if key != XML_LANG and (":" in key or "{" in key or not key.isascii()):
+        attributes = element.attrib
+        if not attributes:
+            continue
+        for key in attributes:
+            if key in (XML_LANG, XML_BASE):
+                if key == XML_BASE and element is not root:
+                    raise NotPlain  # a base that moves within the document: feedparser's
+                continue
+            if ":" in key or "{" in key or not key.isascii() or key.lower() == "base":
+                raise NotPlain  # feedparser takes a plain `base` attribute for xml:base
+        if len({key.lower() for key in attributes}) != len(attributes):
+            raise NotPlain  # `URL` and `url`: which one feedparser keeps is its parser's
+
+
+def _namespaces(root: Any) -> dict[str, str]:
+    """The document's prefix for each namespace feedparser does not know (lower-cased URI:
+    prefix), after refusing what makes feedparser name elements otherwise than by namespace:
+    a prefix bound to two namespaces, a namespace it does not know bound to two prefixes or
+    as the default (it names elements by the first prefix, or by none), a prefix of its own
+    bound to another of its namespaces (it maps prefixes document-wide), and a declaration
+    anywhere but on the document element or where it is harmless (feedparser adds it to
+    the element's attributes)."""
+    declared: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    pending = False
+    for event, value in etree.iterwalk(root, events=("start-ns", "start")):
+        if event == "start":
+            if pending and value is not root and value.tag not in INLINE_DECLARATIONS:
                 raise NotPlain
+            pending = False
+            continue
+        pending = True
+        prefix, uri = value
+        if declared.setdefault(prefix or "", uri) != uri:
+            raise NotPlain
+        lower = uri.lower()
+        known = KNOWN_NAMESPACES.get(lower)
+        if "backend.userland.com/rss" in lower:
+            raise NotPlain
+        if known is None:
+            if not prefix or prefixes.setdefault(lower, prefix) != prefix:
+                raise NotPlain
+        elif prefix and prefix != known and prefix in KNOWN_PREFIXES:
+            raise NotPlain
+    return prefixes
 
 
-def _read_rss(root: Any, base: str) -> tuple[dict, list[dict]]:
-    if root.tag != "rss" or set(root.attrib) != {"version"}:
+def _key(element: Any, prefixes: Mapping[str, str]) -> str:
+    """feedparser's name for an element: its prefix for the namespace and the local name,
+    lower case (`media_content`, `link` for Atom's link)."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        raise NotPlain
+    if tag[0] != "{":
+        return tag.lower()
+    namespace, _, local = tag[1:].partition("}")
+    lower = namespace.lower()
+    prefix = KNOWN_NAMESPACES.get(lower)
+    if prefix is None:
+        if lower not in prefixes:
+            raise NotPlain
+        prefix = prefixes[lower]
+    return f"{prefix}_{local.lower()}" if prefix else local.lower()
+
+
+def _has_handler(key: str) -> bool:
+    return any(
+        hasattr(HANDLERS, f"_{side}_{name}")
+        for side in ("start", "end")
+        for name in {key, key.lower()}
+    )
+
+
+def _check_skipped(element: Any, key: str) -> None:
+    """An extension element feedparser only stores under `key`, which `parse` never reads:
+    no handler, no element inside."""
+    if _has_handler(key) or key == "feedburner_origlink" or "_" not in key or len(element):
+        raise NotPlain
+
+
+def _read_rss(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, list[dict]]:
+    if root.tag != "rss" or set(root.attrib) - {XML_BASE} != {"version"}:
         raise NotPlain
     if not root.attrib["version"].startswith("2.") or _has_text(root.text):
         raise NotPlain
@@ -158,20 +280,48 @@ def _read_rss(root: Any, base: str) -> tuple[dict, list[dict]]:
     feed: dict[str, Any] = {}
     entries = []
     seen: set[str] = set()
+    # feedparser's hasContent is the parser's, not the item's: a summary after a summary in
+    # the channel (itunes:summary, description) sets it for the first item that follows.
+    has_summary = has_content = False
     for child in channels[0]:
         name = _name(child)
         if name == "item":
             if child.attrib or _has_text(child.text):
                 raise NotPlain
-            entries.append(_read_item(child, base))
+            entries.append(_read_item(child, base, prefixes, has_content))
+            has_content = False
             continue
-        if name == ATOM + "link":  # RSSHub's self link; any other atom:link moves feed.link
-            if child.get("rel", "").lower() != "self" or len(child) or _has_text(child.text):
+        if name == "description" or name == "{http://www.itunes.com/dtds/podcast-1.0.dtd}summary":
+            if has_summary and not has_content:
+                has_content = True
+            has_summary = has_summary or name != "description"
+        if name == ATOM + "link":  # RSSHub's self link, WordPress's hub: feedparser's link
+            if len(child) or _has_text(child.text):
                 raise NotPlain
+            _read_link(child, base, feed)
             continue
         if name in CHANNEL_NESTED:
             _check_nested(child)
             continue
+        if name.startswith("{") and name != DUBLIN_CORE + "creator":
+            key = _key(child, prefixes)
+            if key == "itunes_author":
+                name = key  # an author like the others below
+            elif key in FEED_NESTED:
+                _check_feed_nested(child, key, prefixes)
+                continue
+            elif key in FEED_HANDLED_IGNORED:
+                if (
+                    key in seen
+                    or len(child)
+                    or _attributes(child).get("type", "text") not in (SUMMARY_TYPES)
+                ):
+                    raise NotPlain  # a second summary would set feedparser's hasContent
+                seen.add(key)
+                continue
+            else:
+                _check_skipped(child, key)
+                continue
         _check_plain(child, name)
         if name in CHANNEL_IGNORED:
             continue
@@ -183,80 +333,283 @@ def _read_rss(root: Any, base: str) -> tuple[dict, list[dict]]:
             feed["link"] = LINK_REFERENCE.sub(r"&\g<1>", _finish(_resolve(text, base)))
         elif name in ("title", "ttl"):
             feed[name] = _finish(text)
-        elif "author" in feed:  # managingEditor, author and dc:creator all set it
+        elif "author" in feed:  # managingEditor, author, dc:creator, itunes:author all set it
             raise NotPlain
         else:
             feed["author"] = _finish(text)
     return feed, entries
 
 
-def _read_item(item: Any, base: str) -> dict[str, Any]:
+class _Item:
+    """What feedparser keeps while it reads an item: whether a title was found (a later one
+    is then ignored) and whether content was (a description after a summary is content
+    until then)."""
+
+    __slots__ = ("has_content", "has_title", "links", "tags")
+
+    def __init__(self) -> None:
+        self.has_content = False
+        self.has_title = False
+        self.links: list[dict[str, str]] = []
+        self.tags: list[dict[str, str | None]] | None = None
+
+
+SUMMARY_ELEMENTS = {"description", DUBLIN_CORE + "description"}
+TITLE_ELEMENTS = {"title", DUBLIN_CORE + "title"}
+AUTHOR_ELEMENTS = {"author", DUBLIN_CORE + "creator", DUBLIN_CORE + "author"}
+UPDATED_ELEMENTS = {DUBLIN_CORE + "date", DUBLIN_TERMS + "modified"}
+PUBLISHED_ELEMENTS = {"pubdate", DUBLIN_TERMS + "issued"}
+ITEM_TEXT_ELEMENTS = (
+    {
+        "link",
+        "guid",
+        "comments",
+        "category",
+        DUBLIN_CORE + "subject",
+        CONTENT + "encoded",
+    }
+    | SUMMARY_ELEMENTS
+    | TITLE_ELEMENTS
+    | AUTHOR_ELEMENTS
+    | UPDATED_ELEMENTS
+    | PUBLISHED_ELEMENTS
+)
+MEDIA_IMAGES = {"media_content", "media_thumbnail"}
+MEDIA_GROUP_CHILDREN = MEDIA_IMAGES | {"media_credit"}
+
+
+def _read_item(
+    item: Any, base: str, prefixes: Mapping[str, str], has_content: bool
+) -> dict[str, Any]:
     entry: dict[str, Any] = {}
-    seen: set[str] = set()
-    categories: list[str] = []
-    links: list[dict[str, str]] = []
+    state = _Item()
+    state.has_content = has_content
     for child in item:
         name = _name(child)
-        if name not in ITEM_ELEMENTS or (name in seen and name not in REPEATABLE):
-            raise NotPlain
-        seen.add(name)
-        _check_plain(child, name)
-        text = (child.text or "").strip()
         if name == "enclosure":
+            _check_plain(child, name)
             attributes = {key.lower(): value for key, value in child.attrib.items()}
             if "url" in attributes:
                 attributes["href"] = attributes.pop("url")
             if "type" in attributes:
                 attributes["type"] = attributes["type"].lower()
-            links.append({**attributes, "rel": "enclosure"})
-        elif name == "title":
-            entry["title"] = _finish(text)
+            state.links.append({**attributes, "rel": "enclosure"})
+            continue
+        if name == ATOM + "link":  # feedparser's link, with its attributes
+            if len(child) or _has_text(child.text) or "href" not in _attributes(child):
+                raise NotPlain
+            context = {"links": state.links}
+            if "link" in entry:
+                context["link"] = entry["link"]
+            _read_link(child, base, context)
+            if "link" in context:
+                entry["link"] = context["link"]
+            continue
+        if name not in ITEM_TEXT_ELEMENTS:
+            _read_item_extension(child, _key(child, prefixes), entry, state)
+            continue
+        _check_plain(child, name)
+        text = (child.text or "").strip()
+        if name in TITLE_ELEMENTS:
+            _title(entry, state, _finish(text), blocking=True)
         elif name == "link":
+            state.links.append({"rel": "alternate", "type": "text/html"})
             value = _finish(_resolve(text, base)).replace("&amp;", "&")
             entry["link"] = LINK_REFERENCE.sub(r"&\g<1>", value)
+            if entry["link"]:
+                state.links[-1]["href"] = entry["link"]
         elif name == "guid":
             permalink = {k.lower(): v for k, v in child.attrib.items()}.get("ispermalink", "true")
             value = _finish(text)  # an id as written: see parse.py on `can_be_relative_uri`
             entry["id"] = value
             if permalink == "true":
                 entry.setdefault("link", value)
-        elif name == "pubdate":
+        elif name in PUBLISHED_ELEMENTS:
             entry["published"] = _finish(text)
             entry["published_parsed"] = _parse_date(entry["published"])
-        elif name == "description":
-            entry["summary"] = _finish(text)
+        elif name in UPDATED_ELEMENTS:
+            entry["updated"] = _finish(text)
+            entry["updated_parsed"] = _parse_date(entry["updated"])
+        elif name in SUMMARY_ELEMENTS:
+            _summary(entry, state, _finish(text), "description")
         elif name == CONTENT + "encoded":
-            value = _finish(text)
-            entry["content"] = [{"value": value, "type": "text/html"}]
-            entry.setdefault("summary", value)
-        elif name in ("author", DUBLIN_CORE + "creator"):
-            if "author" in entry:
-                raise NotPlain
-            entry["author"] = _finish(text)
-        elif name == "category" and text:
-            categories.append(_finish(text))
-    if categories:
-        entry["tags"] = [{"term": term, "scheme": None, "label": None} for term in categories]
-    if links:
-        entry["links"] = links
+            _summary(entry, state, _finish(text), "content")
+        elif name in AUTHOR_ELEMENTS:
+            _author(entry, _finish(text))
+        elif name in ("category", DUBLIN_CORE + "subject"):
+            _category(entry, state, child, _finish(text))
+    if state.tags is not None:
+        entry["tags"] = state.tags
+    if state.links:
+        entry["links"] = state.links
     return entry
+
+
+def _read_item_extension(child: Any, key: str, entry: dict[str, Any], state: _Item) -> None:
+    """An element of another namespace in an item: read as feedparser's handler reads it,
+    skipped when it has none, else declined."""
+    if key in MEDIA_IMAGES or key == "media_group":
+        _read_media(child, key, entry)
+        return
+    if key == "media_credit" or key in HANDLED_IGNORED:
+        if len(child):
+            raise NotPlain
+        return
+    attributes = _attributes(child)
+    if key in ("itunes_summary", "media_description", "media_title", "itunes_author"):
+        if len(child) or attributes.get("type", "text") not in SUMMARY_TYPES:
+            raise NotPlain
+        if set(attributes) - {"type"} or (key == "itunes_author" and attributes):
+            raise NotPlain
+        text = _finish((child.text or "").strip())
+        if key == "media_title":
+            _title(entry, state, text, blocking=False)
+        elif key == "itunes_author":
+            _author(entry, text)
+        else:
+            _summary(entry, state, text, "summary" if key == "itunes_summary" else "description")
+        return
+    if key in ("itunes_keywords", "media_keywords"):
+        if len(child) or attributes:
+            raise NotPlain  # with attributes feedparser pushes nothing, and its split fails
+        scheme = "http://www.itunes.com/" if key == "itunes_keywords" else None
+        tags = state.tags = state.tags if state.tags is not None else []
+        for term in _finish((child.text or "").strip()).split(","):
+            if term.strip():
+                _add_tag(tags, term.strip(), scheme, None)
+        return
+    if key == "feedburner_origlink":  # `parse` takes it for the link
+        if len(child) or attributes:
+            raise NotPlain
+        entry[key] = _finish((child.text or "").strip())
+        return
+    _check_skipped(child, key)
+
+
+def _read_media(element: Any, key: str, context: dict[str, Any]) -> None:
+    """media:content and media:thumbnail, alone or in a media:group: their attributes as
+    feedparser keeps them, in document order (`parse` takes the first picture)."""
+    if key == "media_group":
+        if _attributes(element) or _has_text(element.text):
+            raise NotPlain
+        for child in element:
+            name = _media_key(child)
+            if name not in MEDIA_GROUP_CHILDREN:
+                raise NotPlain
+            if name == "media_credit":
+                _check_text_only(child)
+            else:
+                _read_media(child, name, context)
+        return
+    attributes = _attributes(element)
+    for name in ("rel", "type"):
+        if name in attributes:
+            attributes[name] = attributes[name].lower()
+    if key == "media_thumbnail" and _has_text(element.text):
+        raise NotPlain  # its text is a URL, resolved as feedparser resolves a url
+    context.setdefault(key, []).append(attributes)
+    for child in element:  # what media:content may hold
+        name = _media_key(child)
+        if name == "media_thumbnail":
+            _read_media(child, name, context)
+        elif name == "media_credit":
+            _check_text_only(child)
+        else:
+            raise NotPlain  # a description or a title: feedparser's depth rules
+
+
+def _media_key(element: Any) -> str:
+    name = _name(element)
+    for namespace in MEDIA:
+        if name.startswith(namespace):
+            return "media_" + name[len(namespace) :]
+    raise NotPlain
+
+
+def _title(entry: dict[str, Any], state: _Item, value: str, *, blocking: bool) -> None:
+    """feedparser's `title_depth`: the first title that is not empty stays; media:title
+    never blocks a later one."""
+    if state.has_title:
+        return
+    entry["title"] = value
+    if value and blocking:
+        state.has_title = True
+
+
+def _summary(entry: dict[str, Any], state: _Item, value: str, kind: str) -> None:
+    """feedparser's `_start_description`/`_start_summary`: a summary after a summary is
+    content, until content has been found; content:encoded is content, and the summary if
+    there is none yet."""
+    if kind == "content" or ("summary" in entry and not state.has_content):
+        state.has_content = True
+        entry.setdefault("content", []).append({"value": value, "type": "text/html"})
+        entry.setdefault("summary", value)
+    else:
+        entry["summary"] = value
+
+
+def _author(entry: dict[str, Any], value: str) -> None:
+    if "author" in entry:  # a second author is merged with the first's details
+        raise NotPlain
+    entry["author"] = value
+
+
+def _category(entry: dict[str, Any], state: _Item, element: Any, value: str) -> None:
+    """feedparser's `_start_category` and `_end_category`."""
+    attributes = {key.lower(): v for key, v in element.attrib.items()}
+    tags = state.tags = state.tags if state.tags is not None else []
+    scheme = attributes.get("scheme", attributes.get("domain"))
+    _add_tag(tags, attributes.get("term"), scheme, attributes.get("label"))
+    if not value:
+        return
+    if tags and not tags[-1]["term"]:
+        tags[-1]["term"] = value
+    else:
+        _add_tag(tags, value, None, None)
+
+
+def _add_tag(tags: list, term: str | None, scheme: str | None, label: str | None) -> None:
+    if not term and not scheme and not label:
+        return
+    tag = {"term": term, "scheme": scheme, "label": label}
+    if tag not in tags:
+        tags.append(tag)
+
+
+def _check_feed_nested(element: Any, key: str, prefixes: Mapping[str, str]) -> None:
+    """itunes:owner (name, email) and itunes:category (nested categories): feedparser keeps
+    them as the publisher and the feed's tags, which `parse` does not read."""
+    if _has_text(element.text):
+        raise NotPlain
+    for child in element:
+        name = _key(child, prefixes)
+        if name not in FEED_NESTED[key]:
+            raise NotPlain
+        if name in FEED_NESTED:
+            _check_feed_nested(child, name, prefixes)
+        elif len(child) or child.attrib:
+            raise NotPlain
+        if _has_text(child.tail):
+            raise NotPlain
 
 
 # -- Atom 1.0 ---------------------------------------------------------------------------------
 
 
-def _read_atom(root: Any, base: str) -> tuple[dict, list[dict]]:
-    if set(root.attrib) - {XML_LANG} or _has_text(root.text):
+def _read_atom(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, list[dict]]:
+    if set(root.attrib) - {XML_LANG, XML_BASE} or _has_text(root.text):
         raise NotPlain
     feed: dict[str, Any] = {}
     entries = []
     seen: set[str] = set()
     for child in root:
         name = _atom_name(child)
-        if name == "entry":
+        if name is None:  # openSearch:totalResults, feedburner:info...
+            _check_skipped(child, _key(child, prefixes))
+        elif name == "entry":
             if set(child.attrib) - {XML_LANG} or _has_text(child.text):
                 raise NotPlain
-            entries.append(_read_entry(child, base))
+            entries.append(_read_entry(child, base, prefixes))
         elif name == "link":
             _read_link(child, base, feed)
         elif name in ATOM_FEED_IGNORED:
@@ -265,17 +618,19 @@ def _read_atom(root: Any, base: str) -> tuple[dict, list[dict]]:
             raise NotPlain
         else:
             seen.add(name)
-            _read_atom_common(child, name, base, feed)
+            _read_atom_common(child, name, base, feed, prefixes)
     return feed, entries
 
 
-def _read_entry(element: Any, base: str) -> dict[str, Any]:
+def _read_entry(element: Any, base: str, prefixes: Mapping[str, str]) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     seen: set[str] = set()
     tags: list[dict[str, str | None]] = []
     for child in element:
         name = _atom_name(child)
-        if name == "link":
+        if name is None:
+            _read_entry_extension(child, _key(child, prefixes), entry)
+        elif name == "link":
             _read_link(child, base, entry)
         elif name == "category":
             attributes = _attributes(child)
@@ -302,13 +657,30 @@ def _read_entry(element: Any, base: str) -> dict[str, Any]:
                 entry[name] = _finish((child.text or "").strip())
                 entry[f"{name}_parsed"] = _parse_date(entry[name])
             else:
-                _read_atom_common(child, name, base, entry)
+                _read_atom_common(child, name, base, entry, prefixes)
     if tags:
         entry["tags"] = tags
     return entry
 
 
-def _read_atom_common(element: Any, name: str, base: str, context: dict[str, Any]) -> None:
+def _read_entry_extension(child: Any, key: str, entry: dict[str, Any]) -> None:
+    """An element of another namespace in an Atom entry: Reddit's and Blogger's
+    media:thumbnail, FeedBurner's origLink, and elements feedparser only stores."""
+    if key in MEDIA_IMAGES or key == "media_group":
+        _read_media(child, key, entry)
+    elif key == "feedburner_origlink":  # `parse` takes it for the link
+        if len(child) or _attributes(child):
+            raise NotPlain
+        entry[key] = _finish((child.text or "").strip())
+    elif key == "media_credit":
+        _check_text_only(child)
+    else:
+        _check_skipped(child, key)
+
+
+def _read_atom_common(
+    element: Any, name: str, base: str, context: dict[str, Any], prefixes: Mapping[str, str]
+) -> None:
     """What a feed and an entry share: title, id (which is also the link until a real one
     comes), author."""
     if name == "title":
@@ -321,7 +693,7 @@ def _read_atom_common(element: Any, name: str, base: str, context: dict[str, Any
         context["id"] = value
         context.setdefault("link", value)
     elif name == "author":
-        context["author"] = _read_author(element)
+        context["author"] = _read_author(element, prefixes)
     else:
         raise NotPlain
 
@@ -349,7 +721,7 @@ def _read_link(element: Any, base: str, context: dict[str, Any]) -> None:
         context["link"] = attributes["href"]
 
 
-def _read_author(element: Any) -> str:
+def _read_author(element: Any, prefixes: Mapping[str, str]) -> str:
     """feedparser's `_sync_author_detail`: "name (email)", the name, the email, or else the
     author element's own text. Names and emails are only stripped (feedparser reads them
     without its text repairs)."""
@@ -359,6 +731,12 @@ def _read_author(element: Any) -> str:
     own = [element.text or ""]
     for child in element:
         name = _atom_name(child)
+        if name is None:  # Blogger's gd:image: stored by feedparser, under its own name
+            _check_skipped(child, _key(child, prefixes))
+            if _has_text(child.text):
+                raise NotPlain
+            own.append(child.tail or "")
+            continue
         if name not in AUTHOR_PARTS or name in parts:
             raise NotPlain
         _check_text_only(child)
@@ -386,10 +764,13 @@ def _content_type(kind: str) -> str:
     )
 
 
-def _atom_name(element: Any) -> str:
+def _atom_name(element: Any) -> str | None:
+    """An Atom element's local name; None for an element of another namespace."""
     name = _name(element)
     if not name.startswith(ATOM):
-        raise NotPlain
+        if not name.startswith("{"):
+            raise NotPlain  # no namespace in an Atom feed: feedparser's RSS names
+        return None
     return name[len(ATOM) :]
 
 
