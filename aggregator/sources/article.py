@@ -337,12 +337,14 @@ def fetch_article(
     session: requests.Session,
     url: str,
     limits: FetchLimits,
-    reach: Reach | None = None,
+    reach: Reach,
 ) -> FetchResult:
     """GET an entry's page with `fetch_source` (its timeouts, redirect limit, address checks
     and decompressed-size cap), asking for HTML, unconditionally, with the size cap at most
     `MAX_PAGE_BYTES`. A body that is not a web page (an image, a PDF, JSON) is an error.
-    `reach` is what the fetch may connect to; by default that of `url` itself."""
+    `reach` is what the fetch and its redirects may connect to: the entry's source's
+    (`reach_for(source_url, allow_private)`), never the link's own, which would let a feed
+    send us to any address it names (`reach_for("http://127.0.0.1/...")` allows loopback)."""
     from aggregator.models import HttpState
     from aggregator.sources.fetch import fetch_source
 
