@@ -403,3 +403,50 @@ def test_deep_nesting_is_one_config_error_naming_the_line(tmp_path: Path) -> Non
         f"{path} (line 3): nested too deeply: more than 50 levels of lists and mappings "
         "(a config needs four or five); is it the right file?"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", None),
+        ("ui_language:\n", None),
+        ("ui_language: en\n", "en"),
+        ("ui_language: zh\n", "zh-Hans"),
+        ("ui_language: zh-CN\n", "zh-Hans"),
+        ("ui_language: ZH-hans\n", "zh-Hans"),
+        ("ui_language: zh-Hant\n", "zh-Hant"),
+        ("ui_language: zh-TW\n", "zh-Hant"),
+        ("ui_language: zh-HK\n", "zh-Hant"),
+    ],
+    ids=["absent", "null", "en", "zh", "zh-CN", "case", "zh-Hant", "zh-TW", "zh-HK"],
+)
+def test_ui_language_fixes_the_index_pages_language(
+    tmp_path: Path, text: str, expected: str | None
+) -> None:
+    config = load_config(write(tmp_path, text + SOURCE))
+    assert config.ui_language == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ui_language: fr\n",
+         r"ui_language \(line 1\): 'fr' is not a language of the index page \(allowed: en, zh, "
+         r"zh-Hans, zh-CN, zh-Hant, zh-TW, zh-HK; leave it out to follow each reader's "
+         r"browser\)$"),
+        ("ui_language: zh-SG\n", r"ui_language \(line 1\): 'zh-SG' is not a language"),
+        ("ui_language: [en, zh]\n", r"ui_language \(line 1\): expected text, got a list"),
+        ("ui_language: true\n", r"ui_language \(line 1\): expected text, got bool True"),
+        ("ui_language: ''\n", r"ui_language \(line 1\): must not be empty"),
+        ("ui_language: 7\n", r"ui_language \(line 1\): '7' is not a language"),
+        ("server: {ui_language: zh}\n", r"server\.ui_language \(line 1\): unknown key"),
+    ],
+    ids=["French", "a region not offered", "list", "bool", "empty", "number", "misplaced"],
+)  # fmt: skip
+def test_ui_language_mistakes(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert re.search(expected, message), message

@@ -25,6 +25,7 @@ import pytest
 from aggregator.models import MediaType
 from aggregator.service.server import (
     HTML_TYPE,
+    INDEX_VARY,
     FeedCache,
     FeedFile,
     FeedServer,
@@ -34,6 +35,7 @@ from aggregator.service.server import (
     not_modified,
     served_type,
 )
+from aggregator.service.ui_text import LocalizedPage
 
 RSS_TYPE = served_type(MediaType.RSS)
 ATOM_TYPE = served_type(MediaType.ATOM)
@@ -215,20 +217,35 @@ def test_the_cache_keeps_only_the_most_recently_served_within_its_bound(tmp_path
 
 
 class Page:
-    """What the daemon would build for /: counts its builds, can be slow or fail."""
+    """What the daemon would build for /: counts its builds, can be slow or fail, speaks the
+    language asked for unless `fixed` (the config's ui_language) says otherwise."""
 
     def __init__(self) -> None:
-        self.body = b"<!DOCTYPE html>\n<title>one</title>\n"
+        self.body = b"<!DOCTYPE html>\n<title>one</title>\n"  # in English
         self.builds = 0
+        self.asked: list[str] = []
         self.delay = 0.0
         self.fails = False
+        self.fixed: str | None = None
 
-    def build(self) -> bytes:
+    def build(self, language: str) -> bytes:
         self.builds += 1
+        self.asked.append(language)
         time.sleep(self.delay)
         if self.fails:
             raise RuntimeError("the database is gone")
-        return self.body
+        if self.fixed is not None:
+            return LocalizedPage(self.body_in(self.fixed), self.fixed)
+        return self.body_in(language)
+
+    def body_in(self, language: str) -> bytes:
+        if language == "en":
+            return self.body
+        return self.body.replace(b"<title>", f'<html lang="{language}"><title>'.encode())
+
+
+def no_page(language: str) -> bytes:
+    return b""
 
 
 def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -282,6 +299,74 @@ def test_the_index_page_is_built_once_and_revalidated(
     assert (status, body) == (200, page.body) and headers["ETag"] != etag
 
 
+def test_the_index_page_speaks_each_readers_language(
+    page_server: tuple[FeedServer, Page],
+) -> None:
+    """One page per language, each built once, with its language named and its own ETags:
+    a browser's copy in one language is never confirmed (304) for a request of another."""
+    server, page = page_server
+    english = get(server.url)
+    chinese = get(server.url, Accept_Language="zh-CN,zh;q=0.9,en;q=0.8")
+    traditional = get(server.url, Accept_Language="zh-TW")
+    assert english[2] == page.body and chinese[2] == page.body_in("zh-Hans")
+    assert traditional[2] == page.body_in("zh-Hant")
+    for (status, headers, _), language in zip(
+        (english, chinese, traditional), ("en", "zh-Hans", "zh-Hant"), strict=True
+    ):
+        assert status == 200
+        assert headers["Content-Language"] == language
+        assert headers["Vary"] == INDEX_VARY == "Accept-Encoding, Accept-Language"
+    tags = {english[1]["ETag"], chinese[1]["ETag"], traditional[1]["ETag"]}
+    assert len(tags) == 3
+    # Cached per language: asked again in other words for the same language, no build.
+    assert get(server.url, Accept_Language="zh-Hans-CN")[2] == page.body_in("zh-Hans")
+    assert get(server.url, Accept_Language="en-GB, fr;q=0.5")[2] == page.body
+    assert page.asked == ["en", "zh-Hans", "zh-Hant"]
+
+    zh_tag = chinese[1]["ETag"]
+    revalidated = get(server.url, Accept_Language="zh-CN", If_None_Match=zh_tag)
+    assert revalidated[0] == 304 and revalidated[2] == b""
+    assert revalidated[1]["Vary"] == INDEX_VARY and revalidated[1]["ETag"] == zh_tag
+    # The Chinese copy held, English asked: the English page, not a 304.
+    crossed = get(server.url, Accept_Language="en", If_None_Match=zh_tag)
+    assert (crossed[0], crossed[2], crossed[1]["Content-Language"]) == (200, page.body, "en")
+    crossed = get(server.url, Accept_Language="zh-TW", If_None_Match=english[1]["ETag"])
+    assert (crossed[0], crossed[1]["Content-Language"]) == (200, "zh-Hant")
+    # Each language's gzip has its own tag too.
+    zipped = get(server.url, Accept_Language="zh-CN", Accept_Encoding="gzip")
+    assert gzip.decompress(zipped[2]) == page.body_in("zh-Hans")
+    assert zipped[1]["ETag"] not in tags
+    assert zipped[1]["Content-Language"] == "zh-Hans"
+    assert get(server.url, If_None_Match=zipped[1]["ETag"], Accept_Encoding="gzip")[0] == 200
+    both = f"{english[1]['ETag']}, {zh_tag}"  # a cache holding both asks for either
+    assert get(server.url, Accept_Language="zh", If_None_Match=both)[0] == 304
+    assert page.builds == 3
+
+    # A publish makes every language stale; each is rebuilt when asked for, and the same
+    # bytes keep the same tag.
+    server.index.stale()
+    assert get(server.url, Accept_Language="zh-CN", If_None_Match=zh_tag)[0] == 304
+    assert page.asked[3:] == ["zh-Hans"]
+    assert get(server.url, If_None_Match=english[1]["ETag"])[0] == 304
+    assert page.asked[3:] == ["zh-Hans", "en"]
+
+
+def test_a_language_fixed_by_the_config_is_every_readers(
+    page_server: tuple[FeedServer, Page],
+) -> None:
+    """`ui_language: zh` in the config: whatever a browser asks for, the Chinese page, named
+    as such, and one ETag for it (the same bytes in the same language)."""
+    server, page = page_server
+    page.fixed = "zh-Hans"
+    english = get(server.url, Accept_Language="en-US,en;q=0.9")
+    chinese = get(server.url, Accept_Language="zh-CN")
+    for status, headers, body in (english, chinese):
+        assert (status, body) == (200, page.body_in("zh-Hans"))
+        assert headers["Content-Language"] == "zh-Hans"
+    assert english[1]["ETag"] == chinese[1]["ETag"]
+    assert get(server.url, If_None_Match=chinese[1]["ETag"])[0] == 304
+
+
 def test_the_index_page_is_rebuilt_when_old(page_server: tuple[FeedServer, Page]) -> None:
     """A failing poll changes a source's state without a publish; the page catches up."""
     server, page = page_server
@@ -321,7 +406,7 @@ def test_serves_many_concurrent_readers(feed: Path, tmp_path: Path) -> None:
     (tmp_path / "atom.xml").write_bytes(b"<feed/>")
     healthy = threading.Event()
     server = FeedServer(
-        "127.0.0.1", 0, site, health=healthy.is_set, status=lambda: {"ok": 1}, index=bytes
+        "127.0.0.1", 0, site, health=healthy.is_set, status=lambda: {"ok": 1}, index=no_page
     )
     server.start()
     try:
@@ -349,7 +434,7 @@ def test_a_reader_hanging_up_mid_answer_is_no_error(
 ) -> None:
     (tmp_path / "feed.xml").write_bytes(b"<rss>" + b"x" * 8_000_000 + b"</rss>")
     site = make_site(tmp_path, "feed.xml", "atom.xml")
-    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=bytes)
+    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=no_page)
     server.start()
     try:
         host, port = server.address
@@ -399,7 +484,7 @@ def test_group_feeds_are_routed_by_folder_and_nothing_else() -> None:
 @pytest.fixture
 def feed_server(feed: Path) -> Iterator[FeedServer]:
     site = make_site(feed.parent, "feed.xml", "atom.xml")
-    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=bytes)
+    server = FeedServer("127.0.0.1", 0, site, health=lambda: True, status=dict, index=no_page)
     server.start()
     yield server
     server.stop()
@@ -493,7 +578,8 @@ def test_each_coding_has_its_own_tag(
     answer_status, answer_headers, body = get(url, **headers)
     assert answer_status == status
     assert answer_headers["ETag"] == (zipped if coding == "gzip" else plain)
-    assert answer_headers["Vary"] == "Accept-Encoding"
+    assert answer_headers["Vary"] == "Accept-Encoding"  # a feed is in one language
+    assert "Content-Language" not in answer_headers
     if status == 200:
         assert answer_headers.get("Content-Encoding") == coding
         assert (gzip.decompress(body) if coding else body) == b"<rss>one</rss>"
@@ -543,4 +629,4 @@ def test_a_port_in_use_fails_when_the_server_is_made(feed_server: FeedServer) ->
     """The daemon turns this OSError into its 'cannot listen on …' line and exit code 2."""
     host, port = feed_server.address
     with pytest.raises(OSError):
-        FeedServer(host, port, feed_server.site, health=lambda: True, status=dict, index=bytes)
+        FeedServer(host, port, feed_server.site, health=lambda: True, status=dict, index=no_page)

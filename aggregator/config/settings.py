@@ -39,6 +39,7 @@ from aggregator.outputs.documents import (
     DocumentOptions,
     parse_front_matter_value,
 )
+from aggregator.service.ui_text import config_language
 from aggregator.sources.filters import compile_filter
 
 DEFAULT_USER_AGENT = (
@@ -120,6 +121,8 @@ class Config:
     # documents_timezone and front_matter: dates as wall time in a zone, keys added or dropped
     document_options: DocumentOptions = DEFAULT_OPTIONS
     limits: EntryLimits = field(default_factory=EntryLimits)  # how much of a poll is kept
+    # The index page's language (ui_text.LANGUAGES); None: each reader's browser decides.
+    ui_language: str | None = None
 
 
 def parse_duration(value: Any) -> int:
@@ -358,6 +361,10 @@ def _file_name(value: Any) -> str:
     return text
 
 
+def _ui_language(value: Any) -> str:
+    return config_language(_text(value))
+
+
 SOURCE_KEYS = {
     "name",
     "url",
@@ -380,6 +387,7 @@ TOP_KEYS = {
     "feed",
     "images",
     "server",
+    "ui_language",
     "sources",
     "user_agent",
     "timeout",
@@ -582,6 +590,7 @@ def build_config(tree: Any, file: Path) -> Config:
         workers=reader.value(top, "workers", "", _bounded_int(MOST_WORKERS), 8),
         max_interval=max_interval,
         documents_format=reader.value(top, "documents_format", "", _document_format, "hexo"),
+        ui_language=reader.value(top, "ui_language", "", _ui_language),
         document_options=DocumentOptions(
             timezone=reader.value(top, "documents_timezone", "", _time_zone),
             front_matter=_front_matter(reader, tree, top.get("front_matter")),

@@ -317,9 +317,9 @@ class Daemon:
         """After a republish pass: the polls behind it changed what / shows."""
         self.server.index.stale()
 
-    def index_page(self) -> bytes:
+    def index_page(self, language: str = "en") -> bytes:
         """The page at / for the running config and the database (the server caches it)."""
-        return index_page_for(self.config, self.store, self.publishing())
+        return index_page_for(self.config, self.store, self.publishing(), preferred=language)
 
     def status(self) -> dict[str, Any]:
         """Every configured source's state, for /status."""

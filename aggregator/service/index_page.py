@@ -6,12 +6,16 @@ feed reader given the server's address finds them), each source's state, the lat
 the server (which caches the bytes). Links are relative, so the page works wherever the
 server is mounted. The page holds no clock of its own (no "generated at"), so that the same
 state gives the same bytes and the same ETag, and a browser's revalidation gets a 304.
+
+The page speaks the reader's language: the server negotiates one from Accept-Language
+(ui_text.py holds the words and the negotiation) and caches a page per language, unless the
+config's `ui_language` fixes one; `<html lang>` says which. Only our own words are translated:
+titles, names, errors and entries are shown as sent (escaped, redacted) in every language.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from html import escape
 
 from aggregator.config.settings import Config
@@ -26,11 +30,12 @@ from aggregator.models import (
 from aggregator.outputs.feed_groups import FeedLink, configured_groups, published_feeds
 from aggregator.outputs.feeds import FeedInfo
 from aggregator.outputs.redact import public_url, redact_text
+from aggregator.service.ui_text import ENGLISH, TEXTS, LocalizedPage, UiText
 from aggregator.store.database import Store
 from aggregator.store.rows import SourceState
 
 LATEST = 20
-STYLE = (
+STYLE_TEMPLATE = (
     "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
     "table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.2rem .5rem;"
     "border-bottom:1px solid #ddd;vertical-align:top}th{border-bottom-color:#999}"
@@ -40,8 +45,8 @@ STYLE = (
     ".sources tr{display:block;padding:.4rem 0;border-bottom:1px solid #ddd}"
     ".sources td{display:inline;border:0;padding:0 .5rem 0 0}"
     ".sources td:first-child,.sources td:last-child{display:block}"
-    '.sources td:nth-child(3)::before{content:"fetched "}'
-    '.sources td:nth-child(4)::after{content:" entries"}}'
+    '.sources td:nth-child(3)::before{content:"{fetched}"}'
+    '.sources td:nth-child(4)::after{content:"{entries}"}}'
 )
 FORMAT_NAMES = {
     MediaType.RSS: "RSS",
@@ -57,15 +62,18 @@ def render_index(
     states: Mapping[str, SourceState],
     latest: Sequence[StoredEntry],
     publishing: Publishing = ALL_PUBLISHED,
+    language: str = ENGLISH,
 ) -> bytes:
-    """The whole page. `feeds` come from `feed_groups.published_feeds` (merged first, then three
-    per category and per source); `states` are the stored states by source name."""
+    """The whole page, in `language` (one of ui_text.LANGUAGES). `feeds` come from
+    `feed_groups.published_feeds` (merged first, then three per category and per source);
+    `states` are the stored states by source name."""
+    text = TEXTS[language]
     folders: dict[str, list[FeedLink]] = {}  # "" (merged), "category/<slug>", "source/<name>"
     for link in feeds:
         folders.setdefault(link.path.rpartition("/")[0], []).append(link)
     head = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{text.language}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>",
         *(
@@ -74,19 +82,18 @@ def render_index(
             for link in feeds
             if advertised(link)
         ),
-        f"<style>{STYLE}</style>",
+        f"<style>{style(text)}</style>",
         "</head><body>",
         f"<h1>{escape(title)}</h1>",
-        '<p class="muted">Every feed this server publishes, the state of each source and the'
-        ' newest entries. Machine-readable: <a href="status">status</a> (JSON).</p>',
+        f'<p class="muted">{text.intro}</p>',
     ]
     return "\n".join(
         [
             *head,
-            *_publishing_section(publishing),
-            *_feeds_section(title, folders),
-            *_sources_section(sources, states, folders),
-            *_latest_section(latest, sources),
+            *_publishing_section(publishing, text),
+            *_feeds_section(title, folders, text),
+            *_sources_section(sources, states, folders, text),
+            *_latest_section(latest, sources, text),
             "</body></html>",
             "",
         ]
@@ -94,10 +101,16 @@ def render_index(
 
 
 def index_page_for(
-    config: Config, store: Store, publishing: Publishing | None = None, latest: int = LATEST
-) -> bytes:
+    config: Config,
+    store: Store,
+    publishing: Publishing | None = None,
+    latest: int = LATEST,
+    preferred: str = ENGLISH,
+) -> LocalizedPage:
     """The page for the current config and database (one quick query for states, one for
-    the latest entries)."""
+    the latest entries), in the config's `ui_language` if it fixes one, else in `preferred`
+    (the language the server negotiated with the reader's browser)."""
+    language = config.ui_language or preferred
     feed = config.feed
     info = FeedInfo(feed.title, feed.link, feed.description, feed.rss_name, feed.atom_name)
     links = published_feeds(info, configured_groups(config))
@@ -105,20 +118,26 @@ def index_page_for(
     if publishing is None:
         publishing = Publishing(None, *store.document_failures())
     newest = store.newest_entries(latest)
-    return render_index(feed.title, links, config.sources, states, newest, publishing)
+    page = render_index(feed.title, links, config.sources, states, newest, publishing, language)
+    return LocalizedPage(page, language)
 
 
-def _publishing_section(publishing: Publishing) -> list[str]:
+def style(text: UiText) -> str:
+    """The stylesheet, with the narrow layout's words in the page's language."""
+    return STYLE_TEMPLATE.replace("{fetched}", text.fetched_before).replace(
+        "{entries}", text.entries_after
+    )
+
+
+def _publishing_section(publishing: Publishing, text: UiText) -> list[str]:
     """A warning at the top while outputs are not being written."""
     lines = []
     if publishing.failure:
         problem = escape(redact_text(publishing.failure) or "")
-        lines.append(f'<p class="error">Publishing is failing: {problem}</p>')
+        lines.append(f'<p class="error">{text.publishing_failing}{problem}</p>')
     if publishing.documents_failing:
-        lines.append(
-            f'<p class="error">{publishing.documents_failing} documents cannot be written '
-            f"(retried at each republish): {escape(publishing.document_error or '')}</p>"
-        )
+        count = text.documents_failing.format(count=int(publishing.documents_failing))
+        lines.append(f'<p class="error">{count}{escape(publishing.document_error or "")}</p>')
     return lines
 
 
@@ -129,19 +148,25 @@ def advertised(link: FeedLink) -> bool:
     return not link.path.startswith("source/")
 
 
-def _feeds_section(title: str, folders: Mapping[str, Sequence[FeedLink]]) -> list[str]:
+def _feeds_section(
+    title: str, folders: Mapping[str, Sequence[FeedLink]], text: UiText
+) -> list[str]:
     """One row for the merged feed and one per category; each source's feeds are in its
     row of the sources table, so a thousand sources do not push everything else down."""
-    lines = ["<h2>Feeds</h2>", "<table>", "<tr><th>Feed</th><th>Formats</th></tr>"]
+    lines = [
+        f"<h2>{text.feeds}</h2>",
+        "<table>",
+        f"<tr><th>{text.feed}</th><th>{text.formats}</th></tr>",
+    ]
     for folder, links in folders.items():
         if folder.startswith("source/"):
             continue
         if folder:
             name = links[0].title.rsplit(" (", 1)[0].removeprefix(f"{title}: ")
-            label = f'<span class="muted">category</span> {escape(name)}'
+            label = f'<span class="muted">{text.category}</span> {escape(name)}'
         else:
-            label = "All sources, merged"
-        lines.append(f"<tr><td>{label}</td>{_formats(links)}</tr>")
+            label = text.merged
+        lines.append(f"<tr><td>{label}</td>{_formats(links, text)}</tr>")
     lines.append("</table>")
     return lines
 
@@ -150,12 +175,15 @@ def _sources_section(
     sources: Sequence[Source],
     states: Mapping[str, SourceState],
     folders: Mapping[str, Sequence[FeedLink]],
+    text: UiText,
 ) -> list[str]:
+    headings = (
+        text.source, text.status, text.last_fetch, text.entries, text.feeds, text.last_error
+    )  # fmt: skip
     lines = [
-        "<h2>Sources</h2>",
+        f"<h2>{text.sources}</h2>",
         '<table class="sources">',
-        "<tr><th>Source</th><th>Status</th><th>Last fetch</th><th>Entries</th><th>Feeds</th>"
-        "<th>Last error</th></tr>",
+        "<tr>" + "".join(f"<th>{heading}</th>" for heading in headings) + "</tr>",
     ]
     for source in sources:
         state = states.get(source.name)
@@ -171,42 +199,41 @@ def _sources_section(
         lines.append(
             f'<tr><td><a href="{escape(url)}">{escape(label)}</a>'
             f' <span class="muted">{escape(source.name)}</span></td>'
-            f"<td{css}>{escape(status)}</td>"
-            f"<td>{_when(state.last_fetch if state else None)}</td>"
+            f"<td{css}>{escape(text.status_word(status))}</td>"
+            f"<td>{text.when(state.last_fetch if state else None)}</td>"
             f"<td>{state.entries if state else 0}</td>"
-            f"{_formats(folders.get(f'source/{source.name}', ()))}"
+            f"{_formats(folders.get(f'source/{source.name}', ()), text)}"
             f'<td class="error">{problem}</td></tr>'
         )
     lines.append("</table>")
     return lines
 
 
-def _formats(links: Sequence[FeedLink]) -> str:
+def _formats(links: Sequence[FeedLink], text: UiText) -> str:
     """A table cell with one link per format of one feed."""
     anchors = " ".join(
         f'<a href="{escape(link.url_path)}" type="{escape(link.media_type)}">'
-        f"{FORMAT_NAMES.get(link.media_type, 'feed')}</a>"
+        f"{FORMAT_NAMES.get(link.media_type, text.feed_label)}</a>"
         for link in links
     )
     return f'<td class="formats">{anchors}</td>'
 
 
-def _latest_section(latest: Sequence[StoredEntry], sources: Sequence[Source]) -> list[str]:
+def _latest_section(
+    latest: Sequence[StoredEntry], sources: Sequence[Source], text: UiText
+) -> list[str]:
     titles = {source.name: source.title for source in sources}
-    lines = ["<h2>Latest entries</h2>", "<ul>"]
+    lines = [f"<h2>{text.latest}</h2>", "<ul>"]
     for stored in latest:
         entry = stored.entry
         label = titles.get(entry.source) or stored.source_title or entry.source
-        title = escape(entry.title or "(untitled)")
+        title = escape(entry.title) if entry.title else text.untitled
         linked = f'<a href="{escape(entry.link)}">{title}</a>' if entry.link else title
         lines.append(
-            f'<li><span class="muted">{_when(stored.date)} · {escape(label)}</span> {linked}</li>'
+            f'<li><span class="muted">{text.when(stored.date)} · {escape(label)}</span>'
+            f" {linked}</li>"
         )
     if not latest:
-        lines.append('<li class="muted">nothing stored yet</li>')
+        lines.append(f'<li class="muted">{text.nothing_yet}</li>')
     lines.append("</ul>")
     return lines
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"

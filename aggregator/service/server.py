@@ -7,8 +7,10 @@ comparison) / If-Modified-Since, HEAD, gzip when asked and not refused (q=0), 40
 bytes cached in memory and reloaded when the file on disk changes (a stat per request), so
 many concurrent readers cost no disk reads and never touch the database or the polls. Only
 the daemon's callables read the database: /status on each request, the index page at /
-(index_page.py) at most once per INDEX_MAX_AGE or publish. Connections, their bounds in
-number, time and size, and the threads answering are http_listener.py's.
+(index_page.py) at most once per INDEX_MAX_AGE or publish and language: / is served in the
+language negotiated from Accept-Language (ui_text.py), with Content-Language, `Vary:
+Accept-Encoding, Accept-Language` and an ETag per language and coding. Connections, their
+bounds in number, time and size, and the threads answering are http_listener.py's.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from aggregator import __version__
 from aggregator.service.http_listener import HttpListener, HttpReply, HttpRequest, Limits
+from aggregator.service.ui_text import LocalizedPage, negotiate
 from aggregator.text import parse_http_date
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,7 @@ class Representation:
     etag: str
     gzip_etag: str
     modified_ns: int  # the file's mtime, for Last-Modified and If-Modified-Since
+    language: str | None = None  # of a page built in a language: Content-Language
 
     @property
     def size(self) -> int:
@@ -159,53 +163,63 @@ class FeedCache:
 
 
 class PageCache:
-    """The index page as served: built by the daemon's `build` callable (which queries the
-    database), then reused until it is marked stale (a publish or a reload happened) or is
-    older than `max_age` (a poll that failed changes a source's state without a publish).
+    """The index page as served, one per language: built by the daemon's `build` callable
+    (which queries the database) for a language, then reused until it is marked stale (a
+    publish or a reload happened) or is older than `max_age` (a poll that failed changes a
+    source's state without a publish). `build` returns the page's bytes, as a
+    `LocalizedPage` when they are in another language than the one asked for (the config's
+    `ui_language` fixes one).
 
     Concurrent requests for a stale page wait for one build instead of each running it. A
     rebuild that gives the same bytes keeps the same representation, so a browser's
     If-None-Match still gets a 304.
     """
 
-    def __init__(self, build: Callable[[], bytes], max_age: float = INDEX_MAX_AGE) -> None:
+    def __init__(self, build: Callable[[str], bytes], max_age: float = INDEX_MAX_AGE) -> None:
         self._build = build
         self.max_age = max_age
         self._lock = threading.Lock()
         self._marks = itertools.count(1)  # next() is atomic: stale() never waits for a build
         self._generation = 0
-        self._current: tuple[int, float, Representation] | None = None  # generation, built at
+        # language asked for -> (generation, built at, page); a few languages at most
+        self._current: dict[str, tuple[int, float, Representation]] = {}
 
     def stale(self) -> None:
-        """The page no longer shows the database; the next request rebuilds it."""
+        """The pages no longer show the database; the next request for each rebuilds it."""
         self._generation = next(self._marks)
 
-    def get(self) -> Representation:
-        """The current page; raises whatever `build` raises."""
-        if (page := self._fresh()) is not None:
+    def get(self, language: str) -> Representation:
+        """The current page in `language`; raises whatever `build` raises."""
+        if (page := self._fresh(language)) is not None:
             return page
         with self._lock:
-            if (page := self._fresh()) is not None:
+            if (page := self._fresh(language)) is not None:
                 return page
             generation, started = self._generation, time.monotonic()
-            body = self._build()
-            current = self._current
-            if current is not None and current[2].body == body:
+            body = self._build(language)
+            built_in = body.language if isinstance(body, LocalizedPage) else language
+            body = bytes(body)
+            current = self._current.get(language)
+            if current is not None and (current[2].body, current[2].language) == (body, built_in):
                 page = current[2]
             else:
-                page = _representation((0, len(body), 0), body, time.time_ns())
-            self._current = (generation, started, page)
+                page = _representation((0, len(body), 0), body, time.time_ns(), built_in)
+            self._current[language] = (generation, started, page)
             return page
 
-    def _fresh(self) -> Representation | None:
-        current = self._current
+    def _fresh(self, language: str) -> Representation | None:
+        current = self._current.get(language)
         if current is None or current[0] != self._generation:
             return None
         return current[2] if time.monotonic() - current[1] < self.max_age else None
 
 
-def _representation(stamp: tuple[int, int, int], body: bytes, modified_ns: int) -> Representation:
+def _representation(
+    stamp: tuple[int, int, int], body: bytes, modified_ns: int, language: str | None = None
+) -> Representation:
     digest = hashlib.sha256(body).hexdigest()[:32]
+    if language is not None:  # its own tags, whatever bytes another language's page has
+        digest = f"{digest}-{language}"
     return Representation(
         stamp=stamp,
         body=body,
@@ -214,6 +228,7 @@ def _representation(stamp: tuple[int, int, int], body: bytes, modified_ns: int) 
         etag=f'"{digest}"',
         gzip_etag=f'"{digest}-gzip"',
         modified_ns=modified_ns,
+        language=language,
     )
 
 
@@ -273,8 +288,9 @@ class FeedServer:
     """The routes over an `HttpListener` (http_listener.py) in a background thread.
 
     `health`, `status` and `index` are the daemon's: /healthz answers 200 while `health()`
-    is true, /status returns `status()` as JSON, / serves the HTML bytes `index()` builds,
-    cached in `self.index` (the daemon calls `self.index.stale()` after it publishes).
+    is true, /status returns `status()` as JSON, / serves the HTML bytes `index(language)`
+    builds for the language negotiated with the request (ui_text.negotiate), cached per
+    language in `self.index` (the daemon calls `self.index.stale()` after it publishes).
     """
 
     def __init__(
@@ -284,7 +300,7 @@ class FeedServer:
         site: Site,
         health: Callable[[], bool],
         status: Callable[[], dict[str, Any]],
-        index: Callable[[], bytes],
+        index: Callable[[str], bytes],
         limits: Limits | None = None,
     ) -> None:
         self.site = site  # replaced whole on reload; a reference read is atomic
@@ -344,12 +360,12 @@ class FeedServer:
                 body,
             )
         try:
-            page = self.index.get()
+            page = self.index.get(negotiate(request.headers.get("accept-language")))
         except Exception:
             log.exception("cannot build the index page")
             return _plain(HTTPStatus.INTERNAL_SERVER_ERROR, b"no page\n")
         # Built at a moment, not from a file: the ETag alone validates it.
-        return _validated(page, HTML_TYPE, request, dated=False)
+        return _validated(page, HTML_TYPE, request, dated=False, vary=INDEX_VARY)
 
     def _feed(self, feed: FeedFile, request: HttpRequest) -> HttpReply:
         representation = self.cache.get(feed.path)
@@ -364,6 +380,8 @@ class FeedServer:
 
 
 NO_STORE = ("Cache-Control", "no-store")  # health, status, errors: always fresh
+FEED_VARY = "Accept-Encoding"
+INDEX_VARY = "Accept-Encoding, Accept-Language"  # the page speaks the reader's language
 
 
 def _plain(status: HTTPStatus, body: bytes, *headers: tuple[str, str]) -> HttpReply:
@@ -371,14 +389,18 @@ def _plain(status: HTTPStatus, body: bytes, *headers: tuple[str, str]) -> HttpRe
 
 
 def _validated(
-    representation: Representation, content_type: str, request: HttpRequest, dated: bool
+    representation: Representation,
+    content_type: str,
+    request: HttpRequest,
+    dated: bool,
+    vary: str = FEED_VARY,
 ) -> HttpReply:
     """`representation` in the coding the client takes, or 304 when its copy is current."""
     compressed = accepts_gzip(request.headers.get("accept-encoding"))
     etag = representation.gzip_etag if compressed else representation.etag
     headers = [
         ("ETag", etag),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", vary),
         ("Cache-Control", "no-cache"),  # readers may keep it, but must revalidate
     ]
     modified_ns = representation.modified_ns if dated else None
@@ -393,6 +415,8 @@ def _validated(
     ):
         return HttpReply(HTTPStatus.NOT_MODIFIED, headers)
     headers.append(("Content-Type", content_type))
+    if representation.language is not None:
+        headers.append(("Content-Language", representation.language))
     if compressed:
         headers.append(("Content-Encoding", "gzip"))
         return HttpReply(HTTPStatus.OK, headers, representation.gzipped)

@@ -193,3 +193,68 @@ def check_feed(session: requests.Session, url: str) -> str:
         entries = parsed.entries
     assert bool(entries) != ("/source/broken/" in url), url
     return expected
+
+
+def test_the_index_page_in_a_chinese_browser(
+    feed_server: FeedServer,
+    tmp_path: Path,
+    start_daemon: Callable[..., RunningDaemon],
+) -> None:
+    """A browser set to Chinese (zh-CN) gets the page in Simplified Chinese: its headings,
+    column names, status words and times; titles and errors as their feeds sent them."""
+    browser = chromium()
+    feed_server.serve("/news", rsshub_feed([rsshub_item(i) for i in range(3)]))
+    feed_server.serve("/broken", b"<html>oops</html>", status=500, etag=False)
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "news", "url": local(feed_server, "/news"), "title": "半岛新闻"},
+            {"name": "broken", "url": local(feed_server, "/broken"), "title": "Broken & Co"},
+            {"name": "paused", "url": local(feed_server, "/paused"), "enabled": False},
+        ],
+    )
+    daemon = start_daemon(config)
+    session = requests.Session()
+    session.trust_env = False
+    base = f"http://{daemon.host}:{daemon.port}/"
+    wait_for(
+        lambda: len(feedparser.parse(session.get(base + "feed.xml").content).entries) == 3,
+        "the merged feed to hold three entries",
+    )
+    wait_for(lambda: daemon.status("broken")["consecutive_errors"] >= 1, "the broken poll")
+
+    # What the server says about the page, to a client asking as the browser will.
+    asked = session.get(base, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert asked.headers["Content-Language"] == "zh-Hans"
+    assert asked.headers["Vary"] == "Accept-Encoding, Accept-Language"
+    english = session.get(base, headers={"Accept-Language": "en-US"})
+    assert english.headers["Content-Language"] == "en"
+    assert english.headers["ETag"] != asked.headers["ETag"]
+
+    profile = tmp_path / "chromium"
+    profile.mkdir()
+    chinese = ("--lang=zh-CN", "--accept-lang=zh-CN")
+    page = lxml.html.fromstring(browse(browser, profile, *chinese, "--dump-dom", base))
+    assert page.get("lang") == "zh-Hans"
+    assert text_of(page.find(".//h1")) == "Test merged feed"  # the config's title, as written
+    headings = [text_of(heading) for heading in page.findall(".//h2")]
+    assert headings == ["订阅源", "来源", "最新条目"]
+    table = page.xpath("//h2[text()='来源']/following-sibling::table[1]")[0]
+    assert [text_of(cell) for cell in table.findall(".//th")] == [
+        "来源", "状态", "上次抓取", "条目", "订阅源", "最近的错误"
+    ]  # fmt: skip
+    rows = {
+        text_of(row.find("td")): [text_of(cell) for cell in row.findall("td")]
+        for row in table.xpath(".//tr[td]")
+    }
+    assert rows["半岛新闻 news"][1] == "正常" and rows["半岛新闻 news"][3] == "3"
+    assert "年" in rows["半岛新闻 news"][2] and rows["半岛新闻 news"][2].endswith(" UTC")
+    assert rows["Broken & Co broken"][1] == "错误" and "500" in rows["Broken & Co broken"][5]
+    assert rows["paused paused"][1:3] == ["已停用", "从未"]
+    assert "全部来源（合并）" in text_of(page.find(".//body"))
+
+    screenshot = tmp_path / "index-zh.png"
+    browse(browser, profile, *chinese, f"--screenshot={screenshot}", "--window-size=1200,900", base)
+    assert png_size(screenshot) == (1200, 900)
+    print(f"screenshot of the index page in Chinese: {screenshot}")
+    assert daemon.stop()[0] == 0
