@@ -5,9 +5,12 @@ parts live beside it: the one-instance lock (instance_lock.py), systemd notifica
 Threads and who owns what:
 - the main thread waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads), watches the
   config file's mtime, and pings the systemd watchdog while the scheduler is alive;
-- APScheduler fires one date job per source, at the time the last poll recorded in the
-  database (`sources.next_poll`), into a pool of `workers` threads; the job is re-added only
-  after the previous one finished, so one source is never polled twice at once;
+- when each source is due has one owner, the database (`sources.next_poll`): APScheduler
+  reads its source jobs from that column (source_jobs.py) and hands due polls to a pool of
+  `workers` threads; a poll writes the next time itself, and a failure of ours writes a
+  retry, so no second copy of the schedule can disagree with it or lose a source; a
+  source is in flight from being handed out until its poll ends, so it is never polled
+  twice at once;
 - one republisher thread writes pending documents and the merged feed after polls that
   changed something, one pass per burst, never two passes at once;
 - the HTTP server (server.py) answers on its own threads from bytes in memory.
@@ -15,7 +18,6 @@ Threads and who owns what:
 
 from __future__ import annotations
 
-import contextlib
 import faulthandler
 import logging
 import os
@@ -23,30 +25,21 @@ import queue
 import signal
 import threading
 import time
-from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_SUBMITTED,
-    JobExecutionEvent,
-    JobSubmissionEvent,
-)
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator import __version__
 from aggregator.config.settings import Config, load_config
 from aggregator.errors import AggregatorError, OutputError
-from aggregator.models import FEED_FILES, PollStatus, Publishing, SourceStatus
+from aggregator.models import FEED_FILES, PollStatus, Publishing, Source, SourceStatus
 from aggregator.outputs.atomic import remove_stale_temps
 from aggregator.outputs.feed_groups import configured_groups, published_feeds
 from aggregator.outputs.feeds import FeedInfo
@@ -62,6 +55,7 @@ from aggregator.service.index_page import index_page_for
 from aggregator.service.instance_lock import InstanceLock
 from aggregator.service.republisher import Republisher
 from aggregator.service.server import FeedFile, FeedServer, Site, served_type
+from aggregator.service.source_jobs import SourceJobStore
 from aggregator.service.status_report import status_report
 from aggregator.service.systemd_notify import notify, watchdog_interval
 from aggregator.store.database import Store
@@ -72,7 +66,6 @@ log = logging.getLogger(__name__)
 STOP_WAIT = 20.0  # seconds running polls get to finish after SIGTERM
 CONFIG_WATCH = 5.0  # seconds between looks at the config file's mtime
 CONFIG_SETTLE = 1.0  # seconds a changed config file must stay unchanged before a reload
-RECONCILE = 30.0  # seconds between checks that every enabled source has a poll scheduled
 HEARTBEAT = 5.0  # seconds between the scheduler's proofs of life
 HEARTBEAT_STALE = 4 * HEARTBEAT
 # One parser process, where `aggregator update` runs one per core (up to 4): the daemon's
@@ -94,27 +87,18 @@ class Daemon:
         self._states_at_start = {state.name: state for state in store.source_states()}
         self.pipeline = Pipeline(config, store, parse_processes=DAEMON_PARSE_PROCESSES)
         self._requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
-        # (source, next poll, exception) of each finished poll; None ends the thread.
-        self._finished: queue.SimpleQueue[
-            tuple[str, datetime | None, BaseException | None] | None
-        ] = queue.SimpleQueue()
-        self._rescheduler = threading.Thread(
-            target=self._reschedule, name="reschedule", daemon=True
-        )
-        self._state = threading.Condition()  # guards pipeline and the sets and lists below
+        # Guards pipeline, config, the running map, the retired list, and the job store's
+        # set of sources (swapped with the pipeline, so a handed-out poll sees the two agree).
+        self._state = threading.Condition()
         self._running: dict[str, Pipeline] = {}  # source name -> the pipeline polling it
         self._retired: list[Pipeline] = []  # replaced by a reload, closed once unused
-        self._pending: set[str] = set()  # finished polls the rescheduler has not handled yet
-        # Polls handed to the worker pool and not finished: a due poll leaves the job store
-        # when it is handed over, and may then wait minutes for a free worker (a first start
-        # with thousands of sources). A count, not a set: the submission event can come
-        # after the poll already finished.
-        self._submitted: Counter[str] = Counter()
-        self._suspects: set[str] = set()  # sources found without a schedule once (main thread)
         self._stopping = False
         self._heartbeat = time.monotonic()
+        self.jobs = SourceJobStore(store, self._poll)
+        self.jobs.use(_enabled(config))
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
+            jobstores={"default": MemoryJobStore(), "sources": self.jobs},
             executors={
                 "default": ThreadPoolExecutor(config.workers),
                 # Its own thread, so that slow polls filling the pool never look like death.
@@ -122,8 +106,6 @@ class Daemon:
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self.scheduler.add_listener(self._submitted_poll, EVENT_JOB_SUBMITTED)
-        self.scheduler.add_listener(self._after_poll, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.republisher = Republisher(lambda: self.pipeline.publisher, self._published)
         try:
             self.server = FeedServer(
@@ -150,7 +132,10 @@ class Daemon:
             self._prepare_outputs()
             self.server.start()
             self.republisher.start()
-            self._rescheduler.start()
+            enabled = _enabled(self.config)
+            # Used once: at 10,000 sources they are megabytes of validators and times.
+            states, self._states_at_start = self._states_at_start, {}
+            self.store.schedule_polls(self._first_polls(enabled, states))
             self.scheduler.start()
             self._heartbeat = time.monotonic()
             self.scheduler.add_job(
@@ -159,10 +144,6 @@ class Daemon:
                 id="_heartbeat",
                 executor="heartbeat",
             )
-            enabled = [s.name for s in self.config.sources if s.enabled]
-            # Used once: at 10,000 sources they are megabytes of validators and times.
-            states, self._states_at_start = self._states_at_start, {}
-            self._start_sources(enabled, states)
             feeds = " ".join(
                 self.server.url + feed.href
                 for feed in self.server.site.feeds.values()
@@ -228,7 +209,6 @@ class Daemon:
         tick = min(CONFIG_WATCH, watchdog) if watchdog else CONFIG_WATCH
         seen = _file_stamp(self.config.path)
         changing: tuple[int, int, int] | None = None  # a new stamp, waiting to settle
-        checked = time.monotonic()
         while True:
             try:
                 action, why = self._requests.get(timeout=CONFIG_SETTLE if changing else tick)
@@ -251,9 +231,6 @@ class Daemon:
                     changing = stamp
             # Timed waits do not count time suspended; this catches up at once after a resume.
             self.scheduler.wakeup()
-            if time.monotonic() - checked > RECONCILE:
-                checked = time.monotonic()
-                self._reschedule_lost()
             if watchdog and self.healthy():
                 notify("WATCHDOG=1")
 
@@ -261,6 +238,7 @@ class Daemon:
         notify("STOPPING=1")
         with self._state:
             self._stopping = True
+            self.jobs.use(())  # no more polls handed out; the database keeps every time
             running = sorted(self._running)
         if running:
             log.info("waiting up to %g s for running polls: %s", STOP_WAIT, ", ".join(running))
@@ -273,9 +251,6 @@ class Daemon:
             unfinished = sorted(self._running)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self._rescheduler.is_alive():
-            self._finished.put(None)
-            self._rescheduler.join(5)
         if self.republisher.alive():
             self.republisher.stop(timeout=STOP_WAIT)
         self.server.stop()
@@ -303,7 +278,6 @@ class Daemon:
             and self.scheduler.running
             and self.republisher.alive()
             and self.republisher.failure is None
-            and self._rescheduler.is_alive()
             and time.monotonic() - self._heartbeat < HEARTBEAT_STALE
         )
 
@@ -324,11 +298,13 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """Every configured source's state, for /status."""
         states = {state.name: state for state in self.store.source_states()}
-        scheduled = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
         with self._state:
-            running, waiting = set(self._running), self._waiting()
+            config = self.config
+            running = set(self._running)
+        waiting = self.jobs.in_flight() - running
+        scheduled = {name: states[name].next_poll for name in _enabled(config) if name in states}
         return status_report(
-            self.config.sources,
+            config.sources,
             states,
             scheduled,
             running,
@@ -340,16 +316,20 @@ class Daemon:
 
     # -- scheduling -----------------------------------------------------------------------
 
-    def _start_sources(
+    def _first_polls(
         self, names: list[str], states: dict[str, SourceState], moved: tuple[str, ...] = ()
-    ) -> None:
+    ) -> dict[str, datetime | None]:
+        """The next poll of each of these sources at a start (or as a reload starts them),
+        for those whose stored time changes: new, due, URL changed, or gone (None)."""
         now = datetime.now(UTC)
+        times: dict[str, datetime | None] = {}
         for name in names:
             source = self.pipeline.sources[name]
             state = states.get(name)
+            stored = state.next_poll if state else None
             delay = first_poll_delay(
                 now,
-                state.next_poll if state else None,
+                stored,
                 source.interval,
                 gone=state is not None and state.status == SourceStatus.GONE,
                 url_changed=name in moved or (state is not None and state.url != source.url),
@@ -361,122 +341,63 @@ class Daemon:
                     "change its url or remove it from the config",
                     name,
                 )
-                continue
-            self._schedule(name, now + timedelta(seconds=delay))
+            when = None if delay is None else now + timedelta(seconds=delay)
+            if when != stored:
+                times[name] = when
+        return times
 
-    def _schedule(self, name: str, when: datetime) -> None:
-        self.scheduler.add_job(
-            self._poll,
-            DateTrigger(run_date=when, timezone=UTC),
-            args=(name,),
-            id=name,
-            name=f"poll {name}",
-            replace_existing=True,
-        )
+    def _poll(self, name: str) -> None:
+        """One due poll, handed out by the source job store; it writes the next one."""
+        next_poll: datetime | None = None
+        try:
+            with self._state:
+                pipeline = self.pipeline
+                source = pipeline.sources.get(name)
+                if self._stopping or source is None or not source.enabled:
+                    return
+                self._running[name] = pipeline
+            try:
+                next_poll = self._poll_source(pipeline, source)
+            except Exception as exc:  # ours (database, disk, a bug), not the source's
+                next_poll = self._poll_failed(source, exc)
+            finally:
+                with self._state:
+                    self._running.pop(name, None)
+                    self._state.notify_all()
+            self._close_retired()
+        finally:
+            if self.jobs.release(name, next_poll):
+                self.scheduler.wakeup()
 
-    def _unschedule(self, name: str) -> None:
-        # Not found: running now (its listener will not re-add it) or never scheduled.
-        with contextlib.suppress(JobLookupError):
-            self.scheduler.remove_job(name)
-
-    def _poll(self, name: str) -> datetime | None:
-        """One scheduled poll; returns when the next one is due (None: not again)."""
-        with self._state:
-            pipeline = self.pipeline
-            source = pipeline.sources.get(name)
-            if self._stopping or source is None or not source.enabled:
-                return None
-            self._running[name] = pipeline
+    def _poll_source(self, pipeline: Pipeline, source: Source) -> datetime | None:
         result = pipeline.poll(source)
         if result.status in {PollStatus.NEW, PollStatus.CHANGED}:
             self.republisher.request()
-        state = self.store.source_state(name)
+        state = self.store.source_state(source.name)
         if state is not None and state.status == SourceStatus.GONE:
             log.warning(
                 "source=%s disabled: its server says it is gone for good (HTTP 410); "
                 "change its url or remove it from the config",
-                name,
+                source.name,
             )
-            return None
         return state.next_poll if state else None
 
-    def _submitted_poll(self, event: JobSubmissionEvent) -> None:
-        if not event.job_id.startswith("_"):
-            with self._state:
-                self._count_submitted(event.job_id, 1)
-
-    def _count_submitted(self, name: str, change: int) -> None:
-        """Add `change` to a source's submitted polls (call with `_state` held); a count
-        that comes back to nothing is dropped."""
-        self._submitted[name] += change
-        if not self._submitted[name]:
-            del self._submitted[name]
-
-    def _after_poll(self, event: JobExecutionEvent) -> None:
-        """Note that a poll finished and hand its outcome to the rescheduler thread.
-
-        This must not touch the scheduler: when a poll finishes before APScheduler attached
-        its done-callback (a fast poll on a busy machine), this runs on the scheduler's own
-        thread, inside its job-store lock and before it drops the finished job; a job added
-        here under the same id would be the one dropped, and the source never polled again.
-        """
-        name = event.job_id
-        if name.startswith("_"):
-            return
-        with self._state:
-            self._running.pop(name, None)
-            self._count_submitted(name, -1)
-            self._pending.add(name)
-            self._state.notify_all()
-        self._finished.put((name, event.retval, event.exception))
-
-    def _reschedule(self) -> None:
-        """Re-add each source's job once its poll has finished, at the time the poll recorded.
-
-        Runs on its own thread, so adding a job waits for the scheduler to have dropped the
-        finished one; and APScheduler counted the poll as finished before its listener ran,
-        so the new job can never be refused as a second instance of a running one.
-        """
-        while (item := self._finished.get()) is not None:
-            name, when, error = item
-            try:
-                self._close_retired()
-                with self._state:
-                    if self._stopping:
-                        continue
-                source = self.pipeline.sources.get(name)
-                if source is None or not source.enabled:
-                    continue
-                if error is not None:
-                    # Our fault (database, disk), not the source's: retry, never give up.
-                    delay = max(source.interval, BACKOFF_BASE)
-                    log.error("source=%s poll failed: %s; retrying in %d s", name, error, delay)
-                    when = datetime.now(UTC) + timedelta(seconds=delay)
-                if when is not None:
-                    self._schedule(name, when)
-            except Exception as exc:  # one source's next poll must not end everyone's
-                self._reschedule_failed(name, exc)
-            finally:
-                with self._state:
-                    self._pending.discard(name)
-
-    def _reschedule_failed(self, name: str, exc: Exception) -> None:
-        """A source's next poll could not be worked out or scheduled (a bug: config values
-        are bounded): log it, show it on the source (`sources`, /status, /) and try again at
-        the backoff cap; should even that fail, the safety net (`_reschedule_lost`) does."""
-        problem = f"cannot schedule the next poll: {type(exc).__name__}: {exc}"
-        when = datetime.now(UTC) + timedelta(seconds=BACKOFF_CAP)
-        log.error("source=%s %s; trying again at %s", name, problem, f"{when:%Y-%m-%d %H:%M}")
-        log.debug("source=%s scheduling failed", name, exc_info=exc)
+    def _poll_failed(self, source: Source, exc: Exception) -> datetime:
+        """Retry a poll that failed on our side, never giving up: one interval on (at least
+        BACKOFF_BASE, at most BACKOFF_CAP), shown on the source. Should even that not be
+        written (the database is failing), the source is held until then in memory."""
+        delay = min(max(source.interval, BACKOFF_BASE), BACKOFF_CAP)
+        when = datetime.now(UTC) + timedelta(seconds=delay)
+        log.error("source=%s poll failed: %s; retrying in %d s", source.name, exc, delay)
+        log.debug("source=%s poll failed", source.name, exc_info=exc)
         try:
-            state = self.store.source_state(name)
-            if state is not None:
-                self.store.save_state(
-                    replace(state, status=SourceStatus.ERROR, error=problem, next_poll=when)
-                )
-            self._schedule(name, when)
+            self.store.note_poll_failure(
+                source.name, f"poll failed: {type(exc).__name__}: {exc}", when
+            )
         except Exception as again:
-            log.error("source=%s cannot record or schedule its next poll either: %s", name, again)
+            log.error("source=%s cannot record its next poll either: %s", source.name, again)
+            self.jobs.hold(source.name, when)
+        return when
 
     # -- reload ---------------------------------------------------------------------------
 
@@ -499,21 +420,20 @@ class Daemon:
         with self._state:
             old = self.pipeline
             self.pipeline, self.config = pipeline, config
+            self.jobs.use(_enabled(config))  # stopped sources are no longer handed out
             self._retired.append(old)
-            # Polling or waiting for a worker: their jobs are re-added when they finish.
-            running = set(self._running) | self._waiting()
+        # Polling or waiting for a worker: each writes its next time when it ends.
+        busy = self.jobs.in_flight()
         self._close_retired()
         plan = plan_reload(old.sources, pipeline.sources)
         self.server.site = _site(config)
         self.server.index.stale()  # sources, titles and feeds may have changed
-        for name in plan.stop:
-            self._unschedule(name)
-        starting = [name for name in plan.start + plan.moved if name not in running]
-        self._start_sources(starting, states, moved=plan.moved)
+        starting = [name for name in plan.start + plan.moved if name not in busy]
+        times = self._first_polls(starting, states, moved=plan.moved)
         now = datetime.now(UTC)
         for name in plan.retimed:
             state = states.get(name)
-            if name in running or state is None:
+            if name in busy or state is None:
                 continue
             source = pipeline.sources[name]
             due = retimed_next_poll(
@@ -528,7 +448,16 @@ class Daemon:
                 now, due, source.interval, gone=state.status == SourceStatus.GONE
             )
             if delay is not None:
-                self._schedule(name, now + timedelta(seconds=delay))
+                times[name] = now + timedelta(seconds=delay)
+        try:
+            self.store.schedule_polls(times)
+        except AggregatorError as exc:
+            log.error(
+                "config reload (%s): cannot write when sources are polled (%s); sources it "
+                "started or changed keep their stored times until the next reload",
+                reason, exc,
+            )  # fmt: skip
+        self.scheduler.wakeup()
         self.republisher.request()  # titles and feed settings may have changed
         log.info(
             "config reloaded (%s): %d sources enabled; started=%s stopped=%s moved=%s retimed=%s",
@@ -549,39 +478,6 @@ class Daemon:
             self._retired = [p for p in self._retired if id(p) in in_use]
         for pipeline in done:
             pipeline.close()
-
-    def _reschedule_lost(self) -> None:
-        """A safety net: an enabled source that twice in a row (RECONCILE apart) was neither
-        scheduled, nor waiting for a worker, nor polling, nor about to be rescheduled has been
-        lost by a bug; say so and schedule it again."""
-        scheduled = {job.id for job in self.scheduler.get_jobs()}
-        with self._state:
-            busy = set(self._running) | self._pending | self._waiting()
-            sources = dict(self.pipeline.sources)
-        unscheduled = [
-            name
-            for name, source in sources.items()
-            if source.enabled and name not in scheduled and name not in busy
-        ]
-        # Every source's state only when some source has no poll: at 10,000 sources that is
-        # 10,000 rows, and this runs every RECONCILE seconds.
-        states = {s.name: s for s in self.store.source_states()} if unscheduled else {}
-        lost = {
-            name
-            for name in unscheduled
-            if getattr(states.get(name), "status", None) != SourceStatus.GONE
-        }
-        now = datetime.now(UTC)
-        for name in sorted(lost & self._suspects):
-            state = states.get(name)
-            log.warning("source=%s had no poll scheduled (a bug); scheduling it again", name)
-            delay = first_poll_delay(now, state.next_poll if state else None, 60)
-            self._schedule(name, now + timedelta(seconds=delay or 0))
-        self._suspects = lost - self._suspects
-
-    def _waiting(self) -> set[str]:
-        """Sources whose due poll waits for a free worker (call with `_state` held)."""
-        return {name for name, count in self._submitted.items() if count > 0} - set(self._running)
 
     def _keep_fixed_settings(self, config: Config) -> Config:
         """Settings a running daemon cannot change; kept, with a warning, until a restart."""
@@ -623,6 +519,10 @@ def run_daemon(config: Config) -> int:
     finally:
         lock.release()
     return 0
+
+
+def _enabled(config: Config) -> list[str]:
+    return [source.name for source in config.sources if source.enabled]
 
 
 def _site(config: Config) -> Site:

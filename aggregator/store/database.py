@@ -7,7 +7,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from aggregator.errors import StoreError
-from aggregator.models import Entry, ImageOutcome, StoredEntry
+from aggregator.models import Entry, ImageOutcome, SourceStatus, StoredEntry
 from aggregator.outputs.atomic import write_atomic
 from aggregator.store.rows import (
     ENTRY_SELECT,
@@ -217,6 +217,65 @@ class Store:
         with self._lock:
             rows = list(self.db.query(sql + " ORDER BY s.name", params))
         return [source_state(row) for row in rows]
+
+    # -- when sources are polled (the daemon's job store, aggregator/service/source_jobs.py) --
+
+    def due_polls(self, now: datetime) -> list[tuple[str, datetime]]:
+        """(name, next poll) of every source due at `now`, the longest overdue first."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT name, next_poll FROM sources WHERE next_poll <= ? ORDER BY next_poll",
+                [iso(now)],
+            ).fetchall()
+        return [(name, _moment(text)) for name, text in rows]
+
+    def earliest_poll(self, wanted: Callable[[str], bool]) -> datetime | None:
+        """The first next poll, in time, of a source `wanted` accepts; None: there is none.
+        Rows are read in order until one is accepted, so sources skipped are cheap."""
+        with self._lock:
+            cursor = self.db.execute(
+                "SELECT name, next_poll FROM sources WHERE next_poll IS NOT NULL ORDER BY next_poll"
+            )
+            try:
+                for name, text in cursor:
+                    if wanted(name):
+                        return _moment(text)
+            finally:
+                cursor.close()
+        return None
+
+    def scheduled_polls(self, names: Sequence[str] | None = None) -> dict[str, datetime]:
+        """Each source's next poll (of those `names`, or all), in time order; sources that
+        will not be polled again (gone) are left out."""
+        sql = "SELECT name, next_poll FROM sources WHERE next_poll IS NOT NULL"
+        found: list[tuple[str, str]] = []
+        with self._lock:
+            if names is None:
+                found = self.db.execute(sql + " ORDER BY next_poll").fetchall()
+            else:
+                for chunk, marks in in_chunks(names):
+                    found += self.db.execute(f"{sql} AND name IN ({marks})", chunk).fetchall()
+                found.sort(key=lambda row: row[1])
+        return {name: _moment(text) for name, text in found}
+
+    def schedule_polls(self, times: Mapping[str, datetime | None]) -> None:
+        """Set several sources' next poll in one transaction (None: not polled again)."""
+        if not times:
+            return
+        with self.transaction():
+            self.db.conn.executemany(
+                "UPDATE sources SET next_poll = ? WHERE name = ?",
+                [(iso(when), name) for name, when in times.items()],
+            )
+
+    def note_poll_failure(self, name: str, error: str, when: datetime) -> None:
+        """A poll failed on our side (database, disk, a bug), not the source's: show why on
+        the source and poll it again at `when`."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE sources SET status = ?, error = ?, next_poll = ? WHERE name = ?",
+                [SourceStatus.ERROR, error, iso(when), name],
+            )
 
     # -- entries --------------------------------------------------------------------------
 
@@ -625,6 +684,12 @@ class Store:
                 "INSERT OR REPLACE INTO images (url, name, error, checked) VALUES (?, ?, ?, ?)",
                 [(o.url, o.name, o.error, iso(o.checked)) for o in outcomes],
             )
+
+
+def _moment(text: str) -> datetime:
+    moment = parse_iso(text)
+    assert moment is not None  # only called on columns known not to be NULL
+    return moment
 
 
 def in_chunks(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:

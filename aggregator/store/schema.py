@@ -10,7 +10,7 @@ from typing import Any
 from aggregator.sources.sanitize import plain_text, valid_url
 from aggregator.store.rows import canonical_link
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -192,6 +192,13 @@ MIGRATIONS: dict[int, str] = {
     # the feeds are written.
     8: """
     ALTER TABLE documents_pending ADD COLUMN error TEXT;
+    """,
+    # The daemon's scheduler reads its jobs from `sources` (aggregator/service/source_jobs.py):
+    # every time it wakes it asks which sources are due and when the next one is, which
+    # without an index is a scan of every source. `next_poll` is written by `iso`, one
+    # fixed-width UTC format, so its text sorts as its time does.
+    9: """
+    CREATE INDEX sources_by_next_poll ON sources (next_poll);
     """,
 }
 
