@@ -62,6 +62,86 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+# The extension namespaces real feeds declare, under their usual prefixes.
+NAMESPACES = (
+    'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" '
+    'xmlns:dcterms="http://purl.org/dc/terms/" xmlns:media="http://search.yahoo.com/mrss/" '
+    'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
+    'xmlns:slash="http://purl.org/rss/1.0/modules/slash/" '
+    'xmlns:wfw="http://wellformedweb.org/CommentAPI/" '
+    'xmlns:sy="http://purl.org/rss/1.0/modules/syndication/" '
+    'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0" '
+    'xmlns:georss="http://www.georss.org/georss" '
+    'xmlns:podcast="https://podcastindex.org/namespace/1.0" '
+    'xmlns:thr="http://purl.org/syndication/thread/1.0"'
+)
+# Item-level extension elements: `{t}` a text, `{h}` HTML, `{u}` a URL, `{a}` an attribute.
+EXTENSIONS = [
+    "<dc:creator>{t}</dc:creator>",
+    "<dc:date>{t}</dc:date>",
+    "<dc:date>2024-03-01T09:30:00Z</dc:date>",
+    "<dc:subject>{t}</dc:subject>",
+    "<dc:title>{t}</dc:title>",
+    "<dc:description>{h}</dc:description>",
+    "<dcterms:modified>2024-03-02T10:00:00+01:00</dcterms:modified>",
+    "<dcterms:issued>Fri, 28 Jan 2022 04:45:33 GMT</dcterms:issued>",
+    "<content:encoded>{h}</content:encoded>",
+    "<atom:link href='{u}'/>",
+    "<atom:link rel='self' href='{u}'/>",
+    "<atom:link rel='enclosure' type='image/png' href='{u}'/>",
+    "<atom:link rel='hub' href='{u}'/>",
+    "<media:content url='{u}' medium='image' width='10'/>",
+    "<media:content url='{u}' type='IMAGE/JPEG'/>",
+    "<media:content url='{u}' type='video/mp4'><media:credit role='x'>{t}</media:credit>"
+    "</media:content>",
+    "<media:content url='{u}'><media:thumbnail url='{u}'/></media:content>",
+    "<media:thumbnail url='{u}' width='1'/>",
+    "<media:thumbnail url='{u}'>{t}</media:thumbnail>",
+    "<media:group><media:content url='{u}' medium='image'/><media:thumbnail url='{u}'/>"
+    "</media:group>",
+    "<media:group><media:description>{t}</media:description></media:group>",
+    "<media:title>{t}</media:title>",
+    "<media:description>{h}</media:description>",
+    "<media:description type='plain'>{t}</media:description>",
+    "<media:credit>{t}</media:credit>",
+    "<media:keywords>{t}</media:keywords>",
+    "<media:category>{t}</media:category>",
+    "<itunes:author>{t}</itunes:author>",
+    "<itunes:summary>{h}</itunes:summary>",
+    "<itunes:subtitle>{t}</itunes:subtitle>",
+    "<itunes:keywords>a, {t},,b</itunes:keywords>",
+    "<itunes:duration>12:34</itunes:duration>",
+    "<itunes:explicit>no</itunes:explicit>",
+    "<itunes:image href='{u}'/>",
+    "<itunes:title>{t}</itunes:title>",
+    "<itunes:episode>3</itunes:episode>",
+    "<itunes:category text='{a}'/>",
+    "<slash:comments>4</slash:comments>",
+    "<wfw:commentRss>{u}</wfw:commentRss>",
+    "<feedburner:origLink>{u}</feedburner:origLink>",
+    "<feedburner:origLink/>",
+    "<georss:point>45.25 -71.92</georss:point>",
+    "<podcast:season>2</podcast:season>",
+    "<thr:total>3</thr:total>",
+    "<comments>{u}</comments>",
+    "<category domain='{u}'>{t}</category>",
+]
+
+
+@st.composite
+def extension(draw: st.DrawFn) -> str:
+    """One extension element, its text escaped or in CDATA."""
+    quote = {chr(34): "&quot;", "'": "&apos;"}
+    wrap = draw(st.sampled_from([cdata, escape]))
+    return draw(st.sampled_from(EXTENSIONS)).format(
+        t=wrap(draw(TEXT)),
+        h=wrap(draw(html_fragments())),
+        u=escape(draw(URLS), quote),
+        a=escape(draw(TEXT), quote),
+    )
+
+
 @st.composite
 def items(draw: st.DrawFn) -> str:
     parts = []
@@ -92,7 +172,8 @@ def items(draw: st.DrawFn) -> str:
         parts.append(f"<category>{escape(draw(TEXT))}</category>")
     html = draw(html_fragments())
     parts.append(f"<description>{draw(st.sampled_from([cdata, escape]))(html)}</description>")
-    return "<item>" + "".join(parts) + "</item>"
+    parts += draw(st.lists(extension(), max_size=3))
+    return "<item>" + "".join(draw(st.permutations(parts))) + "</item>"
 
 
 @st.composite
@@ -102,7 +183,7 @@ def feeds(draw: st.DrawFn) -> bytes:
         entries += entries[:2]  # duplicate guids and identities
     title = escape(draw(TEXT))
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" {NAMESPACES}><channel>'
         f"<title>{title}</title><link>{escape(draw(URLS))}</link>"
         + "".join(entries)
         + "</channel></rss>"

@@ -10,7 +10,17 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 import pytest
-from feedfuzz import SEEDS, TEXT, URLS, cdata, feeds, html_fragments, mutated
+from feedfuzz import (
+    NAMESPACES,
+    SEEDS,
+    TEXT,
+    URLS,
+    cdata,
+    extension,
+    feeds,
+    html_fragments,
+    mutated,
+)
 from feedworld import DATA, rsshub_feed, rsshub_item
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -49,9 +59,7 @@ def both_paths(body: bytes, content_type: str = RSS_TYPE) -> tuple[ParsedFeed | 
 
 def rss(items: str, channel: str = "<title>T</title><link>https://site.example/</link>") -> bytes:
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
-        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
-        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom">'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" {NAMESPACES}>'
         f"<channel>{channel}{items}</channel></rss>"
     ).encode()
 
@@ -164,10 +172,19 @@ def test_feedparser_quirks_are_repeated() -> None:
 # -- Atom ------------------------------------------------------------------------------------
 
 
+ATOM_NAMESPACES = (
+    'xmlns:media="http://search.yahoo.com/mrss/" '
+    'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0" '
+    'xmlns:thr="http://purl.org/syndication/thread/1.0" '
+    'xmlns:openSearch="http://a9.com/-/spec/opensearchrss/1.0/" '
+    'xmlns:gd="http://schemas.google.com/g/2005" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+)
+
+
 def atom(entries: str, feed: str = "<title>T</title><link href='https://site.example/'/>") -> bytes:
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" '
-        f'xml:lang="zh-CN">{feed}{entries}</feed>'
+        f'{ATOM_NAMESPACES} xml:lang="zh-CN">{feed}{entries}</feed>'
     ).encode()
 
 
@@ -262,7 +279,13 @@ ATOM_PARTS = st.sampled_from(
      "<summary>{w}</summary>", "<summary type='html'>{h}</summary>",
      "<content type='html'>{h}</content>", "<content>{w}</content>",
      "<category term='{w}'/>", "<category term='t' label='{w}'/>", "<rights>{w}</rights>",
-     "<contributor><name>x</name></contributor>"]
+     "<contributor><name>x</name></contributor>",
+     "<media:thumbnail url='{u}' width='72'/>", "<media:content url='{u}' medium='image'/>",
+     "<media:thumbnail xmlns:media='http://search.yahoo.com/mrss/' url='{u}'/>",
+     "<feedburner:origLink>{u}</feedburner:origLink>", "<thr:total>{w}</thr:total>",
+     "<openSearch:totalResults>1</openSearch:totalResults>", "<dc:creator>{w}</dc:creator>",
+     "<author><name>{w}</name><gd:image rel='r' src='{u}'/></author>",
+     "<media:title>{w}</media:title>", "<feedburner:origLink a='1'>{u}</feedburner:origLink>"]
 )  # fmt: skip
 
 
@@ -321,6 +344,34 @@ def element(draw: st.DrawFn, name: str) -> str:
     return f"<{name}{attribute}>{text}</{name}>"
 
 
+CHANNEL_PARTS = [
+    "<title>Feed</title>",
+    "<title>  </title>",
+    "<link>/home</link>",
+    "<link>https://site.example/a?b=1&amp;c=2</link>",
+    "<ttl>30</ttl>",
+    "<managingEditor>ed@example.org</managingEditor>",
+    "<description>d</description>",
+    "<language>zh-cn</language>",
+    "<atom:link href='https://x.example/f' rel='self'/>",
+    "<atom:link href='/alternate'/>",
+    "<atom:link rel='hub' href='https://h.example/'/>",
+    "<itunes:author>Show Author</itunes:author>",
+    "<dc:creator>c</dc:creator>",
+    "<itunes:summary>s</itunes:summary>",
+    "<itunes:summary>t</itunes:summary>",
+    "<itunes:image href='https://x.example/i.png'/>",
+    "<itunes:explicit>no</itunes:explicit>",
+    "<itunes:owner><itunes:name>n</itunes:name><itunes:email>e</itunes:email></itunes:owner>",
+    "<itunes:category text='A &amp; B'><itunes:category text='C'/></itunes:category>",
+    "<sy:updatePeriod>hourly</sy:updatePeriod>",
+    "<podcast:locked>yes</podcast:locked>",
+    "<dc:date>2024-01-01</dc:date>",
+    "<media:thumbnail url='/t.png'/>",
+    "<dc:title>Other title</dc:title>",
+]
+
+
 @st.composite
 def plain_feeds(draw: st.DrawFn) -> bytes:
     entries = []
@@ -328,22 +379,9 @@ def plain_feeds(draw: st.DrawFn) -> bytes:
         # Mostly one of each (a duplicate sends the feed to feedparser), in any order.
         names = draw(st.lists(ITEM_ELEMENTS, max_size=7, unique_by=str.lower))
         names += draw(st.lists(st.sampled_from(["category", "enclosure", "title"]), max_size=2))
-        entries.append("<item>" + "".join(draw(element(name)) for name in names) + "</item>")
-    channel = "".join(
-        draw(
-            st.lists(
-                st.sampled_from(
-                    ["<title>Feed</title>", "<title>  </title>", "<link>/home</link>",
-                     "<link>https://site.example/a?b=1&amp;c=2</link>", "<ttl>30</ttl>",
-                     "<managingEditor>ed@example.org</managingEditor>",
-                     "<description>d</description>", "<language>zh-cn</language>",
-                     "<atom:link href='https://x.example/f' rel='self'/>"]
-                ),
-                max_size=4,
-                unique=True,
-            )
-        )
-    )  # fmt: skip
+        parts = [draw(element(name)) for name in names] + draw(st.lists(extension(), max_size=4))
+        entries.append("<item>" + "".join(draw(st.permutations(parts))) + "</item>")
+    channel = "".join(draw(st.lists(st.sampled_from(CHANNEL_PARTS), max_size=6, unique=True)))
     return rss("".join(entries), channel)
 
 

@@ -102,6 +102,10 @@ KNOWN_NAMESPACES = {
 }
 KNOWN_PREFIXES = set(KNOWN_NAMESPACES.values())
 HANDLERS = feedparser.api.StrictFeedParser
+# How feedparser merges the parts of a feed's authors (and of an itunes:owner) into its
+# `author`: called as they are (tests/test_parse_fast_extensions.py pins them).
+SYNC_AUTHOR_DETAIL = getattr(feedparser.mixin._FeedParserMixin, "_sync_author_detail", None)
+SAVE_AUTHOR = getattr(feedparser.mixin._FeedParserMixin, "_save_author", None)
 # Elements with a handler whose result `parse` does not read, and that hold no element of
 # their own: itunes:image sets `image`, itunes:explicit/block `itunes_*`, itunes:subtitle and
 # dc:rights `subtitle`/`rights`, dc:language the language, dc:publisher `publisher`.
@@ -280,6 +284,7 @@ def _read_rss(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, 
     feed: dict[str, Any] = {}
     entries = []
     seen: set[str] = set()
+    authors = _FeedAuthor()
     # feedparser's hasContent is the parser's, not the item's: a summary after a summary in
     # the channel (itunes:summary, description) sets it for the first item that follows.
     has_summary = has_content = False
@@ -307,6 +312,11 @@ def _read_rss(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, 
             key = _key(child, prefixes)
             if key == "itunes_author":
                 name = key  # an author like the others below
+            elif key == "itunes_owner":
+                _check_feed_nested(child, key, prefixes)
+                for part in child:  # the publisher's name and email: see _FeedAuthor
+                    authors.owner(etree.QName(part).localname.lower(), part.text)
+                continue
             elif key in FEED_NESTED:
                 _check_feed_nested(child, key, prefixes)
                 continue
@@ -325,19 +335,48 @@ def _read_rss(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, 
         _check_plain(child, name)
         if name in CHANNEL_IGNORED:
             continue
-        if name not in CHANNEL_READ or name in seen:
+        if name not in CHANNEL_READ:
             raise NotPlain
-        seen.add(name)
+        if name in ("title", "link", "ttl"):
+            if name in seen:
+                raise NotPlain
+            seen.add(name)
         text = (child.text or "").strip()
         if name == "link":
             feed["link"] = LINK_REFERENCE.sub(r"&\g<1>", _finish(_resolve(text, base)))
         elif name in ("title", "ttl"):
             feed[name] = _finish(text)
-        elif "author" in feed:  # managingEditor, author, dc:creator, itunes:author all set it
-            raise NotPlain
-        else:
-            feed["author"] = _finish(text)
+        else:  # managingEditor, author, dc:creator, itunes:author
+            authors.author(_finish(text))
+    if "author" in authors.context:
+        feed["author"] = authors.context["author"]
     return feed, entries
+
+
+class _FeedAuthor:
+    """The feed's author as feedparser's own `_sync_author_detail` and `_save_author` leave
+    it: each author element starts a detail that the text fills ("Name (email)" split),
+    and itunes:owner's name and email, saved as the publisher's, pass through the same
+    sync on the way, so they may set the author from the details before them."""
+
+    _sync_author_detail = SYNC_AUTHOR_DETAIL
+    _save_author = SAVE_AUTHOR
+
+    def __init__(self) -> None:
+        if self._sync_author_detail is None or self._save_author is None:
+            raise NotPlain  # a feedparser without them: its own path
+        self.context = FeedParserDict()
+
+    def _get_context(self) -> FeedParserDict:
+        return self.context
+
+    def author(self, text: str) -> None:
+        self.context.setdefault("authors", []).append(FeedParserDict())
+        self.context["author"] = text
+        self._sync_author_detail()
+
+    def owner(self, part: str, text: str | None) -> None:
+        self._save_author(part, (text or "").strip(), "publisher")  # names are not repaired
 
 
 class _Item:
