@@ -195,6 +195,9 @@ def test_plain_atom_takes_the_fast_path_with_feedparsers_rules() -> None:
     cases = [
         without_base,
         (DATA / "atom.xml").read_bytes(),  # an xml:base on the document element
+        # ... and on an entry, for its links
+        atom("<entry xml:base='https://other.example/d/'><link href='a'/></entry>"),
+        atom("<entry xml:base='sub/'><link href='a'/><id>i</id></entry>"),
         # the last alternate HTML link is the link; the id is the link until one comes
         atom("<entry><id>/e/1</id><title>t</title></entry>"),
         atom(
@@ -246,7 +249,6 @@ def test_plain_atom_takes_the_fast_path_with_feedparsers_rules() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        atom("<entry xml:base='https://other.example/'><link href='a'/></entry>"),
         atom(
             "<entry><title type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>x</div>"
             "</title></entry>"
@@ -300,8 +302,12 @@ def plain_atom_feeds(draw: st.DrawFn) -> bytes:
             h=draw(st.sampled_from([cdata, escape]))(draw(html_fragments())),
         )
 
+    def entry() -> str:
+        base = draw(st.sampled_from(["", " xml:base='{u}'", " xml:base='sub/'"]))
+        return base.format(u=escape(draw(URLS), {"'": "&apos;"}))
+
     entries = "".join(
-        "<entry>" + "".join(part() for _ in range(draw(st.integers(0, 7)))) + "</entry>"
+        f"<entry{entry()}>" + "".join(part() for _ in range(draw(st.integers(0, 7)))) + "</entry>"
         for _ in range(draw(st.integers(0, 4)))
     )
     feed = "".join(part() for _ in range(draw(st.integers(0, 4))))

@@ -48,6 +48,7 @@ MEDIA = ("{http://search.yahoo.com/mrss/}", "{http://search.yahoo.com/mrss}")
 ATOM = "{http://www.w3.org/2005/atom}"
 ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
 ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
+ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
 # Elements that may declare a namespace (FeedBurner's atom10:link, Blogger's media:thumbnail):
 # feedparser adds the declaration to their attributes, which `parse` reads by name only.
 INLINE_DECLARATIONS = {ATOM_LINK} | {
@@ -153,13 +154,12 @@ def parse_plain_feed(body: bytes, response_headers: Mapping[str, str]) -> Any | 
         _check_names(root)
         prefixes = _namespaces(root)
         # What feedparser does at each level down to an item's link; an xml:base is only
-        # taken on the document element, the first level.
-        xml_base = root.get(XML_BASE) or base
-        base = (make_safe_absolute_uri(base, xml_base) or base) if base else _urljoin("", xml_base)
+        # taken on the document element, the first level (and on an Atom entry).
+        base = root_base = _base(base, root.get(XML_BASE))
         for _ in range(3):
             base = make_safe_absolute_uri(base, base) or base
         if root.tag == ATOM_FEED:
-            version, (feed, entries) = "atom10", _read_atom(root, base, prefixes)
+            version, (feed, entries) = "atom10", _read_atom(root, base, prefixes, root_base)
         else:
             version, (feed, entries) = "rss20", _read_rss(root, base, prefixes)
     except etree.XMLSyntaxError as exc:
@@ -198,7 +198,7 @@ def _check_names(root: Any) -> None:
             continue
         for key in attributes:
             if key in (XML_LANG, XML_BASE):
-                if key == XML_BASE and element is not root:
+                if key == XML_BASE and element is not root and tag != ATOM_ENTRY:
                     raise NotPlain  # a base that moves within the document: feedparser's
                 continue
             if ":" in key or "{" in key or not key.isascii() or key.lower() == "base":
@@ -635,7 +635,15 @@ def _check_feed_nested(element: Any, key: str, prefixes: Mapping[str, str]) -> N
 # -- Atom 1.0 ---------------------------------------------------------------------------------
 
 
-def _read_atom(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, list[dict]]:
+def _base(base: str, xml_base: str | None) -> str:
+    """feedparser's base URI for an element, from its parent's and its xml:base."""
+    xml_base = xml_base or base
+    return (make_safe_absolute_uri(base, xml_base) or base) if base else _urljoin("", xml_base)
+
+
+def _read_atom(
+    root: Any, base: str, prefixes: Mapping[str, str], root_base: str
+) -> tuple[dict, list[dict]]:
     if set(root.attrib) - {XML_LANG, XML_BASE} or _has_text(root.text):
         raise NotPlain
     feed: dict[str, Any] = {}
@@ -646,9 +654,14 @@ def _read_atom(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict,
         if name is None:  # openSearch:totalResults, feedburner:info...
             _check_skipped(child, _key(child, prefixes))
         elif name == "entry":
-            if set(child.attrib) - {XML_LANG} or _has_text(child.text):
+            if set(child.attrib) - {XML_LANG, XML_BASE} or _has_text(child.text):
                 raise NotPlain
-            entries.append(_read_entry(child, base, prefixes))
+            entry_base = base
+            if XML_BASE in child.attrib:  # the entry's own base, down to its links
+                entry_base = _base(root_base, child.get(XML_BASE))
+                for _ in range(2):
+                    entry_base = make_safe_absolute_uri(entry_base, entry_base) or entry_base
+            entries.append(_read_entry(child, entry_base, prefixes))
         elif name == "link":
             _read_link(child, base, feed)
         elif name in ATOM_FEED_IGNORED:
