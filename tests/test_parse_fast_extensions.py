@@ -353,3 +353,13 @@ def test_a_handler_feedparser_adds_sends_the_element_to_feedparser(
 
     monkeypatch.setattr(parse_fast, "HANDLERS", Newer)
     assert parse_plain_feed(body, headers) is None
+
+
+def test_the_other_itunes_namespace_is_itunes_too() -> None:
+    """feedparser knows iTunes under a second URI; a channel summary there counts as one."""
+    body = namespaced(
+        "xmlns:it='http://example.com/DTDs/PodCast-1.0.dtd'",
+        "<it:summary>a</it:summary><description>b</description><item><description>the longer"
+        "</description><it:summary>s</it:summary></item>",
+    )
+    assert both_paths(body)[1]

@@ -22,6 +22,7 @@ corpus and on generated, hostile and mutated ones.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -259,8 +260,14 @@ def _key(element: Any, prefixes: Mapping[str, str]) -> str:
 
 
 def _has_handler(key: str) -> bool:
+    return _handled(HANDLERS, key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _handled(handlers: type, key: str) -> bool:
+    """Whether feedparser's parser class has a handler for elements named `key`."""
     return any(
-        hasattr(HANDLERS, f"_{side}_{name}")
+        hasattr(handlers, f"_{side}_{name}")
         for side in ("start", "end")
         for name in {key, key.lower()}
     )
@@ -296,7 +303,10 @@ def _read_rss(root: Any, base: str, prefixes: Mapping[str, str]) -> tuple[dict, 
             entries.append(_read_item(child, base, prefixes, has_content))
             has_content = False
             continue
-        if name == "description" or name == "{http://www.itunes.com/dtds/podcast-1.0.dtd}summary":
+        summary = name == "description" or (
+            name.startswith("{") and _key(child, prefixes) == "itunes_summary"
+        )
+        if summary:
             if has_summary and not has_content:
                 has_content = True
             has_summary = has_summary or name != "description"
