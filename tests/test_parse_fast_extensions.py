@@ -79,6 +79,11 @@ TAKEN_ITEMS = [
     "<itunes:subtitle>sub</itunes:subtitle>",
     "<title>s</title><podcast:transcript url='/t.vtt' type='text/vtt'/>",
     "<title>s</title><podcast:person role='host'>Someone</podcast:person>",
+    # GeoRSS: feedparser keeps `where`, good coordinates or bad
+    "<title>g</title><georss:point>45.256 -71.92</georss:point>",
+    "<title>g</title><georss:point>north</georss:point><georss:line>1 2 3</georss:line>",
+    "<title>g</title><georss:polygon>1 2 3 4 5 6 1 2</georss:polygon>"
+    "<georss:box>1e999 nan</georss:box><georss:elev>12</georss:elev>",
 ]
 
 TAKEN_CHANNELS = [
@@ -140,10 +145,12 @@ DECLINED_ITEMS = [
     "<media:group><media:description>deep</media:description></media:group><description>d"
     "</description>",
     "<media:content url='/a.jpg'><media:title>t</media:title></media:content>",
-    # media:thumbnail's text is its URL, resolved; media:category and georss have handlers
+    # media:thumbnail's text is its URL, resolved; media:category is a tag
     "<media:thumbnail>/t.jpg</media:thumbnail>",
     "<media:category label='L'>c</media:category>",
-    "<georss:point>45.256 -71.92</georss:point>",
+    # georss:where holds GML, read by feedparser's GML handlers
+    "<georss:where><gml:Point xmlns:gml='http://www.opengis.net/gml'><gml:pos>1 2</gml:pos>"
+    "</gml:Point></georss:where>",
     # an item-level itunes:category is a tag; itunes:name outside an owner is a name
     "<itunes:category text='x'/>",
     "<itunes:name>n</itunes:name>",

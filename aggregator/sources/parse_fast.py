@@ -2,21 +2,32 @@
 nothing.
 
 feedparser walks a feed through SAX callbacks in Python: ~18 ms of CPU for a feed of 50
-entries, a third of a cold poll. Most real feeds are plain, well-formed RSS 2.0 (RSSHub's,
-WordPress's) or Atom 1.0 (Blogger's, GitHub's), and for those lxml builds the whole tree in
-C in well under a millisecond. This module reads such a feed with lxml and repeats, for the
-elements `parse` uses, what feedparser does to their text (strip, relative links against
-the base, its UTF-8 mojibake repair, its Windows-1252 mapping, guid or id as link, the
-order rules of summary and content, Atom's last alternate link and "name (email)"
-authors). Encoding detection, DOCTYPE handling, base URI, URL joining and date parsing are
-feedparser's own functions, called as feedparser calls them.
+entries, a third of a cold poll. Most real feeds are well-formed RSS 2.0 (RSSHub's,
+WordPress's, newspapers', podcasts') or Atom 1.0 (Blogger's, GitHub's, Reddit's), and for
+those lxml builds the whole tree in C in well under a millisecond. This module reads such a
+feed with lxml and repeats, for the elements `parse` uses, what feedparser does to their
+text (strip, relative links against the base, its UTF-8 mojibake repair, its Windows-1252
+mapping, guid or id as link, the order rules of summary and content, the first title,
+Atom's last alternate link and "name (email)" authors). Encoding detection, DOCTYPE
+handling, base URI, URL joining, date parsing and the merging of a feed's author details
+are feedparser's own functions, called as feedparser calls them.
 
-Anything outside that narrow shape (another element, an attribute, a namespace, markup
-inside an element, a duplicate, xml:base, a name libxml2 and expat could read differently,
-a document lxml or feedparser's encoding step finds fault with) returns None, and the
-caller hands the feed to feedparser: broken and unusual feeds keep feedparser's recovery.
-tests/test_parse_fast.py checks that both give the same entries on every feed of the test
-corpus and on generated, hostile and mutated ones.
+Extension elements are named as feedparser names them (its prefix for a namespace it
+knows, the document's for one it does not) and then: read as feedparser's handler for them
+reads them when `parse` uses the result (content:encoded, dc:creator/date/subject/title/
+description, dcterms dates, atom:link, media:content/thumbnail/group/title/description,
+itunes:author/summary/keywords/owner, feedburner:origLink); skipped when feedparser has no
+handler for them (it only stores them, under a name `parse` never reads: slash:, wfw:, sy:,
+thr:, podcast:, itunes:duration...) or a handler whose result `parse` never reads
+(itunes:image, georss:point...); declined otherwise.
+
+Anything outside that shape (an unknown element or attribute, markup inside an element, a
+second author, xml:base below an Atom entry, namespaces bound in ways that make feedparser
+name elements otherwise, a name libxml2 and expat could read differently, a document lxml
+or feedparser's encoding step finds fault with) returns None, and the caller hands the feed
+to feedparser: broken and unusual feeds keep feedparser's recovery. tests/test_parse_fast.py
+and tests/test_parse_fast_extensions.py check that both give the same entries on every
+feed of the test corpus and on generated, hostile and mutated ones.
 """
 
 from __future__ import annotations
@@ -110,10 +121,12 @@ SYNC_AUTHOR_DETAIL = getattr(feedparser.mixin._FeedParserMixin, "_sync_author_de
 SAVE_AUTHOR = getattr(feedparser.mixin._FeedParserMixin, "_save_author", None)
 # Elements with a handler whose result `parse` does not read, and that hold no element of
 # their own: itunes:image sets `image`, itunes:explicit/block `itunes_*`, itunes:subtitle and
-# dc:rights `subtitle`/`rights`, dc:language the language, dc:publisher `publisher`.
+# dc:rights `subtitle`/`rights`, dc:language the language, dc:publisher `publisher`, GeoRSS's
+# simple geometries `where` (their parsers return None on bad coordinates, never raise).
 HANDLED_IGNORED = {
     "itunes_image", "itunes_link", "itunes_explicit", "itunes_block", "itunes_subtitle",
     "dc_language", "dc_rights", "dc_publisher", "media_credit",
+    "georss_point", "georss_line", "georss_polygon", "georss_box",
 }  # fmt: skip
 # ... and at the feed level, where none of title, link, author or ttl can be touched by them.
 FEED_HANDLED_IGNORED = HANDLED_IGNORED | {"itunes_summary", "dc_date", "dc_subject"}
