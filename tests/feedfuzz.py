@@ -198,9 +198,20 @@ SEEDS = [
 ]
 
 
+# Publisher-shaped feeds full of extension elements (media:, itunes:, dc:, feedburner:...).
+EXTENSION_SEEDS = [
+    (DATA / "real" / name).read_bytes()
+    for name in ("newspaper.rss", "podcast.rss", "wordpress.rss", "reddit.rss", "feedburner.atom",
+                 "reddit.atom")
+] + [
+    (DATA / "golden" / name).read_bytes()
+    for name in ("news-media.rss", "podcast-itunes.rss", "atom-xmlbase.atom")
+]  # fmt: skip
+
+
 @st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated(draw: st.DrawFn, seeds: list[bytes] = SEEDS) -> bytes:
+    data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 6))):
         if not data:
             break

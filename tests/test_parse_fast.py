@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 from feedfuzz import (
+    EXTENSION_SEEDS,
     NAMESPACES,
     SEEDS,
     TEXT,
@@ -410,6 +411,18 @@ def test_hostile_feeds_give_the_same_entries(body: bytes) -> None:
 def test_mutated_feeds_give_the_same_entries(body: bytes, content_type: str) -> None:
     _, taken = both_paths(body, content_type)
     event(f"fast path taken: {taken}")
+
+
+@CHECKS
+@given(body=mutated(EXTENSION_SEEDS), content_type=st.sampled_from([RSS_TYPE, ""]))
+def test_mutated_publisher_feeds_give_the_same_entries(body: bytes, content_type: str) -> None:
+    _, taken = both_paths(body, content_type)
+    event(f"fast path taken: {taken}")
+
+
+def test_the_publisher_seeds_give_the_same_entries() -> None:
+    for seed in EXTENSION_SEEDS:
+        both_paths(seed)
 
 
 def test_the_seeds_give_the_same_entries() -> None:
