@@ -152,8 +152,9 @@ class PollResult:
     new: int = 0
     changed: int = 0
     error: str | None = None
-    duration: float = 0.0
+    duration: float = 0.0  # seconds, the whole poll
     http_status: int | None = None
+    fetch_duration: float = 0.0  # seconds of `duration` spent fetching
 
 
 @dataclass(frozen=True)

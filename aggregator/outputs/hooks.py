@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -181,8 +181,14 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 class HookRunner:
     """The hooks of one configuration: what each still has to be told, and its last run."""
 
-    def __init__(self, hooks: Sequence[Hook], paths: Paths) -> None:
+    def __init__(
+        self,
+        hooks: Sequence[Hook],
+        paths: Paths,
+        observe: Callable[[HookRun], None] | None = None,
+    ) -> None:
         self.hooks = tuple(hooks)
+        self._observe = observe  # told of every run (the daemon's metrics)
         self.paths = paths
         self._state_file = state_file(paths)
         kept = read_state(self._state_file)
@@ -234,6 +240,8 @@ class HookRunner:
                     self.running = None
             runs.append(run)
             self._log(run)
+            if self._observe is not None:
+                self._observe(run)
             with self._lock:
                 self.last[run.hook] = run
                 if run.outcome != HookOutcome.OK:  # given again, with what comes next

@@ -84,6 +84,7 @@ class Poller:
             self.limits,
             reach=reach_for(source.url, source.allow_private),
         )
+        fetched_at = time.monotonic()
         parsed = parse_error = entries = None
         if not fetched.error and not fetched.not_modified and fetched.body is not None:
             try:
@@ -111,7 +112,11 @@ class Poller:
                 source.name, url, plan.moved,
             )  # fmt: skip
         self._apply(plan, now, unchanged_states)
-        result = replace(plan.result, duration=time.monotonic() - started)
+        result = replace(
+            plan.result,
+            duration=time.monotonic() - started,
+            fetch_duration=fetched_at - started,
+        )
         _log_poll(result)
         if next(self._polls) % RELEASE_EVERY == 0:  # itertools.count: atomic under the GIL
             # The bodies, entries and pickles of the last polls leave free memory all over

@@ -43,6 +43,7 @@ from aggregator.models import FEED_FILES, PollStatus, Publishing, Source, Source
 from aggregator.outputs.atomic import remove_stale_temps
 from aggregator.outputs.feed_groups import configured_groups, published_feeds
 from aggregator.outputs.feeds import FeedInfo
+from aggregator.outputs.hooks import HookRunner
 from aggregator.poll.pipeline import Pipeline
 from aggregator.poll.schedule import (
     BACKOFF_BASE,
@@ -53,6 +54,7 @@ from aggregator.poll.schedule import (
 )
 from aggregator.service.index_page import index_page_for
 from aggregator.service.instance_lock import InstanceLock
+from aggregator.service.metrics import Metrics, PollCounts
 from aggregator.service.republisher import Republisher
 from aggregator.service.server import FeedFile, FeedServer, Site, served_type
 from aggregator.service.source_jobs import SourceJobStore
@@ -106,7 +108,11 @@ class Daemon:
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self.republisher = Republisher(lambda: self.pipeline.publisher, self._published)
+        self.metrics = Metrics(store.source_states, lambda: _enabled(self.config), self._polls)
+        self.hooks = HookRunner(config.hooks, config.paths, observe=self.metrics.hook_ran)
+        self.republisher = Republisher(
+            lambda: self.pipeline.publisher, self._published, observe=self.metrics.republished
+        )
         try:
             self.server = FeedServer(
                 config.server.host,
@@ -115,6 +121,7 @@ class Daemon:
                 health=self.healthy,
                 status=self.status,
                 index=self.index_page,
+                metrics=self.metrics.exposition,
             )
         except OSError as exc:
             self.pipeline.close()
@@ -132,6 +139,8 @@ class Daemon:
             self._prepare_outputs()
             self.server.start()
             self.republisher.start()
+            self.hooks.start()
+            self.hooks.changed(self.pipeline.publisher.take_published())  # what start wrote
             enabled = _enabled(self.config)
             # Used once: at 10,000 sources they are megabytes of validators and times.
             states, self._states_at_start = self._states_at_start, {}
@@ -253,6 +262,7 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         if self.republisher.alive():
             self.republisher.stop(timeout=STOP_WAIT)
+        self.hooks.stop()  # a running hook gets up to its timeout; no new one starts
         self.server.stop()
         if unfinished:
             log.warning(
@@ -288,8 +298,15 @@ class Daemon:
         return Publishing(self.republisher.failure, failing, reason)
 
     def _published(self) -> None:
-        """After a republish pass: the polls behind it changed what / shows."""
+        """After a republish pass: the polls behind it changed what / shows, and the hooks
+        are told what the pass wrote."""
         self.server.index.stale()
+        self.hooks.changed(self.pipeline.publisher.take_published())
+
+    def _polls(self) -> PollCounts:
+        with self._state:
+            running = set(self._running)
+        return PollCounts(len(running), len(self.jobs.in_flight() - running))
 
     def index_page(self, language: str = "en") -> bytes:
         """The page at / for the running config and the database (the server caches it)."""
@@ -303,7 +320,7 @@ class Daemon:
             running = set(self._running)
         waiting = self.jobs.in_flight() - running
         scheduled = {name: states[name].next_poll for name in _enabled(config) if name in states}
-        return status_report(
+        report = status_report(
             config.sources,
             states,
             scheduled,
@@ -313,6 +330,7 @@ class Daemon:
             self.healthy(),
             self.publishing(),
         )
+        return {**report, "hooks": self.hooks.statuses()}
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -371,6 +389,7 @@ class Daemon:
 
     def _poll_source(self, pipeline: Pipeline, source: Source) -> datetime | None:
         result = pipeline.poll(source)
+        self.metrics.poll_ended(result)
         if result.status in {PollStatus.NEW, PollStatus.CHANGED}:
             self.republisher.request()
         state = self.store.source_state(source.name)
@@ -427,6 +446,7 @@ class Daemon:
         self._close_retired()
         plan = plan_reload(old.sources, pipeline.sources)
         self.server.site = _site(config)
+        self.hooks.configure(config.hooks)
         self.server.index.stale()  # sources, titles and feeds may have changed
         starting = [name for name in plan.start + plan.moved if name not in busy]
         times = self._first_polls(starting, states, moved=plan.moved)

@@ -29,9 +29,16 @@ class Republisher:
     database, never lost.
     """
 
-    def __init__(self, publisher: Callable[[], Publisher], after_pass: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        publisher: Callable[[], Publisher],
+        after_pass: Callable[[], None],
+        observe: Callable[[int, float], None] | None = None,
+    ) -> None:
         """`publisher` gives the current one (a reload replaces it); `after_pass` is called
-        after each pass, failed or not (the daemon marks its index page stale)."""
+        after each pass, failed or not (the daemon marks its index page stale and tells the
+        hooks); `observe` is told the documents written and the duration of each good pass."""
+        self._observe = observe
         self._publisher = publisher
         self._after_pass = after_pass
         self._wake = threading.Event()
@@ -87,6 +94,8 @@ class Republisher:
         finally:
             self._after_pass()
         self.failure = None
+        if self._observe is not None:
+            self._observe(written, time.monotonic() - started)
         log.info(
             "republished documents=%d merged_feed=%s duration=%.2fs",
             written,

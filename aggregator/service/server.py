@@ -1,4 +1,4 @@
-"""The built-in HTTP server of `aggregator run`: the feeds, /healthz, /status and /.
+"""The built-in HTTP server of `aggregator run`: the feeds, /healthz, /status, /metrics and /.
 
 Feed readers subscribe here directly, so it speaks the HTTP they rely on (RFC 9110): correct
 Content-Type, an ETag per content-coding and Last-Modified, 304 on If-None-Match (weak
@@ -302,10 +302,12 @@ class FeedServer:
         status: Callable[[], dict[str, Any]],
         index: Callable[[str], bytes],
         limits: Limits | None = None,
+        metrics: Callable[[str | None], tuple[bytes, str]] | None = None,
     ) -> None:
         self.site = site  # replaced whole on reload; a reference read is atomic
         self.health = health
         self.status = status
+        self.metrics = metrics
         self.index = PageCache(index)
         self.cache = FeedCache()
         self.listener = HttpListener(host, port, self.answer, f"aggregator/{__version__}", limits)
@@ -333,7 +335,7 @@ class FeedServer:
         """The reply to one request (on one of the listener's worker threads)."""
         path = unquote(urlsplit(request.target).path)
         feed = self.site.file(path)
-        if feed is None and path not in {"/", "/healthz", "/status"}:
+        if feed is None and path not in {"/", "/healthz", "/status", "/metrics"}:
             return _plain(HTTPStatus.NOT_FOUND, b"not found\n")
         if request.method not in {"GET", "HEAD"}:
             if request.method in KNOWN_METHODS:
@@ -347,6 +349,15 @@ class FeedServer:
             if self.health():
                 return _plain(HTTPStatus.OK, b"ok\n")
             return _plain(HTTPStatus.SERVICE_UNAVAILABLE, b"unavailable\n")
+        if path == "/metrics" and self.metrics is not None:
+            try:
+                body, content_type = self.metrics(request.headers.get("accept"))
+            except Exception:
+                log.exception("cannot export the metrics")
+                return _plain(HTTPStatus.INTERNAL_SERVER_ERROR, b"no metrics\n")
+            return HttpReply(HTTPStatus.OK, [("Content-Type", content_type), NO_STORE], body)
+        if path == "/metrics":
+            return _plain(HTTPStatus.NOT_FOUND, b"not found\n")
         if path == "/status":
             try:
                 report = self.status()
