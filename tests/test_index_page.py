@@ -325,3 +325,31 @@ def test_the_config_fixes_the_language_or_the_browser_chooses(
     assert isinstance(page, LocalizedPage) and page.language == expected
     assert f'<html lang="{expected}">'.encode() in page
     assert "新闻标题 第0条" in page.decode()  # entries as sent, whatever the language
+
+
+def test_the_hooks_last_runs_in_each_language() -> None:
+    """The page shows each publish hook's last run; its output is the user's command's, and
+    is escaped like any feed's text."""
+    hooks = [
+        {
+            "name": "generate",
+            "last_run": {
+                "outcome": "failed",
+                "started": "2026-12-02T10:00:00Z",
+                "output": ["ok so far", "<script>alert(1)</script> ERROR"],
+            },
+        },
+        {"name": "deploy", "last_run": None},
+    ]
+    english = render_index("T", [], [], {}, [], language="en", hooks=hooks).decode()
+    assert "<h2>Publish hooks</h2>" in english
+    assert '<td class="error">failed</td><td>2026-12-02 10:00 UTC</td>' in english
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; ERROR" in english and "<script>" not in english
+    assert "<td>deploy</td><td>never</td><td>never</td>" in english
+    chinese = render_index("T", [], [], {}, [], language="zh-Hans", hooks=hooks).decode()
+    assert (
+        "<h2>发布钩子</h2>" in chinese
+        and ">失败<" in chinese
+        and "2026年12月2日 10:00 UTC" in chinese
+    )
+    assert "<h2>Publish hooks</h2>" not in render_index("T", [], [], {}, [], language="en").decode()

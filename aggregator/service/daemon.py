@@ -310,7 +310,13 @@ class Daemon:
 
     def index_page(self, language: str = "en") -> bytes:
         """The page at / for the running config and the database (the server caches it)."""
-        return index_page_for(self.config, self.store, self.publishing(), preferred=language)
+        return index_page_for(
+            self.config,
+            self.store,
+            self.publishing(),
+            preferred=language,
+            hooks=self.hooks.statuses(),
+        )
 
     def status(self) -> dict[str, Any]:
         """Every configured source's state, for /status."""

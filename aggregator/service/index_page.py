@@ -16,7 +16,9 @@ titles, names, errors and entries are shown as sent (escaped, redacted) in every
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from html import escape
+from typing import Any
 
 from aggregator.config.settings import Config
 from aggregator.models import (
@@ -63,6 +65,7 @@ def render_index(
     latest: Sequence[StoredEntry],
     publishing: Publishing = ALL_PUBLISHED,
     language: str = ENGLISH,
+    hooks: Sequence[Mapping[str, Any]] = (),
 ) -> bytes:
     """The whole page, in `language` (one of ui_text.LANGUAGES). `feeds` come from
     `feed_groups.published_feeds` (merged first, then three per category and per source);
@@ -93,6 +96,7 @@ def render_index(
             *_publishing_section(publishing, text),
             *_feeds_section(title, folders, text),
             *_sources_section(sources, states, folders, text),
+            *_hooks_section(hooks, text),
             *_latest_section(latest, sources, text),
             "</body></html>",
             "",
@@ -106,6 +110,7 @@ def index_page_for(
     publishing: Publishing | None = None,
     latest: int = LATEST,
     preferred: str = ENGLISH,
+    hooks: Sequence[Mapping[str, Any]] = (),
 ) -> LocalizedPage:
     """The page for the current config and database (one quick query for states, one for
     the latest entries), in the config's `ui_language` if it fixes one, else in `preferred`
@@ -118,7 +123,9 @@ def index_page_for(
     if publishing is None:
         publishing = Publishing(None, *store.document_failures())
     newest = store.newest_entries(latest)
-    page = render_index(feed.title, links, config.sources, states, newest, publishing, language)
+    page = render_index(
+        feed.title, links, config.sources, states, newest, publishing, language, hooks
+    )
     return LocalizedPage(page, language)
 
 
@@ -204,6 +211,33 @@ def _sources_section(
             f"<td>{state.entries if state else 0}</td>"
             f"{_formats(folders.get(f'source/{source.name}', ()), text)}"
             f'<td class="error">{problem}</td></tr>'
+        )
+    lines.append("</table>")
+    return lines
+
+
+def _hooks_section(hooks: Sequence[Mapping[str, Any]], text: UiText) -> list[str]:
+    """Each publish hook's last run (HookRunner.statuses()): the user's own commands, but
+    their output is escaped like any other text."""
+    if not hooks:
+        return []
+    lines = [
+        f"<h2>{text.hooks}</h2>",
+        '<table class="hooks">',
+        f"<tr><th>{text.hook_name}</th><th>{text.status}</th><th>{text.hook_ran}</th>"
+        f"<th>{text.hook_output}</th></tr>",
+    ]
+    for hook in hooks:
+        run = hook.get("last_run") or {}
+        outcome = run.get("outcome")
+        word = text.hook_outcomes.get(outcome, outcome) if outcome else text.never
+        css = ' class="error"' if outcome and outcome != "ok" else ""
+        started = run.get("started")
+        when = text.when(datetime.fromisoformat(started)) if started else text.never
+        last = (run.get("output") or [""])[-1]
+        lines.append(
+            f"<tr><td>{escape(hook['name'])}</td><td{css}>{escape(word)}</td>"
+            f'<td>{when}</td><td class="muted">{escape(last)}</td></tr>'
         )
     lines.append("</table>")
     return lines

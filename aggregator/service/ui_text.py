@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 ENGLISH = "en"
@@ -142,6 +142,11 @@ class UiText:
     entries_after: str
     feed_label: str  # a link to a feed of a format without a name of its own
     statuses: Mapping[str, str]  # SourceStatus value -> word
+    hooks: str = "Publish hooks"
+    hook_name: str = "Hook"
+    hook_ran: str = "Last run"
+    hook_output: str = "Last output"
+    hook_outcomes: Mapping[str, str] = field(default_factory=dict)  # HookOutcome value -> word
 
     def when(self, moment: datetime | None) -> str:
         """A moment in UTC, or that there was none."""
@@ -181,6 +186,15 @@ TEXTS = {
         fetched_before="fetched ",
         entries_after=" entries",
         feed_label="feed",
+        hooks="Publish hooks",
+        hook_ran="Last run",
+        hook_output="Last output",
+        hook_outcomes={
+            "ok": "ok",
+            "failed": "failed",
+            "timeout": "timed out",
+            "not-started": "could not start",
+        },
         statuses={
             "new": "new",
             "ok": "ok",
@@ -214,6 +228,15 @@ TEXTS = {
         fetched_before="抓取于 ",
         entries_after=" 条",
         feed_label="订阅源",
+        hooks="发布钩子",
+        hook_ran="上次运行",
+        hook_output="最后输出",
+        hook_outcomes={
+            "ok": "成功",
+            "failed": "失败",
+            "timeout": "超时",
+            "not-started": "无法启动",
+        },
         statuses={
             "new": "新来源",
             "ok": "正常",
@@ -247,6 +270,15 @@ TEXTS = {
         fetched_before="抓取於 ",
         entries_after=" 條",
         feed_label="訂閱源",
+        hooks="發佈鉤子",
+        hook_ran="上次執行",
+        hook_output="最後輸出",
+        hook_outcomes={
+            "ok": "成功",
+            "failed": "失敗",
+            "timeout": "逾時",
+            "not-started": "無法啟動",
+        },
         statuses={
             "new": "新來源",
             "ok": "正常",
