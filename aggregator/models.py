@@ -74,6 +74,7 @@ class Source:
     # is; see aggregator/sources/reach.py.
     allow_private: bool = False
     public_url: bool = False  # its URL may be published whole (else query values redacted)
+    full_text: bool = False  # fetch each new entry's page and keep its main content
 
 
 @dataclass(frozen=True)

@@ -379,6 +379,7 @@ SOURCE_KEYS = {
     "keep",
     "allow_private",
     "public_url",
+    "full_text",
 }
 DOCUMENT_FORMATS = ("hexo", "hugo", "jekyll")
 TOP_KEYS = {
@@ -669,6 +670,7 @@ def _sources(
                 keep=reader.value(item, "keep", path, _bounded_int(MOST_KEPT)),
                 allow_private=reader.value(item, "allow_private", path, _bool, allow_private),
                 public_url=reader.value(item, "public_url", path, _bool, False),
+                full_text=reader.value(item, "full_text", path, _bool, False),
             )
         )
     return tuple(sources)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator.models import (
@@ -56,6 +56,8 @@ class EntriesPlan:
     unchanged: int = 0
     # Stored in another spelling of the same HTML (an older sanitiser's): new hash only.
     respelled: tuple[tuple[Entry, str], ...] = ()
+    # Articles fetched from new entries' pages (`full_text` sources), by identity.
+    full_texts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,11 @@ def plan_poll(
     parsed: ParsedFeed | None = None,
     parse_error: str | None = None,
     entries: EntriesPlan | None = None,
+    warning: str | None = None,
 ) -> PollPlan:
     """The plan of one poll: `fetched` is what the server answered; `parsed` and `entries`
-    what its body gave (both None when no body was read), or `parse_error`."""
+    what its body gave (both None when no body was read), or `parse_error`; `warning` what
+    else went wrong without failing the poll (articles not extracted)."""
     failing = state.status == SourceStatus.ERROR
     if fetched.error:
         return _failed(source, state, fetched, fetched.error, now, max_interval)
@@ -148,8 +152,8 @@ def plan_poll(
         _succeeded(source, state, fetched, now, max_interval, parsed.ttl),
         title=parsed.title or state.title,
         link=parsed.link or state.link,
-        status=SourceStatus.WARNING if parsed.error else SourceStatus.OK,
-        error=parsed.error,
+        status=SourceStatus.WARNING if parsed.error or warning else SourceStatus.OK,
+        error=parsed.error or warning,
     )
     if entries.new:
         status = PollStatus.NEW
@@ -162,7 +166,7 @@ def plan_poll(
         status,
         new=len(entries.new),
         changed=len(entries.changed),
-        error=parsed.error,
+        error=parsed.error or warning,
         http_status=fetched.status,
     )
     return PollPlan(new_state, result, entries, moved=fetched.permanent_redirect)

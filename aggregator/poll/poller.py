@@ -21,6 +21,7 @@ from aggregator.config.settings import Config
 from aggregator.errors import ParseError
 from aggregator.models import Entry, HttpState, PollResult, PollStatus, Source, SourceStatus
 from aggregator.poll import memory
+from aggregator.poll.articles import ArticleFetcher
 from aggregator.poll.decide import (
     EntriesPlan,
     PollPlan,
@@ -58,6 +59,7 @@ class Poller:
         self.session = session
         self.limits = limits
         self.parsers = parsers
+        self.articles = ArticleFetcher(store, session, limits, parsers)
         self._polls = itertools.count(1)
 
     def poll(
@@ -85,7 +87,7 @@ class Poller:
             reach=reach_for(source.url, source.allow_private),
         )
         fetched_at = time.monotonic()
-        parsed = parse_error = entries = None
+        parsed = parse_error = entries = warning = None
         if not fetched.error and not fetched.not_modified and fetched.body is not None:
             try:
                 parsed = self.parsers.parse(fetched.body, source, fetched.url, fetched.headers, now)
@@ -96,6 +98,8 @@ class Poller:
                 selected, _ = select_entries(parsed.entries, source, now)  # include/exclude, keep
                 bases = (fetched.url, state.current_url, source.url)
                 entries = self._sorted(source, selected, bases, now)
+                if source.full_text and entries.new:
+                    entries, warning = self._with_articles(source, entries)
         plan = plan_poll(
             source,
             state,
@@ -105,6 +109,7 @@ class Poller:
             parsed=parsed,
             parse_error=parse_error,
             entries=entries,
+            warning=warning,
         )
         if plan.moved:
             log.warning(
@@ -130,12 +135,27 @@ class Poller:
         if plan.entries is not None:
             entries = plan.entries
             self.store.save_poll(
-                plan.state, entries.new, entries.changed, now, respelled=entries.respelled
+                plan.state,
+                entries.new,
+                entries.changed,
+                now,
+                respelled=entries.respelled,
+                full_texts=entries.full_texts,
             )
         elif plan.state_only and unchanged_states is not None:
             unchanged_states.append(plan.state)
         else:
             self.store.save_state(plan.state)
+
+    def _with_articles(self, source: Source, plan: EntriesPlan) -> tuple[EntriesPlan, str | None]:
+        """`plan` with the articles of its new entries, and an entry's image taken from its
+        article when the feed gave none; the warning when some gave no article."""
+        found = self.articles.full_texts(source, [entry for entry, _, _ in plan.new])
+        new = tuple(
+            (replace(entry, image=entry.image or found.images.get(entry.identity)), digest, name)
+            for entry, digest, name in plan.new
+        )
+        return replace(plan, new=new, full_texts=found.html), found.warning(len(plan.new))
 
     def _sorted(
         self, source: Source, entries: Sequence[Entry], bases: Iterable[str | None], now: datetime

@@ -279,6 +279,18 @@ class Store:
 
     # -- entries --------------------------------------------------------------------------
 
+    def full_text_of(self, link: str | None) -> str | None:
+        """The article fetched for any entry with this canonical link (any source's)."""
+        if link is None:
+            return None
+        with self._lock:
+            row = self.db.execute(
+                "SELECT full_text FROM entries WHERE canonical_link = ? "
+                "AND full_text IS NOT NULL LIMIT 1",
+                [link],
+            ).fetchone()
+        return row[0] if row else None
+
     def known_entries(self, source: str, identities: Sequence[str]) -> dict[str, KnownEntry]:
         """The stored hash of each identity of `source` that is already stored."""
         known: dict[str, KnownEntry] = {}
@@ -301,10 +313,13 @@ class Store:
         now: datetime,
         *,
         respelled: Sequence[tuple[Entry, str]] = (),
+        full_texts: Mapping[str, str] | None = None,
     ) -> None:
         """Store one poll in one transaction: new entries (entry, hash, document name),
         changed ones (entry, hash), the new hashes of entries only spelled differently
-        (entry, hash), and the source's new state."""
+        (entry, hash), the articles fetched for new entries (by identity), and the source's
+        new state."""
+        full_texts = full_texts or {}
         stamp = iso(now)
         rows = []
         for entry, content_hash, document in new:
@@ -326,6 +341,7 @@ class Store:
                     content_hash,
                     stamp,
                     document,
+                    full_texts.get(entry.identity),
                 )
             )
         with self.transaction():
@@ -341,8 +357,8 @@ class Store:
             self.db.conn.executemany(
                 "INSERT INTO entries (source, identity, link, canonical_link, title, author, "
                 "published, updated, date, content, image, categories, content_hash, "
-                "first_seen, document, article) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "first_seen, document, full_text, article) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, identity) DO NOTHING",
                 rows,
             )

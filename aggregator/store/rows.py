@@ -138,7 +138,7 @@ def stored_entry(row: dict[str, Any]) -> StoredEntry:
         author=row["author"],
         published=parse_iso(row["published"]),
         updated=parse_iso(row["updated"]),
-        content=row["content"],
+        content=row.get("full_text") or row["content"],  # the article, when one was fetched
         image=row["image"],
         categories=tuple(json.loads(row["categories"])),
     )

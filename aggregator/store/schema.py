@@ -10,7 +10,7 @@ from typing import Any
 from aggregator.sources.sanitize import plain_text, valid_url
 from aggregator.store.rows import canonical_link
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -199,6 +199,13 @@ MIGRATIONS: dict[int, str] = {
     # fixed-width UTC format, so its text sorts as its time does.
     9: """
     CREATE INDEX sources_by_next_poll ON sources (next_poll);
+    """,
+    # The article of an entry of a `full_text: true` source, fetched from its link at first
+    # sight (aggregator/poll/articles.py). `content` stays the feed's own text, so that a
+    # change is still told by the feed; documents and feeds show `full_text` when there is
+    # one. Found again by canonical link, so that two sources never fetch one page twice.
+    10: """
+    ALTER TABLE entries ADD COLUMN full_text TEXT;
     """,
 }
 
