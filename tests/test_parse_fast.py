@@ -233,6 +233,18 @@ def test_plain_atom_takes_the_fast_path_with_feedparsers_rules() -> None:
             "term='y' label='Why'/><category scheme='s'/><category/></entry>"
         ),
         atom("<entry><title>cafÃ© \u0093q\u0094</title><rights>r</rights></entry>"),
+        # xhtml: written back as feedparser writes it, the outer div taken off
+        atom(
+            "<entry><title type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>x</div>"
+            "</title></entry>"
+        ),
+        atom(
+            "<entry><content type='xhtml'>\n <div xmlns='http://www.w3.org/1999/xhtml'>"
+            "<p CLASS='c'>a &amp; b &lt;</p><img src='/i.png' alt='\"q\"'/><A REL='NoFollow' "
+            "href='/x'>l</A></div>\n </content><summary type='xhtml'><div "
+            "xmlns='http://www.w3.org/1999/xhtml'>s</div><div xmlns='http://www.w3.org/1999/xhtml'>"
+            "t</div></summary></entry>"
+        ),
         # feed level: author, id as link, ignored elements
         atom(
             "<entry><title>a</title></entry>",
@@ -251,8 +263,16 @@ def test_plain_atom_takes_the_fast_path_with_feedparsers_rules() -> None:
     "body",
     [
         atom(
-            "<entry><title type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>x</div>"
-            "</title></entry>"
+            "<entry><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'><svg "
+            "xmlns='http://www.w3.org/2000/svg'/></div></content></entry>"
+        ),
+        atom(
+            "<entry><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'><p "
+            "xml:lang='en'>x</p></div></content></entry>"
+        ),
+        atom(
+            "<entry><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'><p "
+            "xmlns='http://www.w3.org/1999/xhtml'>redeclared</p></div></content></entry>"
         ),
         atom("<entry><content src='https://x.example/c'/></entry>"),
         atom("<entry><title>a</title><contributor><name>c</name></contributor></entry>"),
@@ -288,7 +308,16 @@ ATOM_PARTS = st.sampled_from(
      "<feedburner:origLink>{u}</feedburner:origLink>", "<thr:total>{w}</thr:total>",
      "<openSearch:totalResults>1</openSearch:totalResults>", "<dc:creator>{w}</dc:creator>",
      "<author><name>{w}</name><gd:image rel='r' src='{u}'/></author>",
-     "<media:title>{w}</media:title>", "<feedburner:origLink a='1'>{u}</feedburner:origLink>"]
+     "<media:title>{w}</media:title>", "<feedburner:origLink a='1'>{u}</feedburner:origLink>",
+     "<content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'><p>{w}</p><img src='{u}'/>"
+     "</div></content>",
+     "<summary type='xhtml'> <div xmlns='http://www.w3.org/1999/xhtml'>{w}</div> </summary>",
+     "<content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml' class='c'><div>a</div>"
+     "<div>{w}</div></div></content>",
+     "<content type='xhtml'>{w}<p xmlns='http://www.w3.org/1999/xhtml'>p</p>{w}</content>",
+     "<title type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>{w} <b REL='X'>b</b><br/>"
+     "</div></title>",
+     "<content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>{h}</div></content>"]
 )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ import functools
 import re
 from collections.abc import Mapping
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import feedparser.api
 import feedparser.mixin
@@ -61,6 +62,8 @@ ATOM = "{http://www.w3.org/2005/atom}"
 ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
 ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
 ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+QUOTE = {'"': "&quot;"}
 # Elements that may declare a namespace (FeedBurner's atom10:link, Blogger's media:thumbnail):
 # feedparser adds the declaration to their attributes, which `parse` reads by name only.
 INLINE_DECLARATIONS = {ATOM_LINK} | {
@@ -232,14 +235,23 @@ def _namespaces(root: Any) -> dict[str, str]:
     declared: dict[str, str] = {}
     prefixes: dict[str, str] = {}
     pending = False
+    xhtml_only = True
     for event, value in etree.iterwalk(root, events=("start-ns", "start")):
         if event == "start":
             if pending and value is not root and value.tag not in INLINE_DECLARATIONS:
-                raise NotPlain
-            pending = False
+                # Atom's xhtml content: XHTML as the default, declared on its outer element
+                parent = value.getparent()
+                if not (xhtml_only and value.tag.startswith(XHTML)) or (
+                    parent is None or parent.tag.startswith(XHTML)
+                ):
+                    raise NotPlain
+            pending, xhtml_only = False, True
             continue
         pending = True
         prefix, uri = value
+        if not prefix and uri == XHTML[1:-1]:
+            continue  # feedparser knows it by URI: the default it rebinds changes no name
+        xhtml_only = False
         if declared.setdefault(prefix or "", uri) != uri:
             raise NotPlain
         lower = uri.lower()
@@ -825,10 +837,77 @@ def _read_author(element: Any, prefixes: Mapping[str, str]) -> str:
 
 def _text_construct(element: Any) -> str:
     attributes = _attributes(element)
-    if set(attributes) - {"type"} or attributes.get("type", "text").lower() not in TEXT_TYPES:
-        raise NotPlain  # xhtml (markup inside), another media type, or a src
+    kind = attributes.get("type", "text").lower()
+    if set(attributes) - {"type"}:
+        raise NotPlain  # a src
+    if kind == "xhtml":
+        return _finish(_xhtml(element))
+    if kind not in TEXT_TYPES:
+        raise NotPlain  # another media type
     _check_text_only(element)
     return _finish((element.text or "").strip())
+
+
+def _xhtml(element: Any) -> str:
+    """Atom's xhtml content as feedparser writes it back: each element as `<name attr="v">`
+    and `</name>` (names and attribute names lower case, rel and type values too, the
+    namespace declaration of the outer element as an `xmlns` attribute), text escaped;
+    then its `pop`: whitespace pieces off both ends, and the outer div off if it holds
+    everything."""
+    pieces: list[str] = []
+    if element.text:
+        pieces.append(xml_escape(element.text))
+    for child in element:
+        _xhtml_element(child, pieces, top=True)
+        if child.tail:
+            pieces.append(xml_escape(child.tail))
+    while pieces and len(pieces) > 1 and not pieces[-1].strip():
+        del pieces[-1]
+    while pieces and len(pieces) > 1 and not pieces[0].strip():
+        del pieces[0]
+    if (
+        pieces
+        and (pieces[0] == "<div>" or pieces[0].startswith("<div "))
+        and pieces[-1] == "</div>"
+    ):
+        depth = 0
+        for piece in pieces[:-1]:
+            if piece.startswith("</"):
+                depth -= 1
+                if depth == 0:
+                    break
+            elif piece.startswith("<") and not piece.endswith("/>"):
+                depth += 1
+        else:
+            pieces = pieces[1:-1]
+    return "".join(pieces).strip()
+
+
+def _xhtml_element(element: Any, pieces: list[str], *, top: bool) -> None:
+    tag = element.tag
+    if not isinstance(tag, str) or not tag.startswith(XHTML):
+        raise NotPlain  # SVG, MathML, another namespace: feedparser's own rules
+    name = tag[len(XHTML) :].lower()
+    if name in ("svg", "math"):
+        raise NotPlain
+    attributes = ""
+    if top and element.nsmap.get(None) == XHTML[1:-1]:
+        attributes = f' xmlns="{XHTML[1:-1]}"'
+    for key, value in element.attrib.items():
+        if key.startswith("{"):
+            raise NotPlain
+        key = key.lower()
+        if key in ("rel", "type"):
+            value = value.lower()
+        attributes += f' {key}="{xml_escape(value, QUOTE)}"'
+    pieces.append(f"<{name}{attributes}>")
+    if element.text:
+        pieces.append(xml_escape(element.text))
+    for child in element:
+        _xhtml_element(child, pieces, top=False)
+        if child.tail:
+            pieces.append(xml_escape(child.tail))
+    pieces.append(f"</{name}>")
 
 
 def _content_type(kind: str) -> str:
