@@ -79,6 +79,19 @@ TAKEN_ITEMS = [
     "<itunes:subtitle>sub</itunes:subtitle>",
     "<title>s</title><podcast:transcript url='/t.vtt' type='text/vtt'/>",
     "<title>s</title><podcast:person role='host'>Someone</podcast:person>",
+    # names and attribute names in any case, repeated summaries and content
+    "<TITLE>t</TITLE><media:Thumbnail url='/T.png'/><media:content url='/c.jpg' MEDIUM='image'/>",
+    "<title>t</title><media:content url='/c.jpg' type='Image/JPEG'/>",
+    "<description>a</description><description>bb</description><description>c</description>",
+    "<content:encoded>a</content:encoded><content:encoded>bb</content:encoded>"
+    "<description>c</description><itunes:summary>ddd</itunes:summary>",
+    # enclosures from <enclosure> and atom:link in document order: the first picture
+    "<title>t</title><atom:link rel='enclosure' type='image/png' href='/a.png'/>"
+    "<enclosure url='/b.jpg' type='image/jpeg'/>",
+    "<link>/a</link><atom:link rel='alternate' type='application/rss+xml' href='/f'/>",
+    "<guid isPermaLink='false'>g</guid><atom:link href='/x'/>",
+    "<title>t</title><feedburner:origLink>javascript:alert(1)</feedburner:origLink>"
+    "<link>https://ok.example/</link>",
     # GeoRSS: feedparser keeps `where`, good coordinates or bad
     "<title>g</title><georss:point>45.256 -71.92</georss:point>",
     "<title>g</title><georss:point>north</georss:point><georss:line>1 2 3</georss:line>",

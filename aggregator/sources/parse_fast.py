@@ -89,16 +89,11 @@ CHANNEL_IGNORED = {
 }  # fmt: skip
 CHANNEL_NESTED = {"image", "skiphours", "skipdays"}
 NESTED_CHILDREN = {"url", "title", "link", "width", "height", "description", "hour", "day"}
-ITEM_ELEMENTS = {
-    "title", "link", "description", "guid", "pubdate", "author", "category", "comments",
-    "enclosure", CONTENT + "encoded", DUBLIN_CORE + "creator",
-}  # fmt: skip
 ATTRIBUTES = {
     "guid": {"ispermalink"},
     "category": {"domain"},
     "enclosure": {"url", "length", "type"},
 }
-REPEATABLE = {"category", "enclosure"}
 # What feedparser's encoding step may note and still read the feed with its XML parser: a
 # Content-Type that is not an XML one, an encoding other than the declared one. The note is
 # kept in the result, as feedparser keeps it.
