@@ -6,6 +6,7 @@
     python bench/run.py --scenario profile    # where one feed's time goes, step by step
     python bench/run.py --scenario service --feeds 10000 --cycles 10   # `aggregator run` itself
     python bench/run.py --scenario cli        # whole `aggregator update` processes vs the peer's
+    python bench/run.py --world mixed         # the same on publisher-shaped feeds (bench/mixed.py)
 
 A feed world server (bench/world.py) runs as its own process; every measured cycle runs in a
 fresh subprocess so that its peak RSS is its own. Figures are printed, never asserted: timing
@@ -58,10 +59,13 @@ class WorldServer:
             return r.read().decode()
 
 
+WORLD = "rsshub"  # set from --world by main(): every scenario's world serves this kind
+
+
 @contextmanager
 def world_server(feeds: int) -> Iterator[WorldServer]:
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "world.py"), "--feeds", str(feeds)],
+        [sys.executable, str(HERE / "world.py"), "--feeds", str(feeds), "--world", WORLD],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -190,11 +194,13 @@ def show(scenario: str, measure: Measure, feeds: int) -> None:
     report = measure.report
     wall = measure.wall
     rss = f"{report['maxrss_mb']:.0f}"
+    errors = f", {report['errors']} feeds failed" if report.get("errors") else ""
     if "workers_maxrss_mb" in report:
         rss += f" (+{report['workers_maxrss_mb']:.0f}/worker; sum {report['peak_sum_mb']:.0f})"
     print(
         f"{scenario:<9} {measure.label:<24} wall {wall:8.2f} s  {feeds / wall:8.1f} feeds/s  "
-        f"{report.get('new_entries', 0) / wall:9.0f} new entries/s  "
+        f"{report.get('new_entries', 0) / wall:9.0f} new entries/s "
+        f"({report.get('new_entries', 0)}{errors})  "
         f"CPU {measure.cpu:7.2f} s ({measure.cpu / wall / os.cpu_count() * 100:3.0f}% of "
         f"{os.cpu_count()} cores)  peak RSS {rss} MB  "
         f"server CPU {measure.server_cpu:5.2f} s "
@@ -399,7 +405,7 @@ def run_service(args: argparse.Namespace, base: Path) -> None:
         print(f"service   {len(problems)} warnings and errors logged", flush=True)
         for line in problems[:5]:
             print(f"service     {line}", flush=True)
-        count_service_outputs(directory, args.feeds, bumps)
+        count_service_outputs(directory, int(server.get("/_items")))
 
 
 def aggregator_command() -> list[str]:
@@ -437,12 +443,12 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
             print(line, flush=True)
 
 
-def count_service_outputs(directory: Path, feeds: int, bumps: int) -> None:
-    """Entries and documents against what the world served (50 a feed, 5 more in every
-    tenth feed per bump)."""
+def count_service_outputs(directory: Path, expected: int) -> None:
+    """Entries and documents against the distinct items the world listed (50 a feed in the
+    RSSHub world, 5 more in every tenth feed per bump; the world counts them). In the mixed
+    world a broken feed's recovered document may hold fewer items than it listed."""
     import sqlite3
 
-    expected = feeds * 50 + len(range(0, feeds, 10)) * 5 * bumps
     database = sqlite3.connect(directory / "data" / "aggregator.db")
     (entries,) = database.execute("SELECT count(*) FROM entries").fetchone()
     (distinct,) = database.execute("SELECT count(DISTINCT identity) FROM entries").fetchone()
@@ -476,6 +482,50 @@ def descendants(pid: int) -> list[int]:
             found += children
             todo += children
     return found
+
+
+def fast_path_table(feeds: int) -> None:
+    """For the mixed world: which reader `parse_feed` takes for one generated feed of each
+    shape (as aggregator/sources/parse.py tries them: the JSON Feed reader, the fast
+    RSS/Atom path, else feedparser), and how many feeds of the world have that shape."""
+    sys.path.insert(0, str(HERE))
+    import mixed  # type: ignore[import-not-found]
+    from world import PARAGRAPHS  # type: ignore[import-not-found]
+
+    from aggregator.sources import parse as parse_module
+    from aggregator.sources.parse_fast import parse_plain_feed
+    from aggregator.sources.parse_json import read_json_feed
+
+    text = mixed.Text(PARAGRAPHS)
+    counts = mixed.counts(feeds)
+    fast_feeds = 0
+    print("fastpath  shape        path taken         fast  feeds  items  KB/feed", flush=True)
+    for shape, index in mixed.first_of_each_shape(feeds).items():
+        body, content_type = mixed.feed_document(index, 0, text)
+        url = f"http://127.0.0.1/feed/{index}.xml"
+        headers = {"content-location": url, "content-type": content_type.decode()}
+        # parse_feed's own first steps, then its readers in its order.
+        prepared = parse_module._drop_invalid_references(parse_module._defuse_entities(body))
+        try:
+            if read_json_feed(prepared, headers) is not None:
+                path, fast = "JSON Feed reader", "n/a"
+            elif parse_plain_feed(prepared, headers):
+                path, fast = "fast path (lxml)", "yes"
+                fast_feeds += counts[shape]
+            else:
+                path, fast = "feedparser", "no"
+        except Exception as exc:  # a ParseError from a reader: what parse_feed would raise
+            path, fast = f"error {type(exc).__name__}", "no"
+        print(
+            f"fastpath  {shape:<12} {path:<18} {fast:<5} {counts[shape]:>5}  "
+            f"{mixed.items_of(index):>5}  {len(body) / 1024:7.0f}",
+            flush=True,
+        )
+    print(
+        f"fastpath  {fast_feeds} of {feeds} feeds take the fast path "
+        f"({fast_feeds / feeds * 100:.0f}%)",
+        flush=True,
+    )
 
 
 def run_profile(args: argparse.Namespace, base: Path) -> None:
@@ -860,6 +910,13 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument(
+        "--world",
+        choices=("rsshub", "mixed"),
+        default="rsshub",
+        help="the feeds every scenario's world serves: RSSHub-shaped (default) or shaped "
+        "like what real publishers send (bench/mixed.py, issue 16)",
+    )
+    parser.add_argument(
         "--cold-cache",
         action="store_true",
         help="leave each side's database out of the page cache before a measured cycle",
@@ -876,15 +933,20 @@ def main() -> None:
         print(json.dumps(CHILDREN[args.child](args)), flush=True)
         return
     args.scenario = args.scenario or ["cold", "warm", "changed", "publish"]
+    global WORLD
+    WORLD = args.world
     base = args.keep or Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, python "
-        f"{sys.version.split()[0]}, N={args.feeds}, work in {base}; kernel caches "
+        f"{sys.version.split()[0]}, N={args.feeds}, world {args.world}, work in {base}; "
+        "kernel caches "
         f"{'dropped' if drop_caches() else 'NOT dropped (not root)'} before each measured run"
         + ("" if args.cold_cache else ", then each side's database read back in"),
         flush=True,
     )
+    if args.world == "mixed":
+        fast_path_table(args.feeds)
     try:
         run_profile(args, base)
         run_cycles(args, base)

@@ -1,4 +1,7 @@
-"""The feed world: one HTTP server process on 127.0.0.1 serving N distinct RSSHub-shaped feeds.
+"""The feed world: one HTTP server process on 127.0.0.1 serving N distinct feeds, RSSHub-shaped
+(`--world rsshub`, the default) or shaped like what real publishers send (`--world mixed`:
+newspapers, podcasts, Reddit, FeedBurner, WordPress, GitHub, RDF, Atom xhtml, JSON Feed, GBK
+and ISO-8859-1, and 8% broken feeds feedparser recovers; see mixed.py).
 
 Every response is rendered before the first request (headers and body as one bytes object),
 so serving is a dictionary lookup and a socket write: the server must never be what a
@@ -11,7 +14,11 @@ once the new bytes are ready; `GET /_ping` answers when the world is up; `GET /_
 the feed requests answered so far (`<full> <not modified>`), which is how a benchmark of the
 real daemon tells its polling rounds apart.
 
-Run: `python bench/world.py --feeds 1000 --port 0` prints `READY <port>` on stdout.
+In the RSSHub world every feed lists 50 items; in the mixed world each shape has its own
+count (mixed.SHAPES). `GET /_items` answers how many distinct items the world has listed so
+far (all versions of all feeds), what a run that polled every version should have stored.
+
+Run: `python bench/world.py --feeds 1000 --port 0 [--world mixed]` prints `READY <port>`.
 """
 
 from __future__ import annotations
@@ -24,6 +31,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mixed
+
+WORLDS = ("rsshub", "mixed")
 
 ITEMS = 50
 NEW_PER_BUMP = 5
@@ -89,8 +101,10 @@ def feed_xml(feed: int, version: int) -> bytes:
 class World:
     """Pre-rendered responses for every feed at its current version."""
 
-    def __init__(self, feeds: int) -> None:
+    def __init__(self, feeds: int, kind: str = "rsshub") -> None:
         self.feeds = feeds
+        self.kind = kind
+        self.text = mixed.Text(PARAGRAPHS)
         self.versions = [0] * feeds
         self.full: list[bytes] = [b""] * feeds
         self.etags: list[bytes] = [b""] * feeds
@@ -102,14 +116,19 @@ class World:
 
     def render(self, index: int) -> None:
         version = self.versions[index]
-        body = feed_xml(index, version)
+        if self.kind == "mixed":
+            body, content_type = mixed.feed_document(index, version, self.text)
+        else:
+            body, content_type = feed_xml(index, version), b"application/rss+xml; charset=utf-8"
         etag = f'"{index}-{version}"'.encode()
         when = format_datetime(BASE_DATE + timedelta(days=version), usegmt=True).encode()
         common = b"ETag: " + etag + b"\r\nLast-Modified: " + when + b"\r\n"
         self.etags[index] = etag
         self.modified[index] = when
         self.full[index] = (
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; charset=utf-8\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: "
+            + content_type
+            + b"\r\n"
             + common
             + b"Content-Length: "
             + str(len(body)).encode()
@@ -117,6 +136,11 @@ class World:
             + body
         )
         self.not_modified[index] = b"HTTP/1.1 304 Not Modified\r\n" + common + b"\r\n"
+
+    def items(self) -> int:
+        """Distinct items listed so far by every version of every feed."""
+        per_feed = mixed.items_of if self.kind == "mixed" else (lambda _: ITEMS)
+        return sum(per_feed(i) + NEW_PER_BUMP * self.versions[i] for i in range(self.feeds))
 
     def bump(self, every: int) -> int:
         changed = 0
@@ -144,6 +168,8 @@ class World:
         elif path == b"/_bump":
             every = int(dict(re.findall(rb"(\w+)=(\d+)", query)).get(b"every", b"10"))
             return _text(f"bumped {self.bump(every)}\n".encode())
+        elif path == b"/_items":
+            return _text(b"%d\n" % self.items())
         elif path == b"/_stats":
             return _text(b"%d %d\n" % tuple(self.answered))
         elif path == b"/_ping":
@@ -207,8 +233,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--world", choices=WORLDS, default="rsshub")
     args = parser.parse_args()
-    world = World(args.feeds)
+    world = World(args.feeds, args.world)
     try:
         asyncio.run(serve(world, args.host, args.port))
     except KeyboardInterrupt:
