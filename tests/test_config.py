@@ -450,3 +450,14 @@ def test_ui_language_mistakes(tmp_path: Path, text: str, expected: str) -> None:
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and "\n" not in message, message
     assert re.search(expected, message), message
+
+
+@pytest.mark.parametrize("text", ["._: null\n", "sources: -_\n", "user_agent: [._]\n"])
+def test_plain_values_the_yaml_reader_trips_on_are_a_config_error(
+    tmp_path: Path, text: str
+) -> None:
+    """ruamel.yaml raises ValueError / IndexError on these (found by hypothesis)."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="not valid YAML: a plain value the YAML reader cannot"):
+        load_config(path)

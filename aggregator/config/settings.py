@@ -457,7 +457,9 @@ def _read_config(file: Path) -> Config:
     # 60 MB where the round-trip loader takes 4.5 s and 100 MB; it knows no line numbers, so
     # anything wrong is read again by the round-trip loader, whose messages name the line.
     # Both resolve YAML 1.2 alike, so a file that passes here passes there.
-    with contextlib.suppress(ConfigError, YAMLError, RecursionError):
+    # ruamel.yaml's own bugs on odd plain scalars (`._` is "a float" it cannot convert: a
+    # ValueError; `-_` an IndexError) are read again too, and reported below.
+    with contextlib.suppress(ConfigError, YAMLError, RecursionError, ValueError, IndexError):
         _check_parsed_nesting(text, file)
         tree = YAML(typ="safe", pure=False).load(text)
         _check_expanded_size(tree, file)
@@ -472,6 +474,11 @@ def _read_config(file: Path) -> Config:
         raise ConfigError(f"{file}{where}: not valid YAML: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{file}: not valid YAML: nested too deeply") from None
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(
+            f"{file}: not valid YAML: a plain value the YAML reader cannot convert "
+            f"({type(exc).__name__}: {exc}); put quotes around odd values such as ._ or -_"
+        ) from None
     return build_config(tree, file)
 
 
