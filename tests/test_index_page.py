@@ -353,3 +353,10 @@ def test_the_hooks_last_runs_in_each_language() -> None:
         and "2026年12月2日 10:00 UTC" in chinese
     )
     assert "<h2>Publish hooks</h2>" not in render_index("T", [], [], {}, [], language="en").decode()
+
+
+def test_every_language_a_config_may_name_is_one_of_the_page() -> None:
+    from aggregator.config.settings import UI_LANGUAGE_NAMES
+    from aggregator.service.ui_text import LANGUAGES
+
+    assert set(UI_LANGUAGE_NAMES.values()) == set(LANGUAGES)

@@ -39,7 +39,6 @@ from aggregator.outputs.documents import (
     DocumentOptions,
     parse_front_matter_value,
 )
-from aggregator.service.ui_text import config_language
 from aggregator.sources.filters import compile_filter
 
 DEFAULT_USER_AGENT = (
@@ -361,8 +360,31 @@ def _file_name(value: Any) -> str:
     return text
 
 
+# `ui_language`: what a config may say (in any case) -> the index page's language, one of
+# service/ui_text.LANGUAGES (a test holds the two together).
+UI_LANGUAGE_NAMES = {
+    "en": "en",
+    "zh": "zh-Hans",
+    "zh-Hans": "zh-Hans",
+    "zh-CN": "zh-Hans",
+    "zh-Hant": "zh-Hant",
+    "zh-TW": "zh-Hant",
+    "zh-HK": "zh-Hant",
+}
+
+
 def _ui_language(value: Any) -> str:
-    return config_language(_text(value))
+    """The language `ui_language` fixes for the index page."""
+    text = _text(value)
+    named = {name.lower(): language for name, language in UI_LANGUAGE_NAMES.items()}
+    language = named.get(text.lower())
+    if language is None:
+        allowed = ", ".join(UI_LANGUAGE_NAMES)
+        raise ValueError(
+            f"{text!r} is not a language of the index page (allowed: {allowed}; "
+            "leave it out to follow each reader's browser)"
+        )
+    return language
 
 
 SOURCE_KEYS = {

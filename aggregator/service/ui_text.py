@@ -28,15 +28,6 @@ QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 TRADITIONAL_SUBTAGS = frozenset({"hant", "tw", "hk", "mo"})
 SIMPLIFIED_SUBTAGS = frozenset({"hans", "cn", "sg", "my"})
 # `ui_language` values, as a person writes them, and the language each one fixes.
-CONFIG_NAMES = {
-    "en": ENGLISH,
-    "zh": SIMPLIFIED,
-    "zh-Hans": SIMPLIFIED,
-    "zh-CN": SIMPLIFIED,
-    "zh-Hant": TRADITIONAL,
-    "zh-TW": TRADITIONAL,
-    "zh-HK": TRADITIONAL,
-}  # in any case
 
 
 def matches(language_range: str) -> tuple[tuple[str, ...], int]:
@@ -100,19 +91,6 @@ def _quality(params: str) -> float:
             value = value.strip()
             return float(value) if QVALUE.fullmatch(value) else 0.0
     return 1.0
-
-
-def config_language(value: str) -> str:
-    """The language a config's `ui_language` fixes; ValueError naming what is allowed."""
-    named = {name.lower(): language for name, language in CONFIG_NAMES.items()}
-    language = named.get(value.strip().lower())
-    if language is None:
-        allowed = ", ".join(CONFIG_NAMES)
-        raise ValueError(
-            f"{value!r} is not a language of the index page (allowed: {allowed}; "
-            "leave it out to follow each reader's browser)"
-        )
-    return language
 
 
 @dataclass(frozen=True)
