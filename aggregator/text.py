@@ -12,6 +12,8 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
+# An HTTP weight (RFC 9110 12.4.2): 0 to 1, at most three decimals.
+QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 # Characters XML 1.0 does not allow (controls, lone surrogates, U+FFFE/FFFF): a single one in
 # an entry's content would make every later merged feed unwritable, so they go at the door.
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -45,3 +47,14 @@ def parse_http_date(value: str) -> datetime | None:
 def strip_blank_lines(fragment: str) -> str:
     """Remove whitespace-only lines: in Markdown a blank line would end the HTML block."""
     return BLANK_LINES.sub("", fragment.strip("\n")).strip()
+
+
+def accept_weight(params: str) -> float:
+    """The weight `q=` of one element of an Accept-* header, from its parameters; 1 when
+    none is given, 0 (refused) when it is not a valid weight."""
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "q":
+            value = value.strip()
+            return float(value) if QVALUE.fullmatch(value) else 0.0
+    return 1.0

@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote, urlsplit
 from aggregator import __version__
 from aggregator.service.http_listener import HttpListener, HttpReply, HttpRequest, Limits
 from aggregator.service.ui_text import LocalizedPage, negotiate
-from aggregator.text import parse_http_date
+from aggregator.text import accept_weight, parse_http_date
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")|\*')  # an If-None-Match member; W/ is ignored
-QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,20 +243,11 @@ def accepts_gzip(header: str | None) -> bool:
         coding, _, params = part.partition(";")
         coding = coding.strip().lower()
         if coding in {"gzip", "x-gzip"}:
-            named = max(named or 0.0, _quality(params))
+            named = max(named or 0.0, accept_weight(params))
         elif coding == "*":
-            anything = _quality(params)
+            anything = accept_weight(params)
     quality = named if named is not None else anything
     return quality is not None and quality > 0
-
-
-def _quality(params: str) -> float:
-    for param in params.split(";"):
-        key, _, value = param.strip().partition("=")
-        if key.strip().lower() == "q":
-            value = value.strip()
-            return float(value) if QVALUE.fullmatch(value) else 0.0
-    return 1.0
 
 
 def last_modified(modified_ns: int, now: float) -> int:

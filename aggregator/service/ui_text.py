@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aggregator.text import accept_weight
+
 ENGLISH = "en"
 SIMPLIFIED = "zh-Hans"
 TRADITIONAL = "zh-Hant"
 LANGUAGES = (ENGLISH, SIMPLIFIED, TRADITIONAL)  # on a tie, the earlier wins; English is default
 RANGE = re.compile(r"\*|[a-z]{1,8}(?:-[a-z0-9]{1,8})*")  # a language-range, lowercased
-QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 TRADITIONAL_SUBTAGS = frozenset({"hant", "tw", "hk", "mo"})
 SIMPLIFIED_SUBTAGS = frozenset({"hans", "cn", "sg", "my"})
 # `ui_language` values, as a person writes them, and the language each one fixes.
@@ -70,7 +71,7 @@ def negotiate(header: str | None) -> str:
         language_range = language_range.strip().lower()
         if not RANGE.fullmatch(language_range):
             continue
-        quality = _quality(params)
+        quality = accept_weight(params)
         covered, specific = matches(language_range)
         for language in covered:
             held = best.get(language)
@@ -82,15 +83,6 @@ def negotiate(header: str | None) -> str:
         if quality > 0
     ]
     return min(ranked)[-1] if ranked else ENGLISH
-
-
-def _quality(params: str) -> float:
-    for param in params.split(";"):
-        key, _, value = param.strip().partition("=")
-        if key.strip().lower() == "q":
-            value = value.strip()
-            return float(value) if QVALUE.fullmatch(value) else 0.0
-    return 1.0
 
 
 @dataclass(frozen=True)
