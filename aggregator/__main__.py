@@ -1,3 +1,5 @@
+"""`python -m aggregator`: the same command line as the installed `aggregator`."""
+
 from aggregator.cli.main import main
 
 main()
