@@ -143,3 +143,13 @@ def test_published_links_are_valid_urls() -> None:
     entries = parse("real/newspaper.rss").entries
     spaced = [e for e in entries if "Correct" in (e.link or "")]
     assert [e.link for e in spaced] == ["https://news.example.com/world/Correct%20Value"]
+
+
+def test_feedparser_guesses_no_encoding_with_chardet() -> None:
+    """Whether chardet is installed (readability-lxml brings it) must not change how a
+    mislabelled feed is read: feedparser's own guess stays off, ours runs."""
+    import feedparser.encodings
+
+    import aggregator.sources.parse  # noqa: F401  (it switches the guess off)
+
+    assert feedparser.encodings.lazy_chardet_encoding is None

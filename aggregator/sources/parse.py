@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.encodings
 import feedparser.mixin
 from feedparser.urls import _urljoin
 
@@ -47,6 +48,12 @@ DETECT_BYTES = 256 * 1024
 feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
+# feedparser guesses an undecodable feed's encoding with chardet whenever chardet happens to
+# be installed (readability-lxml brings it): then a GBK feed declared as UTF-8 came out as
+# ISO-8859-1 mojibake with no warning, where without it feedparser falls back to
+# windows-1252, which `_misread_encoding` knows to read again with our own detector. Reading
+# must not depend on what else is installed; tests/test_parse.py holds feedparser to it.
+feedparser.encodings.lazy_chardet_encoding = None
 
 
 def legacy_identities(identity: str, bases: Iterable[str | None]) -> list[str]:
