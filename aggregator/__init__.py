@@ -1,3 +1,3 @@
 """aggregator: follow feeds, keep every entry once, write documents, republish one merged feed."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
