@@ -130,3 +130,15 @@ def test_times_compare_as_stored_across_microseconds(store: Store) -> None:
     exact = NOW + HOUR
     assert jobs.get_due_jobs(exact - timedelta(microseconds=1)) == []
     assert names(jobs.get_due_jobs(exact)) == ["later"]
+
+
+def test_sources_due_within_one_second_are_handed_out_together(
+    jobs: SourceJobStore, store: Store
+) -> None:
+    """The scheduler wakes on whole seconds: a first start spreads thousands of sources over
+    a few seconds, and one wakeup each read every source still in flight."""
+    jobs.get_due_jobs(NOW)  # "due" and "busy" are in flight now
+    first, second = NOW + timedelta(seconds=1.2), NOW + timedelta(seconds=1.7)
+    store.schedule_polls({"later": first, "gone": second})
+    assert jobs.get_next_run_time() == NOW + timedelta(seconds=2)
+    assert names(jobs.get_due_jobs(NOW + timedelta(seconds=2))) == ["later", "gone"]

@@ -77,13 +77,34 @@ class Publisher:
         self._lock = threading.Lock()
         self._groups_built: dict[str, list] | None = None  # see _publish_groups
         self._fragments = Fragments()  # the merged feed's entries, as last published
-        self._published = Published()  # since `take_published`: what hooks are told
+        # What writing changed since `take_published`, for the hooks; kept only when there
+        # are hooks: a cold pass writes 50,000 documents, whose names nobody else needs.
+        self._tracking = bool(config.hooks)
+        self._written: set[str] = set()
+        self._removed: set[str] = set()
+        self._feeds_changed = False
 
     def take_published(self) -> Published:
-        """What writing changed since the last call: documents written and removed, feeds."""
+        """What writing changed since the last call: documents written and removed, feeds
+        (nothing without hooks configured)."""
         with self._lock:
-            published, self._published = self._published, Published()
+            published = Published(
+                frozenset(self._written), frozenset(self._removed), self._feeds_changed
+            )
+            self._written, self._removed, self._feeds_changed = set(), set(), False
         return published
+
+    def _note(self, written: Iterable[str] = (), removed: Iterable[str] = ()) -> None:
+        """Remember documents written and removed (call with the lock held): a document
+        removed after it was written is removed, and the reverse."""
+        if not self._tracking:
+            return
+        for name in written:
+            self._removed.discard(name)
+            self._written.add(name)
+        for name in removed:
+            self._written.discard(name)
+            self._removed.add(name)
 
     def write_documents(self) -> int:
         """Write every pending document; return how many were written or confirmed."""
@@ -110,9 +131,9 @@ class Publisher:
         self.store.mark_documents([i for i in owed.done if i not in failing])
         self.store.note_document_failures(failed)
         unremoved = {name for name, _ in not_removed}
-        self._published |= Published(
-            frozenset(item.document for item in owed.write if item.id not in failing),
-            frozenset(name for _, name in owed.remove if name not in unremoved),
+        self._note(
+            (item.document for item in owed.write if item.id not in failing),
+            (name for _, name in owed.remove if name not in unremoved),
         )
         return len(failing)
 
@@ -169,7 +190,7 @@ class Publisher:
             names = self.store.prune_source(source.name, source.keep)
             _, failed = remove_documents(self.config.paths.documents, names)
             unremoved = {name for name, _ in failed}
-            self._published |= Published(removed=frozenset(set(names) - unremoved))
+            self._note(removed=(name for name in names if name not in unremoved))
         for name, error in failed:
             log.error("source=%s pruned document %s not removed: %s", source.name, name, error)
         if names:
@@ -195,7 +216,7 @@ class Publisher:
             merged = publish_feeds(public, info, entries, self.sources, self._fragments)
             merged = publish_json_feed(public, info, entries, self.sources) or merged
             changed = self._publish_groups(info) or merged
-            self._published |= Published(feeds=changed)
+            self._feeds_changed = self._feeds_changed or (changed and self._tracking)
         if merged and feed.hub:
             urls = [info.link + name for name in (info.rss_name, info.atom_name, JSON_FEED_NAME)]
             ping_hub(self.session, feed.hub, urls)
