@@ -801,7 +801,8 @@ def child_profile(args: argparse.Namespace) -> dict[str, Any]:
     from aggregator.config.settings import load_config
     from aggregator.models import HttpState
     from aggregator.outputs.feeds import FeedInfo, publish_feeds
-    from aggregator.poll.pipeline import Pipeline, decide
+    from aggregator.poll.decide import sort_entries as decide
+    from aggregator.poll.pipeline import Pipeline
     from aggregator.sources import parse as parse_module
     from aggregator.sources.fetch import fetch_source
     from aggregator.store.database import Store
