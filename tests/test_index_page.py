@@ -107,15 +107,22 @@ def test_page_shows_sources_and_latest_entries(passed: tuple[Config, Store]) -> 
     assert text.index("新闻标题 第0条") < text.index("新闻标题 第2条")  # newest first
 
 
-def test_whatever_a_feed_sends_is_escaped() -> None:
-    nasty = '"><script>alert(1)</script>'
-    entry = Entry("s", "1", 'https://x.example/?a=1&b="2"', nasty, None, None, None, "", None)
+NASTY = '"><script>alert(1)</script>'
+
+
+def nasty_page(*extra: object) -> bytes:
+    """The page when a feed (and a publishing failure) says hostile things everywhere."""
+    entry = Entry("s", "1", 'https://x.example/?a=1&b="2"', NASTY, None, None, None, "", None)
     moment = datetime(2024, 1, 1, tzinfo=UTC)
-    stored = StoredEntry(1, entry, moment, moment, "x.md", source_title=nasty)
-    source = Source("s", "https://x.example/feed", categories=(nasty,))
-    state = SourceState("s", source.url, status="error", error=nasty, entries=1)
-    links = published_feeds(FeedInfo(nasty, "http://h/", "d"), feed_groups([source]))
-    page = render_index(nasty, links, [source], {"s": state}, [stored])
+    stored = StoredEntry(1, entry, moment, moment, "x.md", source_title=NASTY)
+    source = Source("s", "https://x.example/feed", categories=(NASTY,))
+    state = SourceState("s", source.url, status="error", error=NASTY, entries=1)
+    links = published_feeds(FeedInfo(NASTY, "http://h/", "d"), feed_groups([source]))
+    return render_index(NASTY, links, [source], {"s": state}, [stored], *extra)
+
+
+def test_whatever_a_feed_sends_is_escaped() -> None:
+    page = nasty_page()
     parsed = Page(page)
     assert parsed.scripts == 0
     assert 'https://x.example/?a=1&b="2"' in parsed.anchors
@@ -294,15 +301,7 @@ def test_every_word_is_there_and_safe_as_it_is(language: str) -> None:
 
 
 def test_nasty_text_is_escaped_in_chinese_too() -> None:
-    nasty = '"><script>alert(1)</script>'
-    entry = Entry("s", "1", 'https://x.example/?a=1&b="2"', nasty, None, None, None, "", None)
-    moment = datetime(2024, 1, 1, tzinfo=UTC)
-    stored = StoredEntry(1, entry, moment, moment, "x.md", source_title=nasty)
-    source = Source("s", "https://x.example/feed", categories=(nasty,))
-    state = SourceState("s", source.url, status="error", error=nasty, entries=1)
-    links = published_feeds(FeedInfo(nasty, "http://h/", "d"), feed_groups([source]))
-    failing = Publishing(nasty, 1, nasty)
-    page = render_index(nasty, links, [source], {"s": state}, [stored], failing, "zh-Hans")
+    page = nasty_page(Publishing(NASTY, 1, NASTY), "zh-Hans")
     assert Page(page).scripts == 0 and b"<script>" not in page
     assert "错误" in page.decode()
 
