@@ -36,6 +36,7 @@ README.md ("Security and reliability") and tests/e2e/test_daemon_attacks.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import resource
@@ -63,6 +64,8 @@ ACCEPT_BATCH = 16  # connections accepted at one wake-up of the event loop
 READ_SIZE = 64 * 1024
 WRITE_CHUNK = 64 * 1024
 CLOSE_TIMEOUT = 5.0  # seconds for the last bytes of an answer to leave before a close
+LINGER = 1.0  # seconds a timed-out client's further bytes are read and dropped before a close
+LINGER_BYTES = 64 * 1024  # and at most this many
 CAP_WARNING_EVERY = 60.0  # seconds between two log lines saying the cap was reached
 
 
@@ -278,6 +281,8 @@ class HttpListener:
             except _Refused as refusal:
                 log.debug("http %s: %s (%d)", peer, refusal, refusal.status)
                 await self._send_refusal(connection, writer, refusal.status)
+                if refusal.status == HTTPStatus.REQUEST_TIMEOUT:
+                    await self._linger(reader, writer)
                 return
             finally:
                 self._waiting.pop(writer, None)
@@ -379,6 +384,22 @@ class HttpListener:
         pending.append(connection.send(h11.EndOfMessage()))
         writer.writelines(pending)
         await writer.drain()
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A lingering close (RFC 9112 9.6) after a 408 to a client still dribbling its
+        request: our side is closed first and what it sends is read and dropped, briefly
+        and boundedly. Closed at once, its unread bytes make the kernel answer with a
+        reset, which can destroy the 408 before the client has read it. Other refusals (a
+        huge or malformed head) close at once: lingering there would let a flood hold
+        connections."""
+        if writer.is_closing() or not writer.can_write_eof():
+            return
+        with contextlib.suppress(ConnectionError, TimeoutError, OSError):
+            writer.write_eof()
+            left = LINGER_BYTES
+            async with asyncio.timeout(LINGER):
+                while left > 0 and (chunk := await reader.read(min(left, 4096))):
+                    left -= len(chunk)
 
     async def _send_refusal(
         self, connection: h11.Connection, writer: asyncio.StreamWriter, status: HTTPStatus
