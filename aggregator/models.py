@@ -156,6 +156,8 @@ class PollResult:
     duration: float = 0.0  # seconds, the whole poll
     http_status: int | None = None
     fetch_duration: float = 0.0  # seconds of `duration` spent fetching
+    # When the source is due again, as the poll stored it; None: never (410 Gone).
+    next_poll: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ class Poller:
             plan.result,
             duration=time.monotonic() - started,
             fetch_duration=fetched_at - started,
+            next_poll=plan.state.next_poll,
         )
         _log_poll(result)
         if next(self._polls) % RELEASE_EVERY == 0:  # itertools.count: atomic under the GIL

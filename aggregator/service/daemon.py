@@ -407,14 +407,14 @@ class Daemon:
         self.metrics.poll_ended(result)
         if result.status in {PollStatus.NEW, PollStatus.CHANGED}:
             self.republisher.request()
-        state = self.store.source_state(source.name)
-        if state is not None and state.status == SourceStatus.GONE:
+        # The poll says when it stored the next one: no second read of the source's row.
+        if result.next_poll is None:
             log.warning(
                 "source=%s disabled: its server says it is gone for good (HTTP 410); "
                 "change its url or remove it from the config",
                 source.name,
             )
-        return state.next_poll if state else None
+        return result.next_poll
 
     def _poll_failed(self, source: Source, exc: Exception) -> datetime:
         """Retry a poll that failed on our side, never giving up: one interval on (at least
