@@ -1,5 +1,6 @@
-"""Group feeds (per category, per source) are rebuilt only when what they are made from moved,
-also across processes: a fresh Pipeline must not rebuild every unchanged group feed."""
+"""Group feeds (per category, per source) and the merged feeds are rebuilt only when what
+they are made from moved, also across processes: a fresh Pipeline must not rebuild every
+unchanged feed."""
 
 from __future__ import annotations
 
@@ -36,6 +37,48 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(publisher, "publish_group", counting)
     return folders
+
+
+@pytest.fixture
+def merged_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many entries each build of the merged RSS and Atom feeds had."""
+    sizes: list[int] = []
+    publish_feeds: Callable = publisher.publish_feeds
+
+    def counting(public, info, entries, sources, fragments) -> bool:  # type: ignore[no-untyped-def]
+        sizes.append(len(entries))
+        return publish_feeds(public, info, entries, sources, fragments)
+
+    monkeypatch.setattr(publisher, "publish_feeds", counting)
+    return sizes
+
+
+def test_a_fresh_pipeline_rebuilds_the_merged_feeds_only_when_they_moved(
+    feed_server, make_config, merged_built
+) -> None:
+    feed_server.serve("/a", rsshub_feed([rsshub_item(i) for i in range(3)]))
+    sources = [{"name": "a", "url": feed_server.url("/a")}]
+    config = make_config(sources)
+    public = config.paths.public
+    run_pass(config)
+    assert merged_built == [3]
+    rss = (public / "feed.xml").read_bytes()
+
+    run_pass(config)  # nothing moved: not even built to be compared
+    assert merged_built == [3]
+
+    (public / "feed.json").unlink()  # a file lost: all built again
+    run_pass(config)
+    assert merged_built == [3, 3]
+    assert (public / "feed.json").is_file() and (public / "feed.xml").read_bytes() == rss
+
+    feed_server.serve("/a", rsshub_feed([rsshub_item(i) for i in range(4)]))
+    run_pass(config)
+    assert merged_built == [3, 3, 4]
+
+    run_pass(make_config(sources, feed={"title": "Another title"}))  # a setting it shows
+    assert merged_built == [3, 3, 4, 4]
+    assert b"Another title" in (public / "feed.xml").read_bytes()
 
 
 def test_a_fresh_pipeline_rebuilds_only_what_moved(feed_server, make_config, built) -> None:

@@ -153,3 +153,26 @@ def test_feedparser_guesses_no_encoding_with_chardet() -> None:
     import aggregator.sources.parse  # noqa: F401  (it switches the guess off)
 
     assert feedparser.encodings.lazy_chardet_encoding is None
+
+
+@pytest.mark.parametrize(
+    "base, uri",
+    [
+        ("https://example.com/feed.xml", "t3_42r7mv"),
+        ("https://example.com/a/feed.xml", "12345"),
+        ("http://example.com/feed", "http:///example.com//x"),
+        ("https://example.com/", "tag:example.com,2024:post-1"),
+        ("https://example.com/", "urn:uuid:6f1d"),
+        ("https://[bad/feed", "x"),
+        ("", "relative/path"),
+    ],
+)
+def test_legacy_identities_resolve_as_feedparser_did(base: str, uri: str) -> None:
+    """Entries stored before 0.2 are found under what feedparser's `_urljoin` made of their
+    ids; legacy_ids.py carries a copy of it so the storing process need not import
+    feedparser, and the copy must not drift from the original."""
+    from feedparser.urls import _urljoin
+
+    from aggregator.sources.legacy_ids import feedparser_urljoin
+
+    assert feedparser_urljoin(base, uri) == _urljoin(base, uri)

@@ -36,7 +36,6 @@ from aggregator.config.subscriptions import (
 from aggregator.errors import AggregatorError, ConfigError, FetchError, ParseError
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.documents import remove_documents
-from aggregator.sources.discover import discover_feed
 from aggregator.sources.fetch import fetch_limits, make_session
 from aggregator.sources.opml import parse_opml, render_opml
 from aggregator.store.database import Store
@@ -75,6 +74,9 @@ def add(
         fail(f"{url!r} is not an http:// or https:// URL")
     if name is not None and not is_valid_name(name):
         fail(f"--name {name!r} must be lowercase letters, digits, - or _ (it is used in names)")
+    # Imported here: it brings the feed parser, which no other command runs in this process.
+    from aggregator.sources.discover import discover_feed
+
     limits = fetch_limits(config)
     session = make_session(limits, pool_size=2)
     try:

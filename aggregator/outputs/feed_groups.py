@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # not imported at run time: parser processes build group feed
 log = logging.getLogger(__name__)
 
 GROUP_FILES = tuple(name for name, _, _ in FEED_FILES)
+MERGED = ""  # the merged feeds' key among what feeds were built from (no group's folder)
 KINDS = ("category", "source")
 
 
@@ -151,6 +152,12 @@ def group_settings(
     """A digest of everything but the entries that a group feed is made from."""
     chosen = [sources.get(name) for name in group.sources]
     settings = (info, group, chosen, max_items, __version__)
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
+def merged_settings(info: FeedInfo, sources: Mapping[str, Source], max_items: int) -> str:
+    """A digest of everything but the entries that the merged feeds are made from."""
+    settings = (info, sorted(sources.items()), max_items, __version__)
     return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
 

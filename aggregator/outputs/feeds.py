@@ -19,9 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
-
-from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
 from aggregator.errors import OutputError
@@ -36,6 +35,9 @@ from aggregator.models import (
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.redact import public_url
 from aggregator.text import XML_INVALID
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -118,6 +120,10 @@ def build_feeds(
 
 def _feed_generator(info: FeedInfo, entries: Sequence[StoredEntry]) -> FeedGenerator:
     """The feed's own elements, without entries."""
+    # Imported here: feedgen (with lxml and dateutil) is a tenth of the start of an
+    # `update` whose feeds all turn out unchanged, and such a pass builds none.
+    from feedgen.feed import FeedGenerator
+
     generator = FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)
     generator.id(info.link + info.atom_name)

@@ -33,7 +33,7 @@ from aggregator.poll.processes import ParserProcesses
 from aggregator.sources.entry_limits import limit_feed
 from aggregator.sources.fetch import FetchLimits, fetch_source
 from aggregator.sources.filters import select_entries
-from aggregator.sources.parse import legacy_identities
+from aggregator.sources.legacy_ids import legacy_identities
 from aggregator.sources.reach import reach_for
 from aggregator.store.database import Store
 from aggregator.store.rows import KnownEntry, SourceState
@@ -96,7 +96,8 @@ class Poller:
             else:
                 parsed = limit_feed(parsed, self.config.limits)
                 selected, _ = select_entries(parsed.entries, source, now)  # include/exclude, keep
-                bases = (fetched.url, state.current_url, source.url)
+                # A source with nothing stored has no entry an old release stored either.
+                bases = (fetched.url, state.current_url, source.url) if state.entries else ()
                 entries = self._sorted(source, selected, bases, now)
                 if source.full_text and entries.new:
                     entries, warning = self._with_articles(source, entries)
@@ -174,7 +175,8 @@ class Poller:
     ) -> tuple[list[Entry], dict[str, KnownEntry]]:
         """The entries as stored, with what is known of each. An entry that an earlier
         release stored under its id resolved against the feed's URL keeps that identity
-        (and so its document and its item id in every published feed)."""
+        (and so its document and its item id in every published feed). No `bases`: look
+        for none."""
         known = self.store.known_entries(source.name, [e.identity for e in entries])
         aliases = {
             old: entry.identity

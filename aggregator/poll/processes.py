@@ -23,8 +23,7 @@ from typing import Any
 
 from aggregator.errors import ParseError
 from aggregator.models import ParsedFeed, Source
-from aggregator.poll.workers import run_task, start_worker
-from aggregator.sources.parse import parse_feed
+from aggregator.poll.workers import parse_task, run_task, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +74,11 @@ class ParserProcesses:
         """`parse_feed`, in a worker process when there are any; the same result either way
         (tests/test_parse_parallel.py checks this)."""
         if self.count <= 0:
-            return parse_feed(body, source, url, headers, now)
+            return parse_task(body, source, url, headers, now)
         pool = self._started()
         try:
             parsed = pool.submit(
-                run_task, parse_feed, body, source, url, dict(headers), now
+                run_task, parse_task, body, source, url, dict(headers), now
             ).result()
         except BrokenProcessPool:
             # A worker died (killed, or crashed on this body): start fresh ones next time.
@@ -89,7 +88,7 @@ class ParserProcesses:
             self._drop(pool)
             if never_worked:
                 log.warning("parser processes cannot start; parsing in this process instead")
-                return parse_feed(body, source, url, headers, now)
+                return parse_task(body, source, url, headers, now)
             raise ParseError("the parser process died while parsing this feed") from None
         self._parsed += 1
         return parsed

@@ -11,14 +11,13 @@ import calendar
 import codecs
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 import feedparser.encodings
 import feedparser.mixin
-from feedparser.urls import _urljoin
 
 from aggregator.errors import ParseError
 from aggregator.models import Entry, ParsedFeed, Source
@@ -54,14 +53,6 @@ feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
 # windows-1252, which `_misread_encoding` knows to read again with our own detector. Reading
 # must not depend on what else is installed; tests/test_parse.py holds feedparser to it.
 feedparser.encodings.lazy_chardet_encoding = None
-
-
-def legacy_identities(identity: str, bases: Iterable[str | None]) -> list[str]:
-    """The identities releases before 0.2 may have stored for an entry whose id is
-    `identity`: feedparser resolved an id that is not a URL against the URL the feed was
-    fetched from, and that URL may since have moved."""
-    resolved = {_urljoin(base, identity) for base in bases if base}
-    return sorted(old for old in resolved if old and old != identity)
 
 
 # Dates before this are a broken feed's zero value, not news; after now+1 day, a typo.
