@@ -164,3 +164,35 @@ def test_group_signatures_move_with_their_sources_entries_only(feed_server, make
         assert moved(pruned, signatures()) == [False, True, True, True, False, False]
     finally:
         store.close()
+
+
+def test_one_pipeline_rebuilds_only_the_groups_of_sources_that_moved(
+    feed_server, make_config, built
+) -> None:
+    """The daemon publishes after every burst of polls with the same publisher: a pass
+    looks at the groups of the sources whose entries moved since the last one, and only
+    those are built again."""
+    feed_server.serve("/a", rsshub_feed([rsshub_item(1)]))
+    feed_server.serve("/b", rsshub_feed([rsshub_item(10)]))
+    sources = [
+        {"name": "a", "url": feed_server.url("/a"), "categories": ["news"]},
+        {"name": "b", "url": feed_server.url("/b"), "categories": ["sport"]},
+    ]
+    config = make_config(sources)
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store, parse_processes=0)
+    try:
+        pipeline.update_all()
+        assert sorted(built) == ["category/news", "category/sport", "source/a", "source/b"]
+        built.clear()
+        pipeline.update_all()
+        assert built == []
+        feed_server.serve("/b", rsshub_feed([rsshub_item(11), rsshub_item(10)]))
+        pipeline.update_all()
+        assert sorted(built) == ["category/sport", "source/b"]
+        built.clear()
+        pipeline.update_all()
+        assert built == []
+    finally:
+        pipeline.close()
+        store.close()
