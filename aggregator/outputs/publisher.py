@@ -80,6 +80,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._built: dict[str, list] | None = None  # what each feed was made from: see publish
         self._signatures: Mapping[str, Any] = {}  # the entries' signatures at the last publish
+        self._published = False  # a publish has succeeded
         self._fragments = Fragments()  # the merged feed's entries, as last published
         # What writing changed since `take_published`, for the hooks; kept only when there
         # are hooks: a cold pass writes 50,000 documents, whose names nobody else needs.
@@ -214,14 +215,14 @@ class Publisher:
         entries moved since the one before (at 10,000 sources, looking at every group and
         folder each time held the daemon's process for half a second a pass)."""
         with self._lock:
-            first = self._built is None
+            first = not self._published  # by this publisher: sweep and look at every folder
             if self._built is None:
                 self._built = read_groups_built(self._groups_built_path())
             signatures = self.store.entries_signatures()
             built: dict[str, list] = {}
             merged = self._publish_merged(signatures, built)
             changed = self._publish_groups(signatures, built, first=first) or merged
-            self._signatures = signatures
+            self._signatures, self._published = signatures, True
             moved = built != self._built
             self._built = built
             if moved:
