@@ -206,6 +206,10 @@ EXTENSION_SEEDS = [
 ] + [
     (DATA / "golden" / name).read_bytes()
     for name in ("news-media.rss", "podcast-itunes.rss", "atom-xmlbase.atom")
+] + [
+    # RSS 1.0 as Slash sites publish it (golden/rdf-1.0.rdf with slash: declared on the root,
+    # where the fast path reads it)
+    (DATA / "rdf-slashcode.rdf").read_bytes()
 ]  # fmt: skip
 
 

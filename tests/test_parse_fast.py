@@ -77,6 +77,7 @@ def test_plain_feeds_of_the_corpus_take_the_fast_path() -> None:
         (DATA / "aljazeera.rss").read_bytes(),
         rsshub_feed([rsshub_item(i) for i in range(5)]),
         rss("<item><title>a</title><content:encoded>&lt;p&gt;x&lt;/p&gt;</content:encoded></item>"),
+        (DATA / "rss10.rdf").read_bytes(),  # RSS 1.0
     ]:
         parsed, taken = both_paths(body)
         assert taken and isinstance(parsed, ParsedFeed) and parsed.entries
@@ -85,7 +86,6 @@ def test_plain_feeds_of_the_corpus_take_the_fast_path() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        (DATA / "rss10.rdf").read_bytes(),  # RSS 1.0: feedparser
         rss("<item><title>a</title><media:x xmlns:media='urn:m'>y</media:x></item>"),
         rss("<item xml:base='https://other.example/'><link>a</link></item>"),
         rss("<item><description><p>inline markup</p></description></item>"),
@@ -457,3 +457,107 @@ def test_the_publisher_seeds_give_the_same_entries() -> None:
 def test_the_seeds_give_the_same_entries() -> None:
     for seed in SEEDS:
         both_paths(seed)
+
+
+RDF_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF xmlns="http://purl.org/rss/1.0/" '
+    'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+    'xmlns:syn="http://purl.org/rss/1.0/modules/syndication/">'
+)
+RDF_CHANNEL = (
+    '<channel rdf:about="https://site.example/"><title>T</title>'
+    "<link>https://site.example/</link><description>D</description>"
+    '<image rdf:resource="https://site.example/logo.png"/>'
+    '<items><rdf:Seq><rdf:li rdf:resource="https://site.example/1"/></rdf:Seq></items>'
+    '<textinput rdf:resource="https://site.example/search"/></channel>'
+)
+
+
+def rdf(items: str, channel: str = RDF_CHANNEL, tail: str = "") -> bytes:
+    return f"{RDF_HEAD}{channel}{items}{tail}</rdf:RDF>".encode()
+
+
+RDF_ITEM = (
+    '<item rdf:about="https://site.example/1"><title>One</title>'
+    "<link>https://site.example/1?a=1&amp;b=2</link><description>&lt;p&gt;x&lt;/p&gt;"
+    "</description><dc:date>2024-03-11T11:50:00+00:00</dc:date><dc:creator>Ann</dc:creator>"
+    "<dc:subject>Tech</dc:subject></item>"
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rdf(RDF_ITEM),
+        rdf(RDF_ITEM * 2 + "<item><title>no about</title><link>/2</link></item>"),
+        rdf('<item rdf:about="urn:x?a=1&amp;amp;b=2"><title>odd about</title></item>'),
+        rdf('<item rdf:about=""><title>empty about</title><link>/e</link></item>'),
+        rdf(
+            '<item rdf:about="https://site.example/1"><title>a</title>'
+            "<description>short</description>"
+            "<content:encoded>&lt;p&gt;long&lt;/p&gt;</content:encoded></item>"
+        ),
+        rdf(RDF_ITEM, channel=RDF_CHANNEL.replace("<description>D</description>", "")),
+        rdf('<item rdf:about="a"><title>T1</title><dc:title>T2</dc:title></item>'),
+        rdf(
+            '<item rdf:about="https://site.example/1"><syn:x>skipped</syn:x><title>a</title></item>'
+        ),
+    ],
+)
+def test_rss10_takes_the_fast_path_with_feedparsers_rules(body: bytes) -> None:
+    """RSS 1.0 (RDF): the channel, then its items beside it; rdf:about is an item's id."""
+    parsed, taken = both_paths(body, "application/rdf+xml")
+    assert taken and isinstance(parsed, ParsedFeed) and parsed.entries
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rdf(RDF_ITEM, tail='<image rdf:about="x"><title>Logo</title><url>/l.png</url></image>'),
+        rdf(RDF_ITEM, tail='<textinput rdf:about="x"><title>Search</title></textinput>'),
+        rdf(RDF_ITEM.replace("<item ", '<item href="https://elsewhere.example/" ')),
+        rdf(RDF_ITEM.replace("<item ", '<item rdf:resource="https://elsewhere.example/" ')),
+        rdf(RDF_ITEM, channel=RDF_CHANNEL.replace("<rdf:Seq>", "<rdf:Seq><title>X</title>")),
+        rdf(RDF_ITEM, channel=RDF_CHANNEL.replace('<image rdf:resource="', '<image href="')),
+        rdf(RDF_ITEM, channel=RDF_CHANNEL.replace("/></channel>", ">words</textinput></channel>")),
+        rdf(RDF_ITEM, channel=RDF_ITEM + RDF_CHANNEL),  # an item before the channel
+        rdf(RDF_ITEM + "stray text"),
+        f"{RDF_HEAD}{RDF_CHANNEL}{RDF_ITEM}</rdf:RDF>".replace(
+            'xmlns="http://purl.org/rss/1.0/"', 'xmlns="http://purl.org/rss/1.0/x"'
+        ).encode(),  # a look-alike of RSS 1.0's namespace
+    ],
+)
+def test_rss10_beyond_the_plain_shape_goes_to_feedparser(body: bytes) -> None:
+    _, taken = both_paths(body, "application/rdf+xml")
+    assert not taken
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # RSS 1.0's namespace under a prefix, in RSS 2.0, Atom and RDF: feedparser names its
+        # elements without one (`r:title` is a title), and so does the fast path
+        b'<rss version="2.0" xmlns:r="http://purl.org/rss/1.0/"><channel><title>T</title><item>'
+        b"<title>a</title><r:description>hi</r:description><r:link>https://x.example/1</r:link>"
+        b"</item></channel></rss>",
+        b'<rss version="2.0" xmlns:r="http://purl.org/rss/1.0/"><channel><r:title>T</r:title>'
+        b"<item><r:title>a</r:title></item></channel></rss>",
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:r="http://purl.org/rss/1.0/"><title>T'
+        b"</title><entry><id>i</id><title>a</title><r:title>b</r:title></entry></feed>",
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:r="http://purl'
+        b'.org/rss/1.0/"><r:channel><r:title>T</r:title></r:channel><r:item rdf:about="x">'
+        b"<r:title>a</r:title></r:item></rdf:RDF>",
+        # a guid after rdf:about, an item inside the channel, RDF's namespace as the default
+        rdf('<item rdf:about="x"><title>a</title><guid>g</guid></item>'),
+        rdf(
+            "", channel=RDF_CHANNEL.replace("</channel>", '<item rdf:about="in">a</item></channel>')
+        ),
+        b'<RDF xmlns="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><channel xmlns="http://purl.'
+        b'org/rss/1.0/"><title>T</title></channel></RDF>',
+    ],
+)
+@pytest.mark.parametrize("content_type", [RSS_TYPE, "application/rdf+xml"])
+def test_rss10_names_give_the_same_entries_either_way(body: bytes, content_type: str) -> None:
+    both_paths(body, content_type)
