@@ -151,22 +151,23 @@ def group_settings(
 ) -> str:
     """A digest of everything but the entries that a group feed is made from."""
     chosen = [sources.get(name) for name in group.sources]
-    settings = (info, group, chosen, max_items, __version__)
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+    return _digest((info, group, chosen, max_items, __version__))
 
 
 def merged_settings(info: FeedInfo, sources: Mapping[str, Source], max_items: int) -> str:
     """A digest of everything but the entries that the merged feeds are made from."""
-    settings = (info, sorted(sources.items()), max_items, __version__)
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+    return _digest((info, sorted(sources.items()), max_items, __version__))
 
 
 def group_signature(signatures: Mapping[str, Sequence[Any]], sources: Iterable[str]) -> str:
     """A digest of `Store.entries_signatures` over a group's sources: it moves whenever
     any of their entries, titles or addresses moved, also when a source was deleted and
     made again (its clock starts again at 0, which it had only while it had no entries)."""
-    pairs = [(name, signatures.get(name)) for name in sources]
-    return hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
+    return _digest([(name, signatures.get(name)) for name in sources])
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
 
 
 def read_groups_built(path: Path) -> dict[str, list]:

@@ -15,6 +15,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,19 @@ def run_here(
 ) -> Iterator[Any]:
     """`RunJobs` without processes."""
     return (function(*job) for job in jobs)
+
+
+@dataclass
+class _Round:
+    """One publish: the entries' signatures, the sources that moved since the publisher's
+    last one, what each feed was made from before and now (`built`), whether it is the
+    publisher's first."""
+
+    signatures: Mapping[str, Any]
+    moved: set[str]
+    before: Mapping[str, list]
+    first: bool
+    built: dict[str, list] = field(default_factory=dict)
 
 
 class Publisher:
@@ -215,18 +229,23 @@ class Publisher:
         entries moved since the one before (at 10,000 sources, looking at every group and
         folder each time held the daemon's process for half a second a pass)."""
         with self._lock:
-            first = not self._published  # by this publisher: sweep and look at every folder
             if self._built is None:
                 self._built = read_groups_built(self._groups_built_path())
+            before, first = self._built, not self._published
             signatures = self.store.entries_signatures()
-            built: dict[str, list] = {}
-            merged = self._publish_merged(signatures, built)
-            changed = self._publish_groups(signatures, built, first=first) or merged
-            self._signatures, self._published = signatures, True
-            moved = built != self._built
-            self._built = built
-            if moved:
-                write_groups_built(self._groups_built_path(), built)
+            # Sources whose entries, title or address moved since this publisher's last
+            # publish (all of them the first time): only their feeds are looked at again.
+            moved = {
+                name
+                for name in signatures.keys() | self._signatures.keys()
+                if first or signatures.get(name) != self._signatures.get(name)
+            }
+            round_ = _Round(signatures, moved, before, first)
+            merged = self._publish_merged(round_)
+            changed = self._publish_groups(round_) or merged
+            self._signatures, self._published, self._built = signatures, True, round_.built
+            if round_.built != before:
+                write_groups_built(self._groups_built_path(), round_.built)
             self._feeds_changed = self._feeds_changed or (changed and self._tracking)
         hub = self.config.feed.hub
         if merged and hub:
@@ -235,47 +254,40 @@ class Publisher:
             ping_hub(self.session, hub, urls)
         return changed
 
-    def _publish_merged(self, signatures: Mapping[str, Any], built: dict[str, list]) -> bool:
+    def _publish_merged(self, round_: _Round) -> bool:
         """Rebuild the merged feeds unless what they are made from is what they were last
-        made from (and the files are there); record it in `built`."""
-        assert self._built is not None
+        made from (and the files are there); record it in the round's `built`."""
         info, public, max_items = self._info, self.config.paths.public, self.config.feed.max_items
-        made_from = [
-            self._merged_settings,
-            # The clock moves with every entry stored, changed or deleted, also one of a
-            # source no longer in the table; the signatures with every source's title.
-            f"{self.store.entries_clock()}:{group_signature(signatures, sorted(signatures))}",
-        ]
-        built[MERGED] = made_from
+        last = round_.before.get(MERGED)
+        if round_.first or round_.moved or last is None:  # every title, address and entries
+            sources = group_signature(round_.signatures, sorted(round_.signatures))
+        else:  # none of them moved since this publisher made `last`
+            sources = last[2]
+        # The clock moves with every entry stored, changed or deleted, also one of a source
+        # no longer in the table.
+        made_from = [self._merged_settings, self.store.entries_clock(), sources]
+        round_.built[MERGED] = made_from
         names = (info.rss_name, info.atom_name, JSON_FEED_NAME)
-        if self._built.get(MERGED) == made_from and all((public / n).is_file() for n in names):
+        if last == made_from and all((public / n).is_file() for n in names):
             return False
         entries = self.store.newest_entries(max_items)
         merged = publish_feeds(public, info, entries, self.sources, self._fragments)
         return publish_json_feed(public, info, entries, self.sources) or merged
 
-    def _publish_groups(
-        self, signatures: Mapping[str, Any], built: dict[str, list], *, first: bool
-    ) -> bool:
+    def _publish_groups(self, round_: _Round) -> bool:
         """Rebuild the group feeds whose entries or settings moved since they were last
-        built; record them in `built`. The first time, also each group whose folder is
-        missing, and remove the folders of groups no longer configured."""
-        assert self._built is not None
+        built; record them in the round's `built`. The first time, also each group whose
+        folder is missing, and remove the folders of groups no longer configured."""
         public, info, max_items = self.config.paths.public, self._info, self.config.feed.max_items
-        moved = {
-            name
-            for name in signatures.keys() | self._signatures.keys()
-            if signatures.get(name) != self._signatures.get(name)
-        }
         stale: list[FeedGroup] = []
         for group, settings in self._groups:
-            before = self._built.get(group.folder)
-            if first or before is None or not moved.isdisjoint(group.sources):
-                made_from = [settings, group_signature(signatures, group.sources)]
+            last = round_.before.get(group.folder)
+            if last is None or not round_.moved.isdisjoint(group.sources):
+                made_from = [settings, group_signature(round_.signatures, group.sources)]
             else:
-                made_from = before
-            built[group.folder] = made_from
-            if before != made_from or (first and not (public / group.folder).is_dir()):
+                made_from = last
+            round_.built[group.folder] = made_from
+            if last != made_from or (round_.first and not (public / group.folder).is_dir()):
                 stale.append(group)
 
         def job(group: FeedGroup) -> tuple:
@@ -285,7 +297,7 @@ class Publisher:
         # A cold start builds a feed for every source: split over the parser processes.
         jobs = (job(group) for group in stale)
         changed = any(list(self.run_jobs(publish_group, jobs, len(stale) >= GROUPS_IN_WORKERS)))
-        if first:
+        if round_.first:
             remove_stale_groups(public, [group for group, _ in self._groups])
         return changed
 

@@ -67,7 +67,7 @@ XHTML = "{http://www.w3.org/1999/xhtml}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 RDF_ROOT = RDF + "RDF"
 RDF_ABOUT, RDF_RESOURCE = RDF + "about", RDF + "resource"
-RSS1 = "{http://purl.org/rss/1.0/}"  # feedparser's prefix for it is "": `title` is a title
+RSS1_URI = "http://purl.org/rss/1.0/"  # feedparser's prefix for it is "": `title` is a title
 # What RSS 1.0 lists of its items inside the channel (<items><rdf:Seq><rdf:li rdf:resource>):
 # feedparser only stores it, under names `parse` never reads.
 RDF_LIST = {RDF.lower() + name for name in ("seq", "bag", "alt", "li")}
@@ -1014,9 +1014,10 @@ def _name(element: Any) -> str:
         raise NotPlain
     if tag.startswith("{"):
         namespace, _, local = tag[1:].partition("}")
-        if namespace.lower() == RSS1[1:-1]:
+        namespace = namespace.lower()
+        if namespace == RSS1_URI:
             return local.lower()
-        return f"{{{namespace.lower()}}}{local.lower()}"
+        return f"{{{namespace}}}{local.lower()}"
     return tag.lower()
 
 
