@@ -235,14 +235,18 @@ class HookRunner:
                 self.running = hook.name
             try:
                 run = run_hook(hook, changes, self.paths)
-            finally:
+            except BaseException:
                 with self._lock:
                     self.running = None
+                raise
             runs.append(run)
             self._log(run)
             if self._observe is not None:
                 self._observe(run)
+            # The run is shown as over only together with its record: /status never shows
+            # a hook idle with the run before last as its latest.
             with self._lock:
+                self.running = None
                 self.last[run.hook] = run
                 if run.outcome != HookOutcome.OK:  # given again, with what comes next
                     self._pending[hook.name] = changes | self._pending[hook.name]
