@@ -30,11 +30,13 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-
-import re2
+from typing import TYPE_CHECKING
 
 from aggregator.models import Entry, Source
 from aggregator.sources.sanitize import plain_text
+
+if TYPE_CHECKING:
+    import re2
 
 # Python's classes for str patterns, in RE2's syntax: \w is str.isalnum() or _, \d a decimal
 # digit, \s str.isspace() (\t-\r, \x1c-\x1f, space, U+0085 and Unicode's separators).
@@ -49,21 +51,26 @@ BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 FILTER_MEMORY = 8 * 2**20
 
 
+@cache
 def _options() -> re2.Options:
+    import re2
+
     options = re2.Options()
     options.log_errors = False  # errors are ours to report, not RE2's to print on stderr
     options.max_mem = FILTER_MEMORY
     return options
 
 
-OPTIONS = _options()
-
-
 @cache  # bounded by the config: every pattern stays compiled
 def compile_filter(pattern: str) -> re2._Regexp:
-    """The compiled filter; ValueError, in words, for a pattern RE2 cannot run."""
+    """The compiled filter; ValueError, in words, for a pattern RE2 cannot run. RE2 is
+    imported here, when a filter is first compiled: most configs have none, and loading its
+    library is ~8 ms of every `update`'s start."""
+    import re2
+
+    options = _options()
     try:
-        return re2.compile(_as_re2(pattern), OPTIONS)
+        return re2.compile(_as_re2(pattern), options)
     except re2.error as exc:
         reason = exc.args[0] if exc.args else str(exc)
         if isinstance(reason, bytes):

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
-from selectolax.lexbor import LexborHTMLParser
 
 from aggregator.sources.markup_bounds import text_of, within_bounds
 
@@ -362,6 +361,8 @@ def first_image(fragment: str) -> str | None:
     otherwise become a post's cover."""
     if "<img" not in fragment:
         return None
+    from selectolax.lexbor import LexborHTMLParser  # here: see documents.excerpt_of
+
     for node in LexborHTMLParser(fragment).css("img[src]"):
         attributes = node.attributes
         src = attributes.get("src") or ""
