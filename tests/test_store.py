@@ -92,6 +92,11 @@ def test_same_article_from_two_sources_is_one_item_in_the_merged_feed(store: Sto
     newest = store.newest_entries(10)
     assert [s.entry.source for s in newest] == ["a"]
     assert store.count_entries() == 2
+    # A group's feed keeps the article once, from the first source carrying it; each
+    # source's own feed keeps it whatever other sources carry.
+    assert [s.entry.identity for s in store.newest_entries_of(["a", "b"], 10)] == ["1"]
+    assert [s.entry.identity for s in store.newest_entries_of(["b"], 10)] == ["9"]
+    assert [s.entry.identity for s in store.newest_entries_of(["a"], 10)] == ["1"]
 
 
 def test_canonical_link() -> None:

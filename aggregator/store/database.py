@@ -578,15 +578,23 @@ class Store:
         source that carries it too."""
         if not sources:
             return []
-        marks = ", ".join("?" for _ in sources)
+        if len(sources) == 1:
+            # One source's feed: no other source can carry its articles, and asking each
+            # row (a subquery per entry) made this 2.7x slower, ~1.6 ms a feed.
+            where, parameters = "e.source = ?", [*sources, limit]
+        else:
+            marks = ", ".join("?" for _ in sources)
+            where = (
+                f"e.source IN ({marks}) AND (e.article IS NULL OR NOT EXISTS (SELECT 1 FROM "
+                "entries o WHERE o.article = e.article AND o.source < e.source "
+                f"AND o.source IN ({marks})))"
+            )
+            parameters = [*sources, *sources, limit]
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{ENTRY_SELECT} WHERE e.source IN ({marks}) AND (e.article IS NULL "
-                    "OR NOT EXISTS (SELECT 1 FROM entries o WHERE o.article = e.article "
-                    f"AND o.source < e.source AND o.source IN ({marks}))) "
-                    "ORDER BY e.date DESC, e.id DESC LIMIT ?",
-                    [*sources, *sources, limit],
+                    f"{ENTRY_SELECT} WHERE {where} ORDER BY e.date DESC, e.id DESC LIMIT ?",
+                    parameters,
                 )
             )
         return [stored_entry(row) for row in rows]
