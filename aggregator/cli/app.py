@@ -3,7 +3,8 @@ logging, reading the config, the pipeline and the instance lock.
 
 Exit codes: 0 all well, 1 some sources failed, 2 bad config (or unusable database/output).
 Commands live in `commands`, `entries` and `sources`, each importing this module and none
-another; `main` imports them all so that they register.
+another; the group imports a command's module (which registers it) when the command is named
+or the commands are listed (`COMMAND_MODULES`).
 """
 
 from __future__ import annotations
