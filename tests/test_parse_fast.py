@@ -83,10 +83,27 @@ def test_plain_feeds_of_the_corpus_take_the_fast_path() -> None:
         assert taken and isinstance(parsed, ParsedFeed) and parsed.entries
 
 
+def test_comments_outside_the_feed_are_read_by_neither() -> None:
+    """WordPress writes its generator in a comment before <rss>, and caching plugins sign
+    their copy with one after it: such feeds are plain, and the fast path takes them."""
+    item = "<item><title>a</title><link>https://site.example/a</link></item>"
+    prolog, _, document = rss(item).partition(b"\n")
+    for body in [
+        prolog + b'\n<!-- generator="WordPress/6.4.2" -->\n' + document,
+        rss(item) + b"\n<!-- Served from: example.org @ 2026-12-01 by W3 Total Cache -->\n",
+        prolog + b"<!-- a --><!-- b -->" + document + b"<!--<item><title>x</title></item>-->",
+    ]:
+        parsed, taken = both_paths(body)
+        assert taken and isinstance(parsed, ParsedFeed)
+        assert [e.title for e in parsed.entries] == ["a"]
+
+
 @pytest.mark.parametrize(
     "body",
     [
         rss("<item><title>a</title><media:x xmlns:media='urn:m'>y</media:x></item>"),
+        rss("<item><title>a</title></item>") + b"<?pi after?>",
+        rss("<item><title>a</title></item>") + b"<!-- a -- b -->",
         rss("<item xml:base='https://other.example/'><link>a</link></item>"),
         rss("<item><description><p>inline markup</p></description></item>"),
         rss("<item><title>a<!-- c -->b</title></item>"),

@@ -202,12 +202,17 @@ def _check_names(root: Any) -> None:
     """What libxml2 and expat (feedparser's parser) could disagree on, refused: names
     outside ASCII (libxml2 follows XML 1.0's fifth edition, expat the fourth), prefixed
     attribute names (an undeclared prefix is an error to expat only), and processing
-    instructions or comments anywhere."""
-    for sibling in root.itersiblings(preceding=True):  # a stylesheet: neither reads it
-        if sibling.tag is not etree.PI or sibling.target != "xml-stylesheet":
+    instructions or comments inside the document element. Outside it, comments and a
+    stylesheet are read by neither: WordPress writes its generator in a comment before
+    `<rss>`, and caching plugins (W3 Total Cache, WP Super Cache) sign their copy with one
+    after it."""
+    for sibling in root.itersiblings(preceding=True):
+        stylesheet = sibling.tag is etree.PI and sibling.target == "xml-stylesheet"
+        if not stylesheet and sibling.tag is not etree.Comment:
             raise NotPlain
-    if next(root.itersiblings(), None) is not None:
-        raise NotPlain
+    for sibling in root.itersiblings():
+        if sibling.tag is not etree.Comment:
+            raise NotPlain
     # RSS 1.0 names its channel and items, and lists them, in RDF's own attributes.
     rdf_attributes = {RDF_ABOUT, RDF_RESOURCE} if root.tag == RDF_ROOT else set()
     for element in root.iter():
