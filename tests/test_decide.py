@@ -21,6 +21,7 @@ from aggregator.models import (
     SourceStatus,
 )
 from aggregator.poll.decide import (
+    NOTHING_ASKED,
     EntriesPlan,
     content_hash,
     plan_poll,
@@ -36,6 +37,7 @@ NEW_HTTP = HttpState(etag='"new"', last_modified="Wed, 02 Dec 2026 11:00:00 GMT"
 HEALTHY = SourceState("news", SOURCE.url, http=OLD_HTTP, status=SourceStatus.OK, ttl=None)
 FAILING = replace(HEALTHY, status=SourceStatus.ERROR, error="HTTP 500", consecutive_errors=2)
 WARNED = replace(HEALTHY, status=SourceStatus.WARNING, error="mismatched tag")
+NEVER_READ = SourceState("news", SOURCE.url)
 
 
 def entry(n: int, content: str = "<p>body</p>") -> Entry:
@@ -87,6 +89,9 @@ CASES = [
      PollStatus.NOT_MODIFIED, SourceStatus.OK, None, 0, minutes(10), OLD_HTTP, None),
     ("304-keeps-the-warning-of-the-same-body", WARNED, NOT_MODIFIED, None, None, None,
      PollStatus.NOT_MODIFIED, SourceStatus.WARNING, "mismatched tag", 0, minutes(10), OLD_HTTP, None),
+    ("304-never-asked-for-is-an-error", NEVER_READ, replace(NOT_MODIFIED, http=HttpState()), None,
+     None, None, PollStatus.ERROR, SourceStatus.ERROR, NOTHING_ASKED, 1, minutes(10), HttpState(),
+     None),
     ("304-while-failing-confirms-nothing", FAILING, NOT_MODIFIED, None, None, None,
      PollStatus.ERROR, SourceStatus.ERROR, "HTTP 500", 3, minutes(10), OLD_HTTP, None),
     ("500-backs-off", FAILING, FetchResult(SOURCE.url, status=500, error="HTTP 500 Internal Server Error"),

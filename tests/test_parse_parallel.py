@@ -22,6 +22,7 @@ from aggregator.config.settings import Config
 from aggregator.errors import ParseError
 from aggregator.models import Source
 from aggregator.poll.pipeline import Pipeline
+from aggregator.poll.processes import ParserProcesses
 from aggregator.sources.markup_bounds import text_of, within_bounds
 from aggregator.sources.parse import parse_feed
 from aggregator.sources.sanitize import clean_html, clean_markup, first_image
@@ -147,3 +148,23 @@ def test_the_normal_form_means_what_nh3_wrote_on_any_markup(
     assert same_tree(cleaned, nh3_wrote)
     assert image == first_image(nh3_wrote)
     assert clean_html(cleaned, base) == (cleaned, image)
+
+
+def test_a_feed_slow_to_read_is_refused_and_the_parser_process_goes_on() -> None:
+    """feedparser looks through an entry's tags for each new one: an item of 30,000
+    categories, in a feed it reads (a comment in the title keeps the fast path out), takes it
+    over ten seconds. A parser process refuses a feed past its limit and parses the next."""
+    categories = "".join(f"<category>c{i}</category>" for i in range(30_000))
+    slow = (
+        '<rss version="2.0"><channel><title>t</title><item><title>a<!-- c -->b</title>'
+        f"{categories}</item></channel></rss>"
+    ).encode()
+    parsers = ParserProcesses(1, parse_seconds=0.5)
+    source = Source("slow", "https://slow.example/feed")
+    try:
+        with pytest.raises(ParseError, match=r"took longer than 0\.5 s"):
+            parsers.parse(slow, source, source.url, {}, datetime.now(UTC))
+        plain = (DATA / "aljazeera.rss").read_bytes()
+        assert parsers.parse(plain, source, source.url, {}, datetime.now(UTC)).entries
+    finally:
+        parsers.close()

@@ -23,20 +23,24 @@ from typing import Any
 
 from aggregator.errors import ParseError
 from aggregator.models import ParsedFeed, Source
-from aggregator.poll.workers import parse_task, run_task, start_worker
+from aggregator.poll.workers import limited_parse_task, parse_task, run_task, start_worker
 
 log = logging.getLogger(__name__)
 
 # Two cores parse ~2x faster than one; beyond four the single writer is the limit anyway.
 PARSE_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+# A feed still being read after this long is refused (`workers.limited_parse_task`): a
+# legitimate one takes well under a second, the largest allowed (15 MiB) a few.
+PARSE_SECONDS = 60.0
 
 
 class ParserProcesses:
     """A lazily started pool of `count` spawned processes; `count=0` runs everything in the
     calling thread (the plain path, which tests compare with the pool's)."""
 
-    def __init__(self, count: int | None = None) -> None:
+    def __init__(self, count: int | None = None, parse_seconds: float = PARSE_SECONDS) -> None:
         self.count = PARSE_PROCESSES if count is None else count
+        self.parse_seconds = parse_seconds
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._parsed = 0  # by the current pool: has it ever worked?
@@ -78,8 +82,9 @@ class ParserProcesses:
         pool = self._started()
         try:
             parsed = pool.submit(
-                run_task, parse_task, body, source, url, dict(headers), now
-            ).result()
+                run_task, limited_parse_task, self.parse_seconds, body, source, url,
+                dict(headers), now,
+            ).result()  # fmt: skip
         except BrokenProcessPool:
             # A worker died (killed, or crashed on this body): start fresh ones next time.
             never_worked = self._parsed == 0

@@ -364,12 +364,9 @@ def _media_image(raw: Mapping[str, Any], base: str) -> str | None:
 
 
 def _categories(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    names: list[str] = []
-    for tag in raw.get("tags") or []:
-        name = plain_text(tag.get("label") or tag.get("term"))
-        if name and name not in names:
-            names.append(name)
-    return tuple(names)
+    """The tags' names, each once, in order (a dict keeps both in linear time)."""
+    names = (plain_text(tag.get("label") or tag.get("term")) for tag in raw.get("tags") or [])
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 def _title_from_content(content: str, limit: int = 80) -> str:
