@@ -876,3 +876,74 @@ def test_the_daemon_keeps_running_and_polling_among_hostile_sources(
     for name, message in expected.items():
         assert (states[name].status, states[name].error) == ("error", message), name
     assert states["laughs"].status == "warning" and states["laughs"].entries == 1
+
+
+BROKEN_HTTP = [  # (id, the whole answer, the error a user reads)
+    (
+        "body cut short",
+        head(Content_Length=100000, Content_Type="application/rss+xml") + b"<rss>" * 200,
+        "reading body failed: the server closed the connection in the middle of the body "
+        "(1000 bytes read, 99000 more expected)",
+    ),
+    (
+        "bad chunk length",
+        head(Transfer_Encoding="chunked", Content_Type="application/rss+xml") + b"zz\r\nabc",
+        "reading body failed: the server's chunked encoding is broken (a chunk length that is "
+        "not a number)",
+    ),
+    (
+        "1,000 headers",
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 1000 + b"\r\n",
+        "connection failed: the response has more than 100 headers",
+    ),
+    (
+        "a 70 KiB header line",
+        b"HTTP/1.1 200 OK\r\nX-A: " + b"b" * 70000 + b"\r\n\r\n",
+        "connection failed: a response header line is too long (over 64 KiB)",
+    ),
+    (
+        "a garbage status line",
+        b"HELLO THERE\r\n\r\n",
+        "connection failed: not an HTTP response (its status line is not one)",
+    ),
+    (
+        "brotli, not asked for",
+        head(Content_Encoding="br", Content_Length=6) + b"\x8b\x02\x80ab\x03",
+        "the body is compressed as 'br', which was not asked for (Accept-Encoding: gzip, deflate)",
+    ),
+    (
+        "gzip that is not",
+        head(Content_Encoding="gzip", Content_Length=20) + b"not gzip at all....",
+        "reading body failed: the body is not what its Content-Encoding says (it cannot be "
+        "decompressed)",
+    ),
+    (
+        "closed without answering",
+        b"",
+        "connection failed: the server closed the connection without answering",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"), [c[1:] for c in BROKEN_HTTP], ids=[c[0] for c in BROKEN_HTTP]
+)
+def test_broken_http_is_told_in_words(
+    raw_server: RawServer, run_pass, answer: bytes, message: str
+) -> None:
+    """What http.client and urllib3 name by a class and a repr, a user reads in words."""
+    url = raw_server.route("/broken", lambda conn: conn.sendall(answer))
+    done = run_pass(url)
+    assert done.result.status == "error"
+    for part in ("IncompleteRead", "InvalidChunkLength", "HTTPException", "LineTooLong", "Pool("):
+        assert part not in (done.result.error or "")
+    assert_error(done, message)
+
+
+def test_a_body_that_stops_coming_times_out_in_words(raw_server: RawServer, run_pass) -> None:
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(head(Content_Length=1000, Content_Type="application/rss+xml") + b"<rss>")
+        raw_server.closed.wait(5)
+
+    done = run_pass(raw_server.route("/stall", handler))
+    assert_error(done, "timed out after 1 s waiting for the rest of the body")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
+import http.client
 import itertools
 import re
 import socket
@@ -39,9 +40,13 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    DecodeError,
+    IncompleteRead,
+    InvalidChunkLength,
     LocationParseError,
     NameResolutionError,
     NewConnectionError,
+    ReadTimeoutError,
 )
 from urllib3.util.connection import allowed_gai_family
 
@@ -52,6 +57,8 @@ from aggregator.text import parse_http_date
 if TYPE_CHECKING:
     from aggregator.config.settings import Config
 
+ENCODINGS = "gzip, deflate"
+READ_CODINGS = {"gzip", "x-gzip", "deflate", "identity"}  # what urllib3 decodes, as asked
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
@@ -98,7 +105,7 @@ def make_session(limits: FetchLimits, pool_size: int = 10) -> requests.Session:
         {
             "User-Agent": limits.user_agent,
             "Accept": ACCEPT,
-            "Accept-Encoding": "gzip, deflate",
+            "Accept-Encoding": ENCODINGS,
         }
     )
     return session
@@ -205,6 +212,15 @@ def _answer(
         if retry_after is not None and response.status_code in (429, 503):
             error += f" (retry after {retry_after} s)"
         return FetchResult(**common, error=error, retry_after=retry_after, http=previous)
+    codings = [c.strip().lower() for c in answer.get("content-encoding", "").split(",")]
+    unread = [c for c in codings if c and c not in READ_CODINGS]
+    if unread:  # passed through as it is, it would read as binary junk
+        return FetchResult(
+            **common,
+            error=f"the body is compressed as {unread[0]!r}, which was not asked for "
+            f"(Accept-Encoding: {ENCODINGS})",
+            http=previous,
+        )
     try:
         body = _read_capped(response, limits.max_body, deadline.ends)
     except _TooBig:
@@ -220,7 +236,11 @@ def _answer(
     except requests.RequestException as exc:
         if deadline.fired:
             return FetchResult(**common, error=deadline.message, http=previous)
-        return FetchResult(**common, error=f"reading body failed: {_reason(exc)}", http=previous)
+        if any(isinstance(cause, ReadTimeoutError) for cause in _causes(exc)):
+            error = f"timed out after {limits.read_timeout:g} s waiting for the rest of the body"
+        else:
+            error = f"reading body failed: {_reason(exc)}"
+        return FetchResult(**common, error=error, http=previous)
     if deadline.fired:
         # The watchdog's shutdown can look like a normal end of a body without a length.
         return FetchResult(**common, error=deadline.message, http=previous)
@@ -599,9 +619,38 @@ def _max_age(value: str | None) -> int | None:
 
 def _reason(exc: Exception) -> str:
     """The innermost useful words of a requests/urllib3 error, without object reprs."""
+    for cause in _causes(exc):
+        words = _broken_http(cause)
+        if words:
+            return words
     text = str(exc)
     for marker in ("Caused by ", "Failed to establish a new connection: "):
         if marker in text:
             text = text.split(marker, 1)[1]
     text = re.sub(r"<[^>]+>:?\s*", "", text).strip(" ()'\"")
     return text or type(exc).__name__
+
+
+def _broken_http(error: BaseException) -> str | None:
+    """What a server broke, in words, for the errors http.client and urllib3 name only by
+    their class and repr (`IncompleteRead(1123 bytes read, 98877 more expected)`)."""
+    if isinstance(error, InvalidChunkLength):  # before IncompleteRead, its base class
+        return "the server's chunked encoding is broken (a chunk length that is not a number)"
+    if isinstance(error, IncompleteRead | http.client.IncompleteRead):
+        partial = error.partial if isinstance(error.partial, int) else len(error.partial)
+        expected = f", {error.expected} more expected" if error.expected else ""
+        return (
+            "the server closed the connection in the middle of the body "
+            f"({partial} bytes read{expected})"
+        )
+    if isinstance(error, http.client.LineTooLong):
+        return "a response header line is too long (over 64 KiB)"
+    if isinstance(error, http.client.RemoteDisconnected):  # a BadStatusLine too
+        return "the server closed the connection without answering"
+    if isinstance(error, http.client.BadStatusLine):
+        return "not an HTTP response (its status line is not one)"
+    if isinstance(error, http.client.HTTPException) and "more than 100 headers" in str(error):
+        return "the response has more than 100 headers"
+    if isinstance(error, DecodeError):
+        return "the body is not what its Content-Encoding says (it cannot be decompressed)"
+    return None
