@@ -199,3 +199,27 @@ def test_only_permanent_redirects_are_adopted(
 def fetch_path(httpserver: HTTPServer, path: str) -> FetchResult:
     limits = FetchLimits(user_agent="aggregator-test/1")
     return fetch_source(make_session(limits), httpserver.url_for(path), HttpState(), limits)
+
+
+def test_a_permanent_redirect_that_adds_credentials_is_followed_not_adopted(
+    httpserver: HTTPServer,
+) -> None:
+    """Adopted, `user:secret@` would be shown in the log and `sources` and sent with every
+    poll; a source configured with them keeps them through a move on its own host."""
+    port = httpserver.port
+    httpserver.expect_request("/start").respond_with_response(
+        Response(status=301, headers={"Location": f"http://user:secret@127.0.0.1:{port}/feed"})
+    )
+    httpserver.expect_request("/moved").respond_with_response(
+        Response(status=301, headers={"Location": f"http://user:secret@127.0.0.1:{port}/feed"})
+    )
+    httpserver.expect_request("/feed").respond_with_response(
+        Response(FEED, content_type="application/rss+xml")
+    )
+    limits = FetchLimits(user_agent="aggregator-test/1")
+    session = make_session(limits)
+    added = fetch_source(session, httpserver.url_for("/start"), HttpState(), limits)
+    assert added.body == FEED and added.permanent_redirect is None
+    configured = f"http://user:secret@127.0.0.1:{port}/moved"
+    kept = fetch_source(session, configured, HttpState(), limits)
+    assert kept.permanent_redirect == f"http://user:secret@127.0.0.1:{port}/feed"

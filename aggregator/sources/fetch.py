@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -566,10 +567,15 @@ def _read_capped(response: requests.Response, limit: int, deadline: float) -> by
 
 
 def _permanent_target(response: requests.Response, original: str) -> str | None:
-    """The new URL when every hop was permanent (301/308); a temporary hop is not adopted."""
+    """The new URL when every hop was permanent (301/308); a temporary hop is not adopted,
+    nor a URL with credentials the configured one did not have: kept, they would be shown
+    in the log and `sources`, and sent with every poll."""
     if not response.history:
         return None
     if all(hop.status_code in PERMANENT for hop in response.history) and response.url != original:
+        credentials = urlsplit(response.url).netloc.rpartition("@")[0]
+        if credentials and credentials != urlsplit(original).netloc.rpartition("@")[0]:
+            return None
         return response.url
     return None
 
