@@ -223,3 +223,11 @@ def test_a_permanent_redirect_that_adds_credentials_is_followed_not_adopted(
     configured = f"http://user:secret@127.0.0.1:{port}/moved"
     kept = fetch_source(session, configured, HttpState(), limits)
     assert kept.permanent_redirect == f"http://user:secret@127.0.0.1:{port}/feed"
+
+
+@pytest.mark.parametrize("location", [None, ""], ids=["no Location", "an empty Location"])
+def test_a_redirect_with_nowhere_to_go_says_so(httpserver: HTTPServer, location) -> None:
+    headers = {} if location is None else {"Location": location}
+    httpserver.expect_request("/feed").respond_with_response(Response(status=301, headers=headers))
+    result = fetch_path(httpserver, "/feed")
+    assert result.error == "HTTP 301 Moved Permanently with no Location to follow"

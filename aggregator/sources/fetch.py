@@ -212,6 +212,8 @@ def _answer(
         error = _status_text(response)
         if retry_after is not None and response.status_code in (429, 503):
             error += f" (retry after {retry_after} s)"
+        elif 300 <= response.status_code < 400 and not answer.get("location", "").strip():
+            error += " with no Location to follow"
         return FetchResult(**common, error=error, retry_after=retry_after, http=previous)
     codings = [c.strip().lower() for c in answer.get("content-encoding", "").split(",")]
     unread = [c for c in codings if c and c not in READ_CODINGS]
