@@ -40,9 +40,9 @@ from aggregator.store.rows import KnownEntry, SourceState
 from aggregator.text import XML_INVALID
 
 NO_FEED_READ = "no feed read"
-# A 304 to a request that sent no validators, from a source never read: whatever answers
-# (a misconfigured server or a cache in front of it) has nothing it could mean.
-NOTHING_ASKED = "HTTP 304 Not Modified, though nothing was asked conditionally (no feed read yet)"
+# A 304 to a request that sent no validators: whatever answers (a misconfigured server or a
+# cache in front of it) cannot mean anything that was read.
+NOTHING_ASKED = "HTTP 304 Not Modified, though nothing was asked conditionally"
 
 
 def content_hash(entry: Entry) -> str:
@@ -143,8 +143,7 @@ def plan_poll(
             # A server that answers 304 to an unconditional GET confirms nothing either.
             error = state.error or NO_FEED_READ
             return _failed(source, state, fetched, error, now, max_interval)
-        http = state.http
-        if not (state.entries or http.etag or http.last_modified or http.body_hash):
+        if fetched.status == 304 and not (state.http.etag or state.http.last_modified):
             return _failed(source, state, fetched, NOTHING_ASKED, now, max_interval)
         kept = _succeeded(source, state, fetched, now, max_interval)
         if state.status == SourceStatus.WARNING:  # the same body: its warning still holds

@@ -81,10 +81,8 @@ class ParserProcesses:
             return parse_task(body, source, url, headers, now)
         pool = self._started()
         try:
-            parsed = pool.submit(
-                run_task, limited_parse_task, self.parse_seconds, body, source, url,
-                dict(headers), now,
-            ).result()  # fmt: skip
+            task = (limited_parse_task, self.parse_seconds, body, source, url, dict(headers), now)
+            parsed = pool.submit(run_task, *task).result()
         except BrokenProcessPool:
             # A worker died (killed, or crashed on this body): start fresh ones next time.
             never_worked = self._parsed == 0
