@@ -8,13 +8,16 @@ and a `Publisher` (outputs/publisher.py: documents and feeds). `update_all` is t
     while polls go on:                       write the documents owed, in batches
     at the end:                              write the rest, then the merged and group feeds
 
-A pass keeps a bounded number of polls in flight, so memory does not grow with the number
-of sources; documents are written by a thread of their own while polls go on, so the parser
-processes are never idle waiting for a batch.
+A pass keeps at most `workers` polls in flight, each in a thread that takes the next source
+itself, and only one while polls do not wait (threads.py), so memory does not grow with
+the number of sources; documents are written by a thread of their own while polls go on,
+so the parser processes are never idle waiting for a batch.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
@@ -25,6 +28,7 @@ from aggregator.outputs.publisher import Publisher
 from aggregator.poll import memory
 from aggregator.poll.poller import Poller
 from aggregator.poll.processes import ParserProcesses
+from aggregator.poll.threads import TICK, PollThread, SourceQueue, should_grow
 from aggregator.sources.fetch import fetch_limits, make_session
 from aggregator.store.database import Store
 from aggregator.store.rows import SourceState
@@ -79,23 +83,34 @@ class Pipeline:
     ) -> list[PollResult]:
         """Poll every enabled source once (concurrently), then write documents and publish.
 
-        Results come in the order of `sources`. At most twice `workers` polls are in flight,
-        so memory stays flat however many sources there are; documents are written while the
-        pass goes on. `write_outputs=False` only fetches, parses and stores (the benchmark
-        compares that part with other feed readers)."""
+        Results come in the order of `sources`. At most `workers` polls are in flight (fewer
+        while they do not wait: threads.py), so memory stays flat however many sources
+        there are; documents are written while the pass goes on. `write_outputs=False` only
+        fetches, parses and stores (the benchmark compares that part with other feed
+        readers). `progress` is called in this thread, for each poll, as polls end."""
         chosen = [s for s in (sources or self.config.sources) if s.enabled]
         results: list[PollResult | None] = [None] * len(chosen)
-        window = max(2, 2 * self.config.workers)
-        running: dict[Future[PollResult], int] = {}
-        unwritten = 0
         unchanged: list[SourceState] = []  # appended to by the poll threads
-        # Each poll puts itself here when it ends: cheaper than `wait()` over the whole
-        # window once per poll, which was a tenth of an all-304 pass.
-        finished: SimpleQueue[Future[PollResult]] = SimpleQueue()
+        finished: SimpleQueue[int] = SimpleQueue()
+        stop = threading.Event()  # set by the thread that finds no source left, or fails
+        queue = SourceQueue(chosen, self.store.source_states, STATE_CHUNK)
+        threads: list[PollThread] = []
         # Documents are written by a thread of their own while polls go on: waiting for a
-        # batch here would leave the window empty and the parser processes idle meanwhile.
+        # batch here would leave the parser processes idle meanwhile.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
         writing: Future[int] | None = None
+        unwritten = 0
+        waited = 0.0
+        ticked = time.monotonic()
+
+        def poll(source: Source, state: SourceState | None) -> PollResult:
+            return self._poll(source, state, unchanged)
+
+        def start(count: int) -> None:
+            for _ in range(count):
+                thread = PollThread(poll, queue, results, finished, stop)
+                thread.start()
+                threads.append(thread)
 
         def save_unchanged() -> None:
             batch = unchanged[:]
@@ -103,15 +118,12 @@ class Pipeline:
             if batch:
                 self.store.save_states(batch)
 
-        def collect() -> None:
-            """Take the polls that finished (waiting for one if none has)."""
-            nonlocal unwritten, writing
-            done = [finished.get()]
+        def tick() -> None:
+            """Take the polls that ended; start the other threads if polls wait."""
+            nonlocal unwritten, writing, waited, ticked
             while not finished.empty():
-                done.append(finished.get())
-            for future in done:
-                result = future.result()
-                results[running.pop(future)] = result
+                result = results[finished.get()]
+                assert result is not None
                 unwritten += result.new + result.changed
                 if progress:
                     progress(result)
@@ -123,20 +135,31 @@ class Pipeline:
                     writing.result()  # a failure to write (disk full) ends the pass
                 unwritten = 0
                 writing = writer.submit(self.publisher.write_documents)
+            now = time.monotonic()
+            if len(threads) < self.config.workers and not stop.is_set():
+                total = sum(thread.waited for thread in threads)
+                longest = max(
+                    (now - since for t in threads if (since := t.polling_since) is not None),
+                    default=0.0,
+                )
+                if should_grow(total - waited, longest, now - ticked, len(threads)):
+                    start(self.config.workers - len(threads))
+                waited = total
+            ticked = now
 
-        with writer, ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-            for start in range(0, len(chosen), STATE_CHUNK):
-                chunk = chosen[start : start + STATE_CHUNK]
-                # One query for a chunk's states instead of one per poll.
-                states = {s.name: s for s in self.store.source_states([s.name for s in chunk])}
-                for index, source in enumerate(chunk, start):
-                    while len(running) >= window:
-                        collect()
-                    future = pool.submit(self._poll, source, states.get(source.name), unchanged)
-                    running[future] = index
-                    future.add_done_callback(finished.put)
-            while running:
-                collect()
+        with writer:
+            try:
+                start(1)
+                while not stop.wait(TICK):
+                    tick()
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+            for thread in threads:
+                if thread.failure is not None:
+                    raise thread.failure
+            tick()
             if writing is not None:
                 writing.result()
         save_unchanged()
