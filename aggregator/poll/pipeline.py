@@ -91,6 +91,7 @@ class Pipeline:
         chosen = [s for s in (sources or self.config.sources) if s.enabled]
         results: list[PollResult | None] = [None] * len(chosen)
         unchanged: list[SourceState] = []  # appended to by the poll threads
+        taking = threading.Lock()  # two threads must not both save (and delete) one batch
         finished: SimpleQueue[int] = SimpleQueue()
         stop = threading.Event()  # set by the thread that finds no source left, or fails
         queue = SourceQueue(chosen, self.store.source_states, STATE_CHUNK)
@@ -104,7 +105,12 @@ class Pipeline:
         ticked = time.monotonic()
 
         def poll(source: Source, state: SourceState | None) -> PollResult:
-            return self._poll(source, state, unchanged)
+            result = self._poll(source, state, unchanged)
+            if len(unchanged) >= STATE_CHUNK:
+                # Here, not in the pass's thread: its statements would each hand the GIL
+                # to a poll thread and wait to get it back (0.03 s a batch instead of 0.007).
+                save_unchanged()
+            return result
 
         def start(count: int) -> None:
             for _ in range(count):
@@ -113,8 +119,9 @@ class Pipeline:
                 threads.append(thread)
 
         def save_unchanged() -> None:
-            batch = unchanged[:]
-            del unchanged[: len(batch)]
+            with taking:
+                batch = unchanged[:]
+                del unchanged[: len(batch)]
             if batch:
                 self.store.save_states(batch)
 
@@ -127,8 +134,6 @@ class Pipeline:
                 unwritten += result.new + result.changed
                 if progress:
                     progress(result)
-            if len(unchanged) >= STATE_CHUNK:
-                save_unchanged()
             idle = writing is None or writing.done()
             if write_outputs and unwritten >= DOCUMENT_BATCH and idle:
                 if writing is not None:
