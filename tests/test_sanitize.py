@@ -201,3 +201,70 @@ def test_plain_absolute_urls_skip_urllib_and_come_out_the_same(url: str, base: s
 )  # fmt: skip
 def test_the_first_image_is_a_picture(html: str, image: str | None) -> None:
     assert sanitize.clean_html(html, "https://x.test/")[1] == image
+
+
+def _first_image_by_parser(fragment: str) -> str | None:
+    """`first_image` as an HTML parser (lexbor) reads the fragment: what the shortcut of
+    reading html5ever's serialisation by pattern must give."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    for node in LexborHTMLParser(fragment).css("img[src]"):
+        attributes = node.attributes
+        src = attributes.get("src") or ""
+        if attributes.get("width") in sanitize.PIXEL_SIZES:
+            continue
+        if attributes.get("height") in sanitize.PIXEL_SIZES:
+            continue
+        if src and not sanitize.NOT_A_PICTURE.match(src):
+            return src
+    return None
+
+
+IMAGES = st.builds(
+    "<img{}{}{}>".format,
+    st.sampled_from(
+        ['', ' src=""', ' src', ' SRC="https://x.example/upper.jpg"', ' src="/rel.png"',
+         ' src="https://x.example/a.jpg?w=770&resize=770%2C433"',
+         ' src="https://x.example/a.jpg?a=1&amp;copy=2&lt;"', ' src="data:image/png;base64,AA"',
+         ' src="https://x.example/q&quot;uote&#39;s&nbsp;.jpg"', ' src=https://x.example/bare.jpg',
+         " src='https://x.example/single.jpg'", ' src="http://feeds.feedburner.com/~ff/X?d=y"',
+         ' src="https://x.example/a b>c<d.jpg"', ' src="https://x.example/1.jpg" src="https://x.example/2.jpg"']
+    ),
+    st.sampled_from(
+        ['', ' width="1"', ' height="2"', ' width="0" height="300"', ' width="10"', ' width=" 1"',
+         ' WIDTH="1"', ' width']
+    ),
+    st.sampled_from(
+        ['', ' alt', ' alt=""', ' alt="a > b"', ' alt="say &quot;hi&quot;"', ' title="<img src=x>"',
+         ' srcset="a.png 1x, /b.png 2x"', ' data-recalc-dims="1"', ' loading="lazy"',
+         ' onerror="x()"', ' referrerpolicy="no-referrer"', ' class="wp-image-1 aligncenter"',
+         ' /']
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(html_fragments() | IMAGES | RELATIVE_PARTS, max_size=5),
+    base=BASES,
+)
+def test_the_first_image_read_by_pattern_is_the_one_an_html_parser_finds(
+    parts: list[str], base: str | None
+) -> None:
+    """From the normal form (what entries carry) and from nh3's own serialisation."""
+    fragment = "".join(parts)
+    cleaned, image = sanitize.clean_html(fragment, base)
+    assert image == _first_image_by_parser(cleaned)
+    if within_bounds(fragment) and fragment:
+        nh3_wrote = sanitize.clean_markup(fragment, base)
+        assert sanitize.first_image(nh3_wrote) == _first_image_by_parser(nh3_wrote)
+
+
+def test_every_attribute_an_image_may_keep_is_read_by_the_pattern() -> None:
+    """An allowed attribute the pattern could not read would hide the image after it."""
+    names = sanitize.ATTRIBUTES.get("img", set()) | sanitize.GLOBAL_ATTRIBUTES
+    for name in names:
+        cleaned, image = sanitize.clean_html(
+            f'<img {name}="v" src="https://x.example/a.jpg">', "https://x.example/"
+        )
+        assert image is not None and image == _first_image_by_parser(cleaned), (name, cleaned)
