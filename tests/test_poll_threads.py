@@ -18,26 +18,26 @@ from aggregator.store.rows import SourceState
 
 
 @pytest.mark.parametrize(
-    ("waited", "longest", "elapsed", "threads", "grow"),
+    ("waited", "running", "elapsed", "grow"),
     [
-        (0.002, 0.001, 0.05, 1, False),
-        (0.0, SLOW_POLL * 2, 0.05, 1, True),
-        (0.03, 0.0, 0.05, 1, True),
-        (0.024, 0.0, 0.05, 1, False),
-        (0.04, 0.0, 0.05, 2, False),
-        (0.06, 0.0, 0.05, 2, True),
+        (0.002, 0.001, 0.05, False),
+        (0.0, SLOW_POLL * 2, 0.05, True),
+        (0.03, 0.0, 0.05, True),
+        (0.024, 0.0, 0.05, False),
+        (0.025, 0.0, 0.05, False),
+        (0.026, 0.0, 0.05, True),
     ],
     ids=[
         "local 304s: busy all the tick",
         "one poll waiting on a distant server",
         "polls waiting on parser processes",
         "waiting less than half the tick",
-        "two threads, waiting less than half their time",
-        "two threads, waiting more than half their time",
+        "waiting exactly half the tick",
+        "waiting just over half the tick",
     ],
 )
-def test_should_grow(waited: float, longest: float, elapsed: float, threads: int, grow: bool):
-    assert should_grow(waited, longest, elapsed, threads) is grow
+def test_should_grow(waited: float, running: float, elapsed: float, grow: bool):
+    assert should_grow(waited, running, elapsed) is grow
 
 
 def test_the_queue_hands_each_source_out_once_in_order_reading_states_a_chunk_at_a_time():

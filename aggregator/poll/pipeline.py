@@ -141,15 +141,13 @@ class Pipeline:
                 unwritten = 0
                 writing = writer.submit(self.publisher.write_documents)
             now = time.monotonic()
-            if len(threads) < self.config.workers and not stop.is_set():
-                total = sum(thread.waited for thread in threads)
-                longest = max(
-                    (now - since for t in threads if (since := t.polling_since) is not None),
-                    default=0.0,
-                )
-                if should_grow(total - waited, longest, now - ticked, len(threads)):
-                    start(self.config.workers - len(threads))
-                waited = total
+            if 1 == len(threads) < self.config.workers and not stop.is_set():  # not grown yet
+                (only,) = threads
+                since = only.polling_since
+                running = now - since if since is not None else 0.0
+                if should_grow(only.waited - waited, running, now - ticked):
+                    start(self.config.workers - 1)
+                waited = only.waited
             ticked = now
 
         with writer:

@@ -30,11 +30,11 @@ WAITING_SHARE = 0.5
 Poll = Callable[[Source, SourceState | None], PollResult]
 
 
-def should_grow(waited: float, longest: float, elapsed: float, threads: int) -> bool:
-    """Whether more threads would help: a poll has been running for longer than `SLOW_POLL`
-    (`longest`), or the threads spent more than `WAITING_SHARE` of the `elapsed` tick
-    waiting instead of running (`waited`, summed over the `threads`)."""
-    return longest > SLOW_POLL or waited > WAITING_SHARE * elapsed * threads
+def should_grow(waited: float, running: float, elapsed: float) -> bool:
+    """Whether the pass's one thread should have the others beside it: its current poll has
+    been running for longer than `SLOW_POLL` (`running`), or it spent more than
+    `WAITING_SHARE` of the `elapsed` tick waiting instead of running (`waited`)."""
+    return running > SLOW_POLL or waited > WAITING_SHARE * elapsed
 
 
 class SourceQueue:
