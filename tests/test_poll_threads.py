@@ -151,11 +151,11 @@ def test_a_poll_that_raises_ends_the_pass_with_its_error(
     polled: list[str] = []
     poll = pipeline._poll
 
-    def failing(source, state, unchanged):
+    def failing(source, state, unchanged, fetch=None):
         polled.append(source.name)
         if source.name == "s3":
             raise OSError(28, "No space left on device")
-        return poll(source, state, unchanged)
+        return poll(source, state, unchanged, fetch)
 
     monkeypatch.setattr(pipeline, "_poll", failing)
     with pytest.raises(OSError, match="No space left"):

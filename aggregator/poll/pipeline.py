@@ -16,9 +16,12 @@ so the parser processes are never idle waiting for a batch.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
 
@@ -26,9 +29,19 @@ from aggregator.config.settings import Config
 from aggregator.models import PollResult, Source
 from aggregator.outputs.publisher import Publisher
 from aggregator.poll import memory
+from aggregator.poll.fetch_process import Fetched, FetchProcess
 from aggregator.poll.poller import Poller
 from aggregator.poll.processes import ParserProcesses
-from aggregator.poll.threads import TICK, PollThread, SourceQueue, should_grow
+from aggregator.poll.threads import (
+    QUICK_POLLS,
+    SLOW_POLL,
+    TICK,
+    LentPollThread,
+    PollThread,
+    SourceQueue,
+    should_grow,
+    should_lend,
+)
 from aggregator.sources.fetch import fetch_limits, make_session
 from aggregator.store.database import Store
 from aggregator.store.rows import SourceState
@@ -68,8 +81,9 @@ class Pipeline:
         source: Source,
         state: SourceState | None,
         unchanged_states: list[SourceState] | None = None,
+        fetch: Fetched | None = None,
     ) -> PollResult:
-        result = self.poller.poll(source, state, unchanged_states)
+        result = self.poller.poll(source, state, unchanged_states, fetch)
         if source.keep is not None and result.new:
             self.publisher.prune(source)
         return result
@@ -96,6 +110,10 @@ class Pipeline:
         stop = threading.Event()  # set by the thread that finds no source left, or fails
         queue = SourceQueue(chosen, self.store.source_states, STATE_CHUNK)
         threads: list[PollThread] = []
+        # The fetch process (fetch_process.py) is lent sources once the pass has seen its
+        # one thread's polls not wait, and no more once it grew.
+        lending, grown = threading.Event(), threading.Event()
+        lent: list[LentPollThread] = []
         # Documents are written by a thread of their own while polls go on: waiting for a
         # batch here would leave the parser processes idle meanwhile.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
@@ -104,8 +122,8 @@ class Pipeline:
         waited = 0.0
         ticked = time.monotonic()
 
-        def poll(source: Source, state: SourceState | None) -> PollResult:
-            result = self._poll(source, state, unchanged)
+        def poll(source: Source, state: SourceState | None, fetch: Fetched | None) -> PollResult:
+            result = self._poll(source, state, unchanged, fetch)
             if len(unchanged) >= STATE_CHUNK:
                 # Here, not in the pass's thread: its statements would each hand the GIL
                 # to a poll thread and wait to get it back (0.03 s a batch instead of 0.007).
@@ -113,6 +131,8 @@ class Pipeline:
             return result
 
         def start(count: int) -> None:
+            if threads:
+                grown.set()
             for _ in range(count):
                 thread = PollThread(poll, queue, results, finished, stop)
                 thread.start()
@@ -147,19 +167,30 @@ class Pipeline:
                 running = now - since if since is not None else 0.0
                 if should_grow(only.waited - waited, running, now - ticked):
                     start(self.config.workers - 1)
+                elif only.polled >= QUICK_POLLS:
+                    lending.set()
                 waited = only.waited
             ticked = now
 
-        with writer:
+        with writer, self._fetch_process(len(chosen)) as process:
             try:
                 start(1)
+                if process is not None:
+                    events = (lending, grown, stop)
+                    lent.append(
+                        LentPollThread(
+                            poll, self.poller.order, queue, results, finished, events, process
+                        )
+                    )
+                    lent[0].start()
                 while not stop.wait(TICK):
                     tick()
             finally:
                 stop.set()
-                for thread in threads:
+                queue.close()
+                for thread in [*threads, *lent]:
                     thread.join()
-            for thread in threads:
+            for thread in [*threads, *lent]:
                 if thread.failure is not None:
                     raise thread.failure
             tick()
@@ -171,3 +202,22 @@ class Pipeline:
             self.publisher.publish()
         memory.release()
         return [result for result in results if result is not None]
+
+    @contextlib.contextmanager
+    def _fetch_process(self, sources: int) -> Iterator[FetchProcess | None]:
+        """A fetch process for a pass of `sources`, when `should_lend` says so."""
+        if not should_lend(
+            sources,
+            workers=self.config.workers,
+            parse_processes=self.parsers.count,
+            cores=os.cpu_count() or 1,
+            threads=threading.active_count(),
+            platform=sys.platform,
+        ):
+            yield None
+            return
+        process = FetchProcess(self.limits, SLOW_POLL)
+        try:
+            yield process
+        finally:
+            process.close()

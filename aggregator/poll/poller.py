@@ -29,9 +29,10 @@ from aggregator.poll.decide import (
     sort_entries,
     without_respellings,
 )
+from aggregator.poll.fetch_process import Fetched, FetchOrder, fetch_ordered
 from aggregator.poll.processes import ParserProcesses
 from aggregator.sources.entry_limits import limit_feed
-from aggregator.sources.fetch import FetchLimits, fetch_source
+from aggregator.sources.fetch import FetchLimits
 from aggregator.sources.filters import select_entries
 from aggregator.sources.legacy_ids import legacy_identities
 from aggregator.sources.reach import reach_for
@@ -62,31 +63,36 @@ class Poller:
         self.articles = ArticleFetcher(store, session, limits, parsers)
         self._polls = itertools.count(1)
 
+    def order(self, source: Source, state: SourceState | None) -> FetchOrder:
+        """What `poll` asks of HTTP for `source`, wherever the fetch is made."""
+        state = state or SourceState(source.name, source.url)
+        # A source in error asks without validators: a 304 (or the same body hash) can only
+        # confirm content that was read, and nothing was read since the failure began.
+        failing = state.status == SourceStatus.ERROR
+        return FetchOrder(
+            # What the fetch may connect to follows the configured URL, not one a redirect left.
+            url=state.current_url or source.url,
+            http=HttpState() if failing else state.http,
+            reach=reach_for(source.url, source.allow_private),
+        )
+
     def poll(
         self,
         source: Source,
         state: SourceState | None,
         unchanged_states: list[SourceState] | None = None,
+        fetch: Fetched | None = None,
     ) -> PollResult:
         """One poll; never raises for the source's own faults. With `unchanged_states`, the
         state of a not-modified source is appended there for the caller to store in a batch,
-        not committed alone (losing it in a crash only means that source is polled again)."""
+        not committed alone (losing it in a crash only means that source is polled again).
+        `fetch` is that of `order(source, state)` when another process made it."""
         started = time.monotonic()
         now = datetime.now(UTC)
         state = state or SourceState(source.name, source.url)
-        # A source in error asks without validators: a 304 (or the same body hash) can only
-        # confirm content that was read, and nothing was read since the failure began.
-        failing = state.status == SourceStatus.ERROR
-        # What the fetch may connect to follows the configured URL, not one a redirect left.
         url = state.current_url or source.url
-        fetched = fetch_source(
-            self.session,
-            url,
-            HttpState() if failing else state.http,
-            self.limits,
-            reach=reach_for(source.url, source.allow_private),
-        )
-        fetched_at = time.monotonic()
+        made = fetch or fetch_ordered(self.session, self.order(source, state), self.limits)
+        fetched = made.result
         parsed = parse_error = entries = warning = None
         if not fetched.error and not fetched.not_modified and fetched.body is not None:
             try:
@@ -120,8 +126,8 @@ class Poller:
         self._apply(plan, now, unchanged_states)
         result = replace(
             plan.result,
-            duration=time.monotonic() - started,
-            fetch_duration=fetched_at - started,
+            duration=time.monotonic() - started + (made.seconds if fetch else 0.0),
+            fetch_duration=made.seconds,
             next_poll=plan.state.next_poll,
         )
         _log_poll(result)

@@ -11,13 +11,18 @@ whose polls wait therefore runs as many threads as before, one tick later.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from queue import SimpleQueue
 
 from aggregator.models import PollResult, Source
+from aggregator.poll.fetch_process import Fetched, FetchOrder, FetchProcess
 from aggregator.store.rows import SourceState
+
+log = logging.getLogger(__name__)
 
 # How often the pass looks at its threads. A thread never wakes the pass's thread for one
 # poll: that handoff cost as much as the poll itself on local 304s.
@@ -26,8 +31,19 @@ TICK = 0.05  # seconds
 # spent more than this share of a tick not running.
 SLOW_POLL = TICK
 WAITING_SHARE = 0.5
+# Sources the fetch process is given at a time: enough that the pipe is crossed once for
+# many fetches (one crossing each cost ~15 ms of waiting for the GIL), few enough that the
+# last chunk of a pass does not keep it waiting long.
+LENT_CHUNK = 25
+# Polls the pass's one thread ends, none of them waiting, before the pass lends sources to
+# its fetch process: ~70 local 304s end in a tick, while a cold pass's first poll is still
+# reading its feed at the first look.
+QUICK_POLLS = 10
+# Passes of fewer sources lend none: a pass of 200 local 304s takes ~0.15 s on one thread.
+LEND_FROM = 200
 
-Poll = Callable[[Source, SourceState | None], PollResult]
+Poll = Callable[[Source, SourceState | None, Fetched | None], PollResult]
+Job = tuple[int, Source, SourceState | None]  # a source, its place in the pass, its state
 
 
 def should_grow(waited: float, running: float, elapsed: float) -> bool:
@@ -37,9 +53,32 @@ def should_grow(waited: float, running: float, elapsed: float) -> bool:
     return running > SLOW_POLL or waited > WAITING_SHARE * elapsed
 
 
+def should_lend(
+    sources: int, *, workers: int, parse_processes: int, cores: int, threads: int, platform: str
+) -> bool:
+    """Whether a pass of `sources` starts a fetch process (fetch_process.py) beside its one
+    thread: only when it has `LEND_FROM` sources or more, may run more than one poll at a
+    time, uses processes at all (not the plain path, `parse_processes=0`), has a second
+    core to give it, and can fork it safely: on Linux, from a process that runs no other
+    thread yet (a forked child of a threaded process can inherit a held lock and hang; a
+    spawned one would take ~0.2 s to start, most of such a pass)."""
+    return (
+        sources >= LEND_FROM
+        and workers > 1
+        and parse_processes > 0
+        and cores > 1
+        and threads == 1
+        and platform == "linux"
+    )
+
+
 class SourceQueue:
     """The pass's sources in order, each with its stored state, handed out one at a time to
-    whichever thread asks. States are read a chunk at a time: one query, not one per poll."""
+    whichever thread asks. States are read a chunk at a time: one query, not one per poll.
+
+    Sources lent to the fetch process (`lend`) are settled when they have been polled, or
+    given back when it did not fetch them; while any are out, a thread that finds nothing
+    left waits for them instead of ending the pass."""
 
     def __init__(
         self,
@@ -52,19 +91,54 @@ class SourceQueue:
         self._chunk = chunk
         self._next = 0
         self._known: dict[str, SourceState] = {}
-        self._lock = threading.Lock()
+        self._back: deque[Job] = deque()  # given back: taken first
+        self._lent = 0  # lent and neither polled nor given back yet
+        self._closed = False
+        self._changed = threading.Condition()
 
-    def take(self) -> tuple[int, Source, SourceState | None] | None:
-        with self._lock:
-            index = self._next
-            if index >= len(self._sources):
-                return None
-            if index % self._chunk == 0:
-                names = [s.name for s in self._sources[index : index + self._chunk]]
-                self._known = {state.name: state for state in self._states(names)}
-            self._next += 1
-            source = self._sources[index]
-            return index, source, self._known.get(source.name)
+    def take(self) -> Job | None:
+        """The next source; None once none is left (or the queue is closed)."""
+        with self._changed:
+            while (job := self._take()) is None and self._lent and not self._closed:
+                self._changed.wait()
+            return job
+
+    def lend(self, count: int) -> list[Job]:
+        """Up to `count` sources at once, for the fetch process; none when none is left."""
+        with self._changed:
+            jobs = []
+            while len(jobs) < count and (job := self._take()) is not None:
+                jobs.append(job)
+            self._lent += len(jobs)
+            return jobs
+
+    def settle(self, polled: int, back: Sequence[Job] = ()) -> None:
+        """`polled` lent sources were polled; `back` were not, and are taken next."""
+        with self._changed:
+            self._lent -= polled + len(back)
+            self._back.extend(back)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Take nothing more: the pass is over (or failed)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def _take(self) -> Job | None:
+        if self._closed:
+            return None
+        if self._back:
+            return self._back.popleft()
+        index = self._next
+        if index >= len(self._sources):
+            return None
+        if index % self._chunk == 0:
+            names = [s.name for s in self._sources[index : index + self._chunk]]
+            self._known = {state.name: state for state in self._states(names)}
+        self._next += 1
+        source = self._sources[index]
+        return index, source, self._known.get(source.name)
 
 
 class PollThread(threading.Thread):
@@ -88,6 +162,7 @@ class PollThread(threading.Thread):
         self._finished = finished
         self._over = stop
         self.waited = 0.0
+        self.polled = 0
         self.polling_since: float | None = None
         self.failure: BaseException | None = None
 
@@ -97,11 +172,119 @@ class PollThread(threading.Thread):
                 index, source, state = job
                 self.polling_since = started = time.monotonic()
                 cpu = time.thread_time()
-                self._results[index] = self._poll(source, state)
+                self._results[index] = self._poll(source, state, None)
                 self.polling_since = None
                 self.waited += (time.monotonic() - started) - (time.thread_time() - cpu)
+                self.polled += 1
                 self._finished.put(index)
         except BaseException as exc:  # handed to the pass, which raises it in its thread
             self.failure = exc
         finally:
             self._over.set()  # no source left (or a failure): the pass waits for the rest
+
+
+class LentPollThread(threading.Thread):
+    """Polls sources whose fetches a `FetchProcess` makes, a chunk at a time, while the
+    pass runs one thread (the process is the machine's other core: fetch_process.py).
+
+    It lends nothing before the pass has seen its one thread's polls not wait (`lending`),
+    and nothing more once the pass has grown (`grown`): polls that wait are better made by
+    the pass's threads, each at its own pace, than one after another in the process. For
+    the same reason the process stops a chunk at its first slow fetch, and the sources it
+    did not fetch go back to the queue. Two chunks are out at a time, so that the process
+    fetches one while this thread handles the other's results.
+
+    A process that fails (killed, gone) costs nothing: what it was given goes back to the
+    queue, and the thread ends."""
+
+    def __init__(
+        self,
+        poll: Poll,
+        order: Callable[[Source, SourceState | None], FetchOrder],
+        queue: SourceQueue,
+        results: list[PollResult | None],
+        finished: SimpleQueue[int],
+        events: tuple[threading.Event, threading.Event, threading.Event],
+        process: FetchProcess,
+    ) -> None:
+        super().__init__(name="poll-lent", daemon=True)
+        self._poll = poll
+        self._order = order
+        self._queue = queue
+        self._results = results
+        self._finished = finished
+        self._lending, self._grown, self._over = events
+        self._process = process
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        out: deque[list[Job]] = deque()  # sent to the process, in order
+        try:
+            if not self._ready_to_lend():
+                return
+            lending = True
+            while True:
+                if lending and len(out) < 2 and not self._over_or_grown():
+                    jobs = self._queue.lend(LENT_CHUNK)
+                    if jobs:
+                        out.append(jobs)
+                        if not self._send(jobs):
+                            break
+                        continue
+                if not out:
+                    return
+                fetches = self._receive()
+                if fetches is None:
+                    break
+                jobs = out.popleft()
+                for (index, source, state), fetch in zip(jobs, fetches, strict=False):
+                    started = time.monotonic()
+                    self._results[index] = self._poll(source, state, fetch)
+                    self._finished.put(index)
+                    # A poll that waited (on a parser process reading its feed): the rest
+                    # are better polled by the pass's threads, each at its own pace.
+                    lending = lending and time.monotonic() - started <= SLOW_POLL
+                back = jobs[len(fetches) :]
+                lending = lending and not back  # a slow fetch: these polls wait
+                self._queue.settle(len(fetches), back)
+            self._queue.settle(0, [job for jobs in out for job in jobs])  # the process failed
+        except BaseException as exc:  # handed to the pass, which raises it in its thread
+            self.failure = exc
+            self._over.set()
+            self._queue.close()
+
+    def _over_or_grown(self) -> bool:
+        return self._over.is_set() or self._grown.is_set()
+
+    def _send(self, jobs: list[Job]) -> bool:
+        try:
+            self._process.send([self._order(source, state) for _, source, state in jobs])
+        except OSError as exc:
+            return self._failed(exc)
+        return True
+
+    def _receive(self) -> list[Fetched] | None:
+        try:
+            return self._process.receive()
+        except (EOFError, OSError) as exc:
+            self._failed(exc)
+            return None
+
+    def _failed(self, error: BaseException) -> bool:
+        log.warning(
+            "the fetch process failed (%s); the pass fetches its sources itself",
+            error or type(error).__name__,
+        )
+        return False
+
+    def _ready_to_lend(self) -> bool:
+        """Wait until the process can fetch and the pass lends; False if it never will."""
+        while (ready := self._process.ready(TICK)) is None:
+            if self._over_or_grown():
+                return False
+        if not ready:
+            return self._failed(EOFError("it did not start"))
+        while not self._lending.wait(TICK):
+            if self._over_or_grown():
+                return False
+        return True

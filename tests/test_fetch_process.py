@@ -1,0 +1,426 @@
+"""The fetch process of a pass of quick polls (poll/fetch_process.py, threads.py's
+`LentPollThread`): every source polled once whoever fetches it, slow fetches and a dead
+process handed back to the pass's threads, and the real `update` forking it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from queue import SimpleQueue
+
+import pytest
+import yaml
+from conftest import run_cli
+from feedworld import rsshub_feed, rsshub_item
+
+from aggregator.models import PollResult, Source
+from aggregator.poll.fetch_process import Fetched, FetchOrder, FetchProcess, fetch_ordered
+from aggregator.poll.threads import (
+    LEND_FROM,
+    LENT_CHUNK,
+    SLOW_POLL,
+    LentPollThread,
+    PollThread,
+    SourceQueue,
+    should_lend,
+)
+from aggregator.sources.fetch import FetchLimits, make_session
+from aggregator.sources.reach import reach_for
+from aggregator.store.rows import SourceState
+
+BODY = rsshub_feed([rsshub_item(1)])
+ETAG = '"v1"'
+LARGE = b"<!--" + b"x" * 2**20 + b"-->"
+
+
+class Feeds(ThreadingHTTPServer):
+    """`/feed/<i>` with an ETag (304 when it is sent back). Counts the requests of each path,
+    and notes which process each connection comes from. `slow` paths answer after
+    `SLOW_POLL` * 3; `on_connection(pid)` runs for each new connection's process."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: Counter[str] = Counter()
+        self.clients: Counter[int] = Counter()  # requests per client process
+        self.forked: set[int] = set()  # client processes that `aggregator update` started
+        self.slow: set[str] = set()
+        self.large: set[str] = set()  # answered with a body of ~1 MB
+        self.on_connection = lambda pid: None
+        self.lock = threading.Lock()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a connection dropped on purpose (`on_connection` raised)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Feeds
+
+    def setup(self) -> None:
+        super().setup()
+        self.pid = owner_of(self.client_address[1])
+        if _started_by_update(self.pid):
+            self.server.forked.add(self.pid)
+        self.server.on_connection(self.pid)
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.requests[self.path] += 1
+            self.server.clients[self.pid] += 1
+        if self.path in self.server.slow:
+            time.sleep(SLOW_POLL * 3)
+        if self.headers.get("If-None-Match") == ETAG:
+            self.send_response(304)
+            self.send_header("ETag", ETAG)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = BODY + LARGE if self.path in self.server.large else BODY
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", ETAG)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _started_by_update(pid: int) -> bool:
+    """Whether `pid` is a process that `aggregator update` started."""
+    try:
+        parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        return b"-m\0aggregator\0update\0" in Path(f"/proc/{parent}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def owner_of(port: int) -> int:
+    """The process that holds the client end of a connection from 127.0.0.1:`port`."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}":
+            inode = fields[9]
+    target = f"socket:[{inode}]"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                return int(entry.name)
+        except OSError:
+            continue
+    return os.getpid()  # the client is this process
+
+
+@pytest.fixture
+def feeds() -> Iterator[Feeds]:
+    server = Feeds()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+LIMITS = FetchLimits(user_agent="aggregator-test", connect_timeout=2, read_timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "lend"),
+    [
+        ({}, True),
+        ({"sources": LEND_FROM - 1}, False),
+        ({"workers": 1}, False),
+        ({"parse_processes": 0}, False),
+        ({"cores": 1}, False),
+        ({"threads": 2}, False),
+        ({"platform": "darwin"}, False),
+    ],
+    ids=[
+        "a long pass on Linux with two cores",
+        "a pass too short to use it",
+        "one poll at a time asked for",
+        "the plain path: no processes",
+        "no second core",
+        "other threads: forking is unsafe",
+        "not Linux",
+    ],
+)
+def test_should_lend(changes: dict, lend: bool):
+    settings = {
+        "sources": LEND_FROM,
+        "workers": 8,
+        "parse_processes": 2,
+        "cores": 2,
+        "threads": 1,
+        "platform": "linux",
+        **changes,
+    }
+    sources = settings.pop("sources")
+    assert should_lend(sources, **settings) is lend
+
+
+def _sources(count: int, base: str = "http://127.0.0.1:9") -> list[Source]:
+    return [Source(name=f"s{i}", url=f"{base}/feed/{i}") for i in range(count)]
+
+
+def _no_states(names: list[str]) -> list[SourceState]:
+    return []
+
+
+def test_a_thread_that_finds_nothing_left_waits_for_lent_sources_to_settle():
+    queue = SourceQueue(_sources(30), _no_states, chunk=500)
+    lent = queue.lend(LENT_CHUNK)
+    assert [index for index, _, _ in lent] == list(range(LENT_CHUNK))
+    taken: list[int] = []
+
+    def take() -> None:
+        while (job := queue.take()) is not None:
+            taken.append(job[0])
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    time.sleep(0.2)
+    assert taken == list(range(LENT_CHUNK, 30)) and thread.is_alive()
+    queue.settle(10, lent[10:])  # ten polled, the rest given back
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert taken == list(range(LENT_CHUNK, 30)) + list(range(10, LENT_CHUNK))
+
+
+def test_closing_the_queue_wakes_a_waiting_thread():
+    queue = SourceQueue(_sources(3), _no_states, chunk=500)
+    queue.lend(3)
+    ended = threading.Event()
+    thread = threading.Thread(target=lambda: (queue.take(), ended.set()))
+    thread.start()
+    assert not ended.wait(0.2)
+    queue.close()
+    assert ended.wait(5)
+
+
+class Pass:
+    """A pass's threads by hand: the lent thread with a spawned fetch process (this process
+    runs threads, so it must not fork), and a poll thread when asked for. The poll records
+    which sources it was given a fetch for, and polls nothing else: a poll is its fetch."""
+
+    def __init__(self, feeds: Feeds, count: int, limits: FetchLimits = LIMITS) -> None:
+        self.limits = limits
+        self.sources = _sources(count, feeds.base)
+        self.queue = SourceQueue(self.sources, self._states, chunk=500)
+        self.results: list[PollResult | None] = [None] * count
+        self.finished: SimpleQueue[int] = SimpleQueue()
+        self.lending, self.grown, self.stop = (
+            threading.Event(),
+            threading.Event(),
+            threading.Event(),
+        )
+        self.fetched_there: dict[str, int | None] = {}
+        self.process = FetchProcess(limits, SLOW_POLL, start_method="spawn")
+        self.lent = LentPollThread(
+            self.poll,
+            self.order,
+            self.queue,
+            self.results,
+            self.finished,
+            (self.lending, self.grown, self.stop),
+            self.process,
+        )
+        self.local = PollThread(self.poll, self.queue, self.results, self.finished, self.stop)
+
+    @staticmethod
+    def _states(names: list[str]) -> list[SourceState]:
+        return [SourceState(name, "") for name in names]
+
+    def order(self, source: Source, state: SourceState | None) -> FetchOrder:
+        assert state is not None
+        return FetchOrder(source.url, state.http, reach_for(source.url, allow_private=True))
+
+    def poll(self, source: Source, state: SourceState | None, fetch: Fetched | None) -> PollResult:
+        if fetch is None:
+            with make_session(self.limits) as session:
+                fetch = fetch_ordered(session, self.order(source, state), self.limits)
+            self.fetched_there[source.name] = None
+        else:
+            self.fetched_there[source.name] = fetch.result.status
+        assert fetch.result.status == 200, fetch.result
+        return PollResult(source=source.name, status="new")
+
+    def run(self, *, local_after_lending: bool = True) -> None:
+        if not self.lent.is_alive():
+            self.lent.start()
+        if local_after_lending:
+            deadline = time.monotonic() + 30
+            while self.queue._lent == 0 and self.lent.is_alive():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        self.local.start()
+        for thread in (self.local, self.lent):
+            thread.join(timeout=60)
+            assert not thread.is_alive()
+            assert thread.failure is None
+        self.process.close()
+        assert sorted(self.finished.get() for _ in range(self.finished.qsize())) == list(
+            range(len(self.sources))
+        )
+
+
+def test_lent_sources_are_fetched_by_the_process_and_each_polled_once(feeds: Feeds):
+    run = Pass(feeds, 60)
+    run.lending.set()
+    run.run()
+    assert set(run.fetched_there) == {s.name for s in run.sources}
+    there = [name for name, status in run.fetched_there.items() if status is not None]
+    assert len(there) >= 2 * LENT_CHUNK  # the two chunks lent before the poll thread began
+    assert all(count == 1 for count in feeds.requests.values())
+    assert len(feeds.requests) == 60
+    assert len(feeds.clients) == 2  # this process and the fetch process
+    assert run.process._process.pid in feeds.clients
+
+
+def test_a_slow_fetch_ends_its_chunk_and_the_rest_go_back(feeds: Feeds):
+    """The fourth source answers slowly: the process sends back the first four, the other
+    21 of that chunk are polled by the pass's thread, and nothing more is lent."""
+    feeds.slow.add("/feed/3")
+    run = Pass(feeds, 80)
+    run.lending.set()
+    run.run()
+    fetched = run.fetched_there
+    assert [fetched[f"s{i}"] for i in range(4)] == [200] * 4
+    assert [fetched[f"s{i}"] for i in range(4, LENT_CHUNK)] == [None] * (LENT_CHUNK - 4)
+    assert [i for i in range(2 * LENT_CHUNK, 80) if fetched[f"s{i}"] is not None] == []
+    assert all(count == 1 for count in feeds.requests.values()) and len(feeds.requests) == 80
+
+
+def test_a_chunk_ends_once_its_bodies_pass_the_size_of_one(feeds: Feeds):
+    """Large feeds: a chunk's bodies never add up to much more than `max_body`, here three
+    bodies of 1 MiB against 2.5 MiB; the rest of the chunk goes back."""
+    feeds.large.update(f"/feed/{i}" for i in range(30))
+    limits = FetchLimits(user_agent="aggregator-test", max_body=5 * 2**19)
+    run = Pass(feeds, 30, limits)
+    run.lending.set()
+    run.run()
+    assert [run.fetched_there[f"s{i}"] for i in range(4)] == [200, 200, 200, None]
+    assert len(run.fetched_there) == 30
+
+
+def test_a_fetch_process_that_dies_hands_its_sources_back(
+    feeds: Feeds, caplog: pytest.LogCaptureFixture
+):
+    """Killed while it waits on the first source of its first chunk: both chunks lent go
+    back to the pass's thread, which polls every source."""
+    feeds.slow.add("/feed/0")
+    run = Pass(feeds, 60)
+    run.lending.set()
+    run.lent.start()
+    deadline = time.monotonic() + 30
+    while feeds.requests["/feed/0"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    run.process._process.kill()
+    with caplog.at_level(logging.WARNING):
+        run.run(local_after_lending=False)
+    assert set(run.fetched_there.values()) == {None}
+    assert len(run.fetched_there) == 60
+    assert "the fetch process failed" in caplog.text
+
+
+def test_a_fetch_process_that_never_starts_is_reported(
+    feeds: Feeds, caplog: pytest.LogCaptureFixture
+):
+    run = Pass(feeds, 30)
+    run.process._process.kill()
+    run.lending.set()
+    with caplog.at_level(logging.WARNING):
+        run.run(local_after_lending=False)
+    assert set(run.fetched_there.values()) == {None} and len(run.fetched_there) == 30
+    assert "the fetch process failed (it did not start)" in caplog.text
+
+
+def test_nothing_is_lent_before_lending_nor_once_the_pass_grew(feeds: Feeds):
+    run = Pass(feeds, 30)
+    run.grown.set()
+    run.run(local_after_lending=False)
+    assert set(run.fetched_there.values()) == {None} and len(run.fetched_there) == 30
+
+
+# -- the real command -----------------------------------------------------------------------
+
+SOURCES = LEND_FROM + 50
+
+
+def _config(folder: Path, base: str) -> Path:
+    path = folder / "config.yaml"
+    data = {
+        "database": "data/aggregator.db",
+        "documents": "documents",
+        "feed": {"folder": "public"},
+        "sources": [{"name": f"s{i}", "url": f"{base}/feed/{i}"} for i in range(SOURCES)],
+    }
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _fetched_at(folder: Path) -> dict[str, str]:
+    """When each source was last fetched, as stored."""
+    with contextlib.closing(sqlite3.connect(folder / "data/aggregator.db")) as db:
+        return dict(db.execute("SELECT name, last_fetch FROM sources"))
+
+
+def test_update_forks_a_fetch_process_for_a_pass_of_quick_polls(feeds: Feeds, tmp_path: Path):
+    config = _config(tmp_path, feeds.base)
+    assert run_cli("update", "--config", str(config)).returncode == 0
+    before = _fetched_at(tmp_path)
+    feeds.requests.clear()
+    feeds.clients.clear()
+    done = run_cli("update", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"{SOURCES} sources: 0 new, 0 changed, 0 failed", done.stdout)
+    assert len(feeds.requests) == SOURCES and set(feeds.requests.values()) == {1}
+    assert len(feeds.clients) == 2, feeds.clients  # `update` and the process it forked
+    assert len(feeds.forked) == 1 and feeds.forked < set(feeds.clients)
+    after = _fetched_at(tmp_path)
+    assert [name for name in after if after[name] == before[name]] == []
+
+
+def test_update_whose_fetch_process_is_killed_polls_every_source(feeds: Feeds, tmp_path: Path):
+    """The fetch process is killed (SIGKILL) as it connects: what it was lent goes back to
+    `update`'s own thread, and every source is polled."""
+    config = _config(tmp_path, feeds.base)
+    assert run_cli("update", "--config", str(config)).returncode == 0
+    before = _fetched_at(tmp_path)
+    killed: list[int] = []
+
+    def kill_the_fetch_process(pid: int) -> None:
+        if not killed and pid in feeds.forked:
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
+            raise ConnectionAbortedError  # the handler drops the connection
+
+    feeds.on_connection = kill_the_fetch_process
+    done = run_cli("update", "--config", str(config))
+    assert killed, "no fetch process connected"
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"{SOURCES} sources: 0 new, 0 changed, 0 failed", done.stdout)
+    assert "the fetch process failed" in done.stderr
+    after = _fetched_at(tmp_path)
+    assert [name for name in after if after[name] == before[name]] == []
