@@ -30,6 +30,7 @@ from aggregator.poll.threads import (
     LENT_CHUNK,
     SLOW_POLL,
     LentPollThread,
+    PassWork,
     PollThread,
     SourceQueue,
     should_lend,
@@ -236,16 +237,9 @@ class Pass:
         )
         self.fetched_there: dict[str, int | None] = {}
         self.process = FetchProcess(limits, SLOW_POLL, start_method="spawn")
-        self.lent = LentPollThread(
-            self.poll,
-            self.order,
-            self.queue,
-            self.results,
-            self.finished,
-            (self.lending, self.grown, self.stop),
-            self.process,
-        )
-        self.local = PollThread(self.poll, self.queue, self.results, self.finished, self.stop)
+        work = PassWork(self.poll, self.queue, self.results, self.finished, self.stop, lambda: None)
+        self.lent = LentPollThread(work, self.order, self.lending, self.grown, self.process)
+        self.local = PollThread(work)
 
     @staticmethod
     def _states(names: list[str]) -> list[SourceState]:

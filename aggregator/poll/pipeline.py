@@ -37,6 +37,7 @@ from aggregator.poll.threads import (
     SLOW_POLL,
     TICK,
     LentPollThread,
+    PassWork,
     PollThread,
     SourceQueue,
     should_grow,
@@ -113,6 +114,7 @@ class Pipeline:
         # The fetch process (fetch_process.py) is lent sources once the pass has seen its
         # one thread's polls not wait, and no more once it grew.
         lending, grown = threading.Event(), threading.Event()
+        offered = False  # lending was set once (the lending thread clears it to stop)
         lent: list[LentPollThread] = []
         # Documents are written by a thread of their own while polls go on: waiting for a
         # batch here would leave the parser processes idle meanwhile.
@@ -120,21 +122,24 @@ class Pipeline:
         writing: Future[int] | None = None
         unwritten = 0
         waited = 0.0
-        ticked = time.monotonic()
+        began = ticked = time.monotonic()
 
         def poll(source: Source, state: SourceState | None, fetch: Fetched | None) -> PollResult:
-            result = self._poll(source, state, unchanged, fetch)
+            return self._poll(source, state, unchanged, fetch)
+
+        def after_poll() -> None:
             if len(unchanged) >= STATE_CHUNK:
-                # Here, not in the pass's thread: its statements would each hand the GIL
+                # In a poll thread, not in the pass's: its statements would each hand the GIL
                 # to a poll thread and wait to get it back (0.03 s a batch instead of 0.007).
                 save_unchanged()
-            return result
+
+        work = PassWork(poll, queue, results, finished, stop, after_poll)
 
         def start(count: int) -> None:
             if threads:
                 grown.set()
             for _ in range(count):
-                thread = PollThread(poll, queue, results, finished, stop)
+                thread = PollThread(work)
                 thread.start()
                 threads.append(thread)
 
@@ -147,7 +152,7 @@ class Pipeline:
 
         def tick() -> None:
             """Take the polls that ended; start the other threads if polls wait."""
-            nonlocal unwritten, writing, waited, ticked
+            nonlocal unwritten, writing, waited, ticked, offered
             while not finished.empty():
                 result = results[finished.get()]
                 assert result is not None
@@ -165,25 +170,35 @@ class Pipeline:
                 (only,) = threads
                 since = only.polling_since
                 running = now - since if since is not None else 0.0
-                if should_grow(only.waited - waited, running, now - ticked):
-                    start(self.config.workers - 1)
-                elif only.polled >= QUICK_POLLS:
+                if now - ticked >= TICK:
+                    # While the pass lends, its thread's waiting is mostly the GIL, held by
+                    # the thread handling the fetch process's results: the lending thread
+                    # watches its own polls for waiting instead.
+                    polls_waited = 0.0 if lending.is_set() else only.waited - waited
+                    if should_grow(polls_waited, running, now - ticked):
+                        start(self.config.workers - 1)
+                    waited, ticked = only.waited, now
+                if (
+                    looking()
+                    and only.polled >= QUICK_POLLS
+                    and not should_grow(only.waited, running, now - began)
+                ):
+                    offered = True
                     lending.set()
-                waited = only.waited
-            ticked = now
+            else:
+                ticked = now
+
+        def looking() -> bool:
+            """Whether the pass is still to decide if it lends: it then looks more often."""
+            return bool(lent) and not offered and not grown.is_set()
 
         with writer, self._fetch_process(len(chosen)) as process:
             try:
                 start(1)
                 if process is not None:
-                    events = (lending, grown, stop)
-                    lent.append(
-                        LentPollThread(
-                            poll, self.poller.order, queue, results, finished, events, process
-                        )
-                    )
+                    lent.append(LentPollThread(work, self.poller.order, lending, grown, process))
                     lent[0].start()
-                while not stop.wait(TICK):
+                while not stop.wait(TICK / 5 if looking() else TICK):
                     tick()
             finally:
                 stop.set()

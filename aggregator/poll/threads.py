@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from queue import SimpleQueue
 
 from aggregator.models import PollResult, Source
@@ -141,46 +142,60 @@ class SourceQueue:
         return index, source, self._known.get(source.name)
 
 
+@dataclass(frozen=True)
+class PassWork:
+    """What every poll thread of a pass shares: how to poll, where sources come from, where
+    results go (`finished` gets each index as its poll ends), the event that ends the pass,
+    and what follows each poll (saving a full batch of states)."""
+
+    poll: Poll
+    queue: SourceQueue
+    results: list[PollResult | None]
+    finished: SimpleQueue[int]
+    stop: threading.Event
+    after_poll: Callable[[], None]
+
+    def record(self, index: int, result: PollResult) -> None:
+        self.results[index] = result
+        self.after_poll()
+        self.finished.put(index)
+
+
 class PollThread(threading.Thread):
     """Takes the next source, polls it, puts its index in `finished`, until none is left
     or the pass stops; then sets `stop`, which is what wakes the pass at its end. Keeps
     the time its polls spent waiting (wall time less its own CPU time) for `should_grow`,
     and when its current poll began."""
 
-    def __init__(
-        self,
-        poll: Poll,
-        queue: SourceQueue,
-        results: list[PollResult | None],
-        finished: SimpleQueue[int],
-        stop: threading.Event,
-    ) -> None:
+    def __init__(self, work: PassWork) -> None:
         super().__init__(name="poll", daemon=True)
-        self._poll = poll
-        self._queue = queue
-        self._results = results
-        self._finished = finished
-        self._over = stop
+        self._work = work
         self.waited = 0.0
         self.polled = 0
         self.polling_since: float | None = None
         self.failure: BaseException | None = None
 
     def run(self) -> None:
+        work = self._work
         try:
-            while not self._over.is_set() and (job := self._queue.take()) is not None:
+            while not work.stop.is_set() and (job := work.queue.take()) is not None:
                 index, source, state = job
                 self.polling_since = started = time.monotonic()
                 cpu = time.thread_time()
-                self._results[index] = self._poll(source, state, None)
+                result = work.poll(source, state, None)
                 self.polling_since = None
                 self.waited += (time.monotonic() - started) - (time.thread_time() - cpu)
                 self.polled += 1
-                self._finished.put(index)
+                work.record(index, result)  # not timed: saving states is work, not waiting
         except BaseException as exc:  # handed to the pass, which raises it in its thread
             self.failure = exc
         finally:
-            self._over.set()  # no source left (or a failure): the pass waits for the rest
+            work.stop.set()  # no source left (or a failure): the pass waits for the rest
+
+
+def _fetches_waited(fetches: Sequence[Fetched]) -> bool:
+    """Whether the fetch process spent more of a chunk waiting than working."""
+    return sum(f.waited for f in fetches) > WAITING_SHARE * sum(f.seconds for f in fetches)
 
 
 class LentPollThread(threading.Thread):
@@ -188,32 +203,29 @@ class LentPollThread(threading.Thread):
     pass runs one thread (the process is the machine's other core: fetch_process.py).
 
     It lends nothing before the pass has seen its one thread's polls not wait (`lending`),
-    and nothing more once the pass has grown (`grown`): polls that wait are better made by
-    the pass's threads, each at its own pace, than one after another in the process. For
-    the same reason the process stops a chunk at its first slow fetch, and the sources it
-    did not fetch go back to the queue. Two chunks are out at a time, so that the process
-    fetches one while this thread handles the other's results.
+    and nothing more once the pass has grown (`grown`), or once its own polls are seen
+    waiting (it clears `lending`, and the pass decides whether to grow again): polls that
+    wait are better made by the pass's threads, each at its own pace, than one after
+    another in the process. For the same reason the process stops a chunk at its first slow
+    fetch, and the sources it did not fetch go back to the queue. Two chunks are out at a
+    time, so that the process fetches one while this thread handles the other's results.
 
     A process that fails (killed, gone) costs nothing: what it was given goes back to the
     queue, and the thread ends."""
 
     def __init__(
         self,
-        poll: Poll,
+        work: PassWork,
         order: Callable[[Source, SourceState | None], FetchOrder],
-        queue: SourceQueue,
-        results: list[PollResult | None],
-        finished: SimpleQueue[int],
-        events: tuple[threading.Event, threading.Event, threading.Event],
+        lending: threading.Event,
+        grown: threading.Event,
         process: FetchProcess,
     ) -> None:
         super().__init__(name="poll-lent", daemon=True)
-        self._poll = poll
+        self._work = work
         self._order = order
-        self._queue = queue
-        self._results = results
-        self._finished = finished
-        self._lending, self._grown, self._over = events
+        self._lending = lending
+        self._grown = grown
         self._process = process
         self.failure: BaseException | None = None
 
@@ -225,7 +237,7 @@ class LentPollThread(threading.Thread):
             lending = True
             while True:
                 if lending and len(out) < 2 and not self._over_or_grown():
-                    jobs = self._queue.lend(LENT_CHUNK)
+                    jobs = self._work.queue.lend(LENT_CHUNK)
                     if jobs:
                         out.append(jobs)
                         if not self._send(jobs):
@@ -237,24 +249,31 @@ class LentPollThread(threading.Thread):
                 if fetches is None:
                     break
                 jobs = out.popleft()
+                polls_waited = False
                 for (index, source, state), fetch in zip(jobs, fetches, strict=False):
-                    started = time.monotonic()
-                    self._results[index] = self._poll(source, state, fetch)
-                    self._finished.put(index)
-                    # A poll that waited (on a parser process reading its feed): the rest
-                    # are better polled by the pass's threads, each at its own pace.
-                    lending = lending and time.monotonic() - started <= SLOW_POLL
+                    started, cpu = time.monotonic(), time.thread_time()
+                    result = self._work.poll(source, state, fetch)
+                    # A poll that waited (on a parser process reading its feed).
+                    waited = (time.monotonic() - started) - (time.thread_time() - cpu)
+                    polls_waited = polls_waited or waited > SLOW_POLL
+                    self._work.record(index, result)
                 back = jobs[len(fetches) :]
-                lending = lending and not back  # a slow fetch: these polls wait
-                self._queue.settle(len(fetches), back)
-            self._queue.settle(0, [job for jobs in out for job in jobs])  # the process failed
+                self._work.queue.settle(len(fetches), back)
+                if lending and (back or polls_waited or _fetches_waited(fetches)):
+                    # These polls wait: the pass's threads make them better, each at its
+                    # own pace, and the pass grows again when they need more of them.
+                    lending = False
+                    self._lending.clear()
+            self._work.queue.settle(0, [job for jobs in out for job in jobs])  # it failed
         except BaseException as exc:  # handed to the pass, which raises it in its thread
             self.failure = exc
-            self._over.set()
-            self._queue.close()
+            self._work.stop.set()
+            self._work.queue.close()
+        finally:
+            self._lending.clear()  # lending is over: the pass watches its threads again
 
     def _over_or_grown(self) -> bool:
-        return self._over.is_set() or self._grown.is_set()
+        return self._work.stop.is_set() or self._grown.is_set()
 
     def _send(self, jobs: list[Job]) -> bool:
         try:
@@ -273,7 +292,7 @@ class LentPollThread(threading.Thread):
     def _failed(self, error: BaseException) -> bool:
         log.warning(
             "the fetch process failed (%s); the pass fetches its sources itself",
-            error or type(error).__name__,
+            str(error) or type(error).__name__,
         )
         return False
 
