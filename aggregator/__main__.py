@@ -1,5 +1,5 @@
 """`python -m aggregator`: the same command line as the installed `aggregator`."""
 
-from aggregator.cli.main import main
+from aggregator.cli.console import main
 
 main()

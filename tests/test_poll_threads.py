@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from feedworld import rsshub_feed, rsshub_item
 
-import aggregator.poll.pipeline as pipeline_module
+import aggregator.poll.threads as threads_module
 from aggregator.models import Source
 from aggregator.poll.threads import SLOW_POLL, SourceQueue, should_grow
 from aggregator.store.rows import SourceState
@@ -123,17 +123,17 @@ def test_polls_that_do_not_wait_stay_on_one_thread(feed_server, make_config, pip
     pipeline = pipeline_for(config)
     pipeline.update_all()
     started: list[threading.Thread] = []
-    original = pipeline_module.PollThread.start
+    original = threads_module.PollThread.start
 
     def start(thread: threading.Thread) -> None:
         started.append(thread)
         original(thread)
 
-    pipeline_module.PollThread.start = start  # type: ignore[method-assign]
+    threads_module.PollThread.start = start  # type: ignore[method-assign]
     try:
         results = pipeline.update_all()
     finally:
-        pipeline_module.PollThread.start = original  # type: ignore[method-assign]
+        threads_module.PollThread.start = original  # type: ignore[method-assign]
     assert [r.status for r in results] == ["not-modified"] * 3
     assert len(started) == 1
 

@@ -8,8 +8,16 @@ scheduler, the HTTP server, the store: ~40 MB each) and use none of it.
 
 from __future__ import annotations
 
+import gc
+
 
 def main() -> None:
-    from aggregator.cli.main import main as cli_main
-
+    # What imports make (modules, classes, functions) lives as long as the process: the
+    # cyclic collector, scanning it ~130 times as it grew, found nothing to free and took
+    # ~0.016 s of every command's start.
+    gc.disable()
+    try:
+        from aggregator.cli.main import main as cli_main
+    finally:
+        gc.enable()
     cli_main()

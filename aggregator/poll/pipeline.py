@@ -17,10 +17,10 @@ so the parser processes are never idle waiting for a batch.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
@@ -32,17 +32,7 @@ from aggregator.poll import memory
 from aggregator.poll.fetch_process import Fetched, FetchProcess
 from aggregator.poll.poller import Poller
 from aggregator.poll.processes import ParserProcesses
-from aggregator.poll.threads import (
-    QUICK_POLLS,
-    SLOW_POLL,
-    TICK,
-    LentPollThread,
-    PassWork,
-    PollThread,
-    SourceQueue,
-    should_grow,
-    should_lend,
-)
+from aggregator.poll.threads import SLOW_POLL, PassThreads, PassWork, SourceQueue, should_lend
 from aggregator.sources.fetch import fetch_limits, make_session
 from aggregator.store.database import Store
 from aggregator.store.rows import SourceState
@@ -110,19 +100,11 @@ class Pipeline:
         finished: SimpleQueue[int] = SimpleQueue()
         stop = threading.Event()  # set by the thread that finds no source left, or fails
         queue = SourceQueue(chosen, self.store.source_states, STATE_CHUNK)
-        threads: list[PollThread] = []
-        # The fetch process (fetch_process.py) is lent sources once the pass has seen its
-        # one thread's polls not wait, and no more once it grew.
-        lending, grown = threading.Event(), threading.Event()
-        offered = False  # lending was set once (the lending thread clears it to stop)
-        lent: list[LentPollThread] = []
         # Documents are written by a thread of their own while polls go on: waiting for a
         # batch here would leave the parser processes idle meanwhile.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
         writing: Future[int] | None = None
         unwritten = 0
-        waited = 0.0
-        began = ticked = time.monotonic()
 
         def poll(source: Source, state: SourceState | None, fetch: Fetched | None) -> PollResult:
             return self._poll(source, state, unchanged, fetch)
@@ -135,14 +117,6 @@ class Pipeline:
 
         work = PassWork(poll, queue, results, finished, stop, after_poll)
 
-        def start(count: int) -> None:
-            if threads:
-                grown.set()
-            for _ in range(count):
-                thread = PollThread(work)
-                thread.start()
-                threads.append(thread)
-
         def save_unchanged() -> None:
             with taking:
                 batch = unchanged[:]
@@ -151,8 +125,8 @@ class Pipeline:
                 self.store.save_states(batch)
 
         def tick() -> None:
-            """Take the polls that ended; start the other threads if polls wait."""
-            nonlocal unwritten, writing, waited, ticked, offered
+            """Take the polls that ended; hand a batch of documents to the writer."""
+            nonlocal unwritten, writing
             while not finished.empty():
                 result = results[finished.get()]
                 assert result is not None
@@ -165,49 +139,18 @@ class Pipeline:
                     writing.result()  # a failure to write (disk full) ends the pass
                 unwritten = 0
                 writing = writer.submit(self.publisher.write_documents)
-            now = time.monotonic()
-            if 1 == len(threads) < self.config.workers and not stop.is_set():  # not grown yet
-                (only,) = threads
-                since = only.polling_since
-                running = now - since if since is not None else 0.0
-                if now - ticked >= TICK:
-                    # While the pass lends, its thread's waiting is mostly the GIL, held by
-                    # the thread handling the fetch process's results: the lending thread
-                    # watches its own polls for waiting instead.
-                    polls_waited = 0.0 if lending.is_set() else only.waited - waited
-                    if should_grow(polls_waited, running, now - ticked):
-                        start(self.config.workers - 1)
-                    waited, ticked = only.waited, now
-                if (
-                    looking()
-                    and only.polled >= QUICK_POLLS
-                    and not should_grow(only.waited, running, now - began)
-                ):
-                    offered = True
-                    lending.set()
-            else:
-                ticked = now
-
-        def looking() -> bool:
-            """Whether the pass is still to decide if it lends: it then looks more often."""
-            return bool(lent) and not offered and not grown.is_set()
 
         with writer, self._fetch_process(len(chosen)) as process:
+            lender = (process, self.poller.order) if process else None
+            threads = PassThreads(work, self.config.workers, lender)
             try:
-                start(1)
-                if process is not None:
-                    lent.append(LentPollThread(work, self.poller.order, lending, grown, process))
-                    lent[0].start()
-                while not stop.wait(TICK / 5 if looking() else TICK):
+                threads.start()
+                while threads.wait():
                     tick()
+                    threads.look()
             finally:
-                stop.set()
-                queue.close()
-                for thread in [*threads, *lent]:
-                    thread.join()
-            for thread in [*threads, *lent]:
-                if thread.failure is not None:
-                    raise thread.failure
+                threads.end()
+            threads.raise_failure()
             tick()
             if writing is not None:
                 writing.result()
@@ -231,8 +174,12 @@ class Pipeline:
         ):
             yield None
             return
+        # The cyclic collector, in both processes, would otherwise touch every object there
+        # is and so copy every page the two share; frozen, it looks only at the pass's own.
+        gc.freeze()
         process = FetchProcess(self.limits, SLOW_POLL)
         try:
             yield process
         finally:
             process.close()
+            gc.unfreeze()

@@ -307,3 +307,91 @@ class LentPollThread(threading.Thread):
             if self._over_or_grown():
                 return False
         return True
+
+
+class PassThreads:
+    """The threads of one pass and the pass's decisions about them: it starts with one
+    poll thread, adds the other `workers - 1` when that one's polls wait (`should_grow`),
+    and lends sources to its fetch process (`lender`: the process, and how to order a
+    source's fetch) once that thread has shown its polls quick. `look` makes both
+    decisions; the pass calls it after each `wait`."""
+
+    def __init__(
+        self,
+        work: PassWork,
+        workers: int,
+        lender: tuple[FetchProcess, Callable[[Source, SourceState | None], FetchOrder]] | None,
+    ) -> None:
+        self._work = work
+        self._workers = workers
+        self._threads: list[PollThread] = []
+        self._lending = threading.Event()  # cleared by the lending thread when it stops
+        self._grown = threading.Event()
+        self._lent = (
+            LentPollThread(work, lender[1], self._lending, self._grown, lender[0])
+            if lender is not None
+            else None
+        )
+        self._offered = False  # lending was set once
+        self._waited = 0.0  # the one thread's waiting at the last look
+        self._began = self._looked = time.monotonic()
+
+    def start(self) -> None:
+        self._add(1)
+        if self._lent is not None:
+            self._lent.start()
+
+    def wait(self) -> bool:
+        """Wait for the next look; False once the pass's polls are over. Until the pass has
+        decided whether to lend, it looks five times as often."""
+        return not self._work.stop.wait(TICK / 5 if self._deciding() else TICK)
+
+    def look(self) -> None:
+        """Add the other threads if the one thread's polls wait; lend if they are quick."""
+        if not 1 == len(self._threads) < self._workers or self._work.stop.is_set():
+            return
+        (only,) = self._threads
+        now = time.monotonic()
+        since = only.polling_since
+        running = now - since if since is not None else 0.0
+        if now - self._looked >= TICK:
+            # While the pass lends, its thread's waiting is mostly the GIL, held by the
+            # thread handling the fetch process's results: the lending thread watches its
+            # own polls for waiting instead.
+            waited = 0.0 if self._lending.is_set() else only.waited - self._waited
+            if should_grow(waited, running, now - self._looked):
+                self._grown.set()
+                self._add(self._workers - 1)
+            self._waited, self._looked = only.waited, now
+        if (
+            self._deciding()
+            and only.polled >= QUICK_POLLS
+            and not should_grow(only.waited, running, now - self._began)
+        ):
+            self._offered = True
+            self._lending.set()
+
+    def end(self) -> None:
+        """Stop taking sources and wait for every thread."""
+        self._work.stop.set()
+        self._work.queue.close()
+        for thread in self._everyone():
+            thread.join()
+
+    def raise_failure(self) -> None:
+        """Raise what failed in a thread (a bug, a disk that cannot be written), if any."""
+        for thread in self._everyone():
+            if thread.failure is not None:
+                raise thread.failure
+
+    def _everyone(self) -> list[PollThread | LentPollThread]:
+        return [*self._threads, *([self._lent] if self._lent else [])]
+
+    def _deciding(self) -> bool:
+        return self._lent is not None and not self._offered and not self._grown.is_set()
+
+    def _add(self, count: int) -> None:
+        for _ in range(count):
+            thread = PollThread(self._work)
+            thread.start()
+            self._threads.append(thread)
