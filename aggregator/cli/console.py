@@ -20,4 +20,11 @@ def main() -> None:
         from aggregator.cli.main import main as cli_main
     finally:
         gc.enable()
-    cli_main()
+    try:
+        cli_main()
+    finally:
+        # The process ends here. The interpreter's last full collection would scan every
+        # object only to free memory the system takes back anyway (~0.045 s of each
+        # command); what it leaves holds no open file or database (those are closed by
+        # then, and objects outside cycles are still freed one by one).
+        gc.freeze()
