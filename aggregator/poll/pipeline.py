@@ -10,8 +10,9 @@ and a `Publisher` (outputs/publisher.py: documents and feeds). `update_all` is t
 
 A pass keeps at most `workers` polls in flight, each in a thread that takes the next source
 itself, and only one while polls do not wait (threads.py), so memory does not grow with
-the number of sources; documents are written by a thread of their own while polls go on,
-so the parser processes are never idle waiting for a batch.
+the number of sources; while they do not, a long pass also lends sources to a fetch process
+(fetch_process.py), the machine's other core. Documents are written by a thread of their
+own while polls go on, so the parser processes are never idle waiting for a batch.
 """
 
 from __future__ import annotations

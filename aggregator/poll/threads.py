@@ -7,6 +7,10 @@ more such threads spend their time handing the GIL to each other (bench/README.m
 figures). So a pass starts one thread, which takes source after source itself, and starts
 the others as soon as its polls are seen waiting instead of working (`should_grow`). A pass
 whose polls wait therefore runs as many threads as before, one tick later.
+
+A pass whose polls do not wait uses one core that way. When it may fork a fetch process
+(`should_lend`), a `LentPollThread` lends that process chunks of sources to fetch on the
+other core and polls what it fetched; `PassThreads` decides when to grow and when to lend.
 """
 
 from __future__ import annotations
