@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -432,9 +433,10 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
         return
     ours_database = None if args.cold_cache else base / "cli" / "data" / "aggregator.db"
     peer_database = None if args.cold_cache else base / "cli-peer" / "reader.sqlite"
+    walls: dict[tuple[str, str], list[float]] = {}
     with world_server(args.feeds) as server:
         config = write_config(base / "cli", server.port, args.feeds)
-        for scenario in ("cold", "warm", "again", "changed"):
+        for scenario in ("cold", *("warm", "again") * args.repeat, "changed"):
             if scenario == "changed":
                 server.get("/_bump?every=10")
             settle = scenario != "again"
@@ -442,6 +444,7 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
             served = server.cpu()
             _, *mine = measured("aggregator update", update, ours_database, settle=settle)
             served = server.cpu() - served  # the world's share: it must not be what is timed
+            walls.setdefault(("ours", scenario), []).append(mine[0])
             line = (
                 f"cli       {scenario:<8} aggregator update {mine[0]:7.2f} s "
                 f"(CPU {mine[1]:6.2f} s; world {served / mine[0] * 100:.0f}% of a core)"
@@ -449,10 +452,22 @@ def run_cli(args: argparse.Namespace, base: Path) -> None:
             if args.peer:
                 command = peer(base / "cli-peer", server.port, args.feeds, args.workers)
                 _, *theirs = measured("peer", command, peer_database, settle=settle)
+                walls.setdefault(("peer", scenario), []).append(theirs[0])
                 line += (
                     f"  peer process {theirs[0]:7.2f} s (CPU {theirs[1]:6.2f} s)  "
                     f"ratio {theirs[0] / mine[0]:.2f}x"
                 )
+            print(line, flush=True)
+    if args.repeat > 1:
+        for scenario in ("warm", "again"):
+            line = f"cli       {scenario:<8} median of {args.repeat}:"
+            for side in ("ours", "peer"):
+                if (side, scenario) in walls:
+                    times = sorted(walls[side, scenario])
+                    line += (
+                        f"  {side} {statistics.median(times):.2f} s "
+                        f"({times[0]:.2f}-{times[-1]:.2f})"
+                    )
             print(line, flush=True)
 
 
@@ -922,6 +937,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="the peer's update_feeds workers")
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="cli: run the two all-304 cycles (warm, again) this many times each, alternately, "
+        "and print their medians",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument(
         "--world",
