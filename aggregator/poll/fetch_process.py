@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import stat
 import time
 from multiprocessing.connection import Connection
 from typing import NamedTuple
@@ -115,10 +116,14 @@ def serve(
     `theirs`, the pass's end of the pipe, is closed here: a forked process has a copy,
     which would keep it from ever seeing the pass end."""
     theirs.close()
+    close_inherited_files()
     start_worker(parent)
     session = make_session(limits)
     first = True
-    connection.send(READY)
+    try:
+        connection.send(READY)
+    except OSError:  # the pass ended before this process was ready
+        return
     while True:
         try:
             orders = connection.recv()
@@ -140,3 +145,22 @@ def serve(
             connection.send(fetched)
         except OSError:  # the pass is gone
             return
+
+
+def close_inherited_files() -> None:
+    """Close this process's copies of the files the pass's process has open. Forked, it has
+    one of each, the database and `update`'s instance lock among them: the lock's flock
+    would live on in this process for as long as it does, so that an `update` killed with
+    SIGKILL would keep the next one from starting until this process noticed. Pipes,
+    sockets and the standard streams stay (its own end of the pipe, multiprocessing's).
+    Closing a copy drops no lock of the pass's process: flocks belong to the file
+    description, which the pass's process still holds, and this process holds no fcntl lock
+    of its own."""
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # not Linux: the process was spawned, and inherited no file
+        return
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):  # the listing's own, closed already
+            if descriptor > 2 and stat.S_ISREG(os.fstat(descriptor).st_mode):
+                os.close(descriptor)
