@@ -30,6 +30,15 @@ T = TypeVar("T")
 DEADLINE = 20.0
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def wait_for(condition: Callable[[], T], what: str, timeout: float = DEADLINE) -> T:
     """The first truthy value of `condition()`, checked every 0.1 s until `timeout`."""
     end = time.monotonic() + timeout

@@ -32,6 +32,7 @@ import feedparser
 import pytest
 import yaml
 from conftest import FeedServer, run_cli
+from daemonworld import alive
 from feedworld import PARAGRAPH, rsshub_feed, rsshub_item
 from invariants import check_document, check_outputs, stored_entries, visible_files
 
@@ -159,14 +160,6 @@ def children_of(pid: int) -> set[int]:
         if int(fields[1]) == pid:
             found.add(int(entry.name))
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def check_after_crash(config: Config) -> None:

@@ -22,6 +22,7 @@ from queue import SimpleQueue
 import pytest
 import yaml
 from conftest import run_cli
+from daemonworld import alive
 from feedworld import rsshub_feed, rsshub_item
 
 from aggregator.models import PollResult, Source
@@ -509,7 +510,7 @@ def test_a_fetch_process_ends_when_update_is_killed(feeds: Feeds, tmp_path: Path
                 except BlockingIOError:
                     time.sleep(0.002)
                 else:
-                    lock_free.append(_alive(pid))  # taken while the fetch process lives
+                    lock_free.append(alive(pid))  # taken while the fetch process lives
                     return
         lock_free.append(False)
 
@@ -520,14 +521,6 @@ def test_a_fetch_process_ends_when_update_is_killed(feeds: Feeds, tmp_path: Path
     assert orphans, "no fetch process connected"
     assert lock_free == [True]
     deadline = time.monotonic() + 10
-    while _alive(orphans[0]):
+    while alive(orphans[0]):
         assert time.monotonic() < deadline, "the fetch process outlived update"
         time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
