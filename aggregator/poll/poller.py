@@ -90,8 +90,8 @@ class Poller:
         started = time.monotonic()
         now = datetime.now(UTC)
         state = state or SourceState(source.name, source.url)
-        url = state.current_url or source.url
-        made = fetch or fetch_ordered(self.session, self.order(source, state), self.limits)
+        order = self.order(source, state)
+        made = fetch or fetch_ordered(self.session, order, self.limits)
         fetched = made.result
         parsed = parse_error = entries = warning = None
         if not fetched.error and not fetched.not_modified and fetched.body is not None:
@@ -121,7 +121,7 @@ class Poller:
         if plan.moved:
             log.warning(
                 "source=%s moved permanently: %s -> %s; polling the new URL from now on",
-                source.name, url, plan.moved,
+                source.name, order.url, plan.moved,
             )  # fmt: skip
         self._apply(plan, now, unchanged_states)
         result = replace(

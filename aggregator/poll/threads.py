@@ -238,9 +238,8 @@ class LentPollThread(threading.Thread):
         try:
             if not self._ready_to_lend():
                 return
-            lending = True
             while True:
-                if lending and len(out) < 2 and not self._over_or_grown():
+                if self._lending.is_set() and len(out) < 2 and not self._over_or_grown():
                     jobs = self._work.queue.lend(LENT_CHUNK)
                     if jobs:
                         out.append(jobs)
@@ -263,10 +262,9 @@ class LentPollThread(threading.Thread):
                     self._work.record(index, result)
                 back = jobs[len(fetches) :]
                 self._work.queue.settle(len(fetches), back)
-                if lending and (back or polls_waited or _fetches_waited(fetches)):
+                if back or polls_waited or _fetches_waited(fetches):
                     # These polls wait: the pass's threads make them better, each at its
                     # own pace, and the pass grows again when they need more of them.
-                    lending = False
                     self._lending.clear()
             self._work.queue.settle(0, [job for jobs in out for job in jobs])  # it failed
         except BaseException as exc:  # handed to the pass, which raises it in its thread
