@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -447,19 +448,42 @@ def _fetched_at(folder: Path) -> dict[str, str]:
         return dict(db.execute("SELECT name, last_fetch FROM sources"))
 
 
+# Whether a pass lends depends on its polls being quick, and on a loaded machine a pass may
+# rightly decide that they are not: the tests below run `update` again until one lends.
+LENDING_ATTEMPTS = 5
+
+
+def _every_source_polled(done: subprocess.CompletedProcess, before: dict[str, str], folder: Path):
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"{SOURCES} sources: 0 new, 0 changed, 0 failed", done.stdout)
+    after = _fetched_at(folder)
+    assert [name for name in after if after[name] == before[name]] == []
+
+
+def _update_until_lent(
+    config: Path, feeds: Feeds, lent: Callable[[], bool]
+) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """The first `update` whose pass lent sources to its fetch process, and when each source
+    was fetched before it; every pass that did not lend must have polled every source."""
+    for _ in range(LENDING_ATTEMPTS):
+        feeds.forget()
+        before = _fetched_at(config.parent)
+        done = run_cli("update", "--config", str(config))
+        if lent():
+            return done, before
+        _every_source_polled(done, before, config.parent)
+    pytest.fail(f"none of {LENDING_ATTEMPTS} passes lent sources to a fetch process")
+
+
 def test_update_forks_a_fetch_process_for_a_pass_of_quick_polls(feeds: Feeds, tmp_path: Path):
     config = _config(tmp_path, feeds.base)
     assert run_cli("update", "--config", str(config)).returncode == 0
-    before = _fetched_at(tmp_path)
-    feeds.forget()
-    done = run_cli("update", "--config", str(config))
-    assert done.returncode == 0, done.stderr
-    assert re.search(rf"{SOURCES} sources: 0 new, 0 changed, 0 failed", done.stdout)
+    done, before = _update_until_lent(
+        config, feeds, lambda: any(pid in feeds.forked for pid in feeds.clients)
+    )
+    _every_source_polled(done, before, tmp_path)
     assert len(feeds.requests) == SOURCES and set(feeds.requests.values()) == {1}
     assert len(feeds.clients) == 2, feeds.clients  # `update` and the process it forked
-    assert len(feeds.forked) == 1 and feeds.forked < set(feeds.clients)
-    after = _fetched_at(tmp_path)
-    assert [name for name in after if after[name] == before[name]] == []
 
 
 def test_update_whose_fetch_process_is_killed_polls_every_source(feeds: Feeds, tmp_path: Path):
@@ -467,7 +491,6 @@ def test_update_whose_fetch_process_is_killed_polls_every_source(feeds: Feeds, t
     `update`'s own thread, and every source is polled."""
     config = _config(tmp_path, feeds.base)
     assert run_cli("update", "--config", str(config)).returncode == 0
-    before = _fetched_at(tmp_path)
     killed: list[int] = []
 
     def kill_the_fetch_process(pid: int) -> None:
@@ -477,13 +500,9 @@ def test_update_whose_fetch_process_is_killed_polls_every_source(feeds: Feeds, t
             raise ConnectionAbortedError  # the handler drops the connection
 
     feeds.on_connection = kill_the_fetch_process
-    done = run_cli("update", "--config", str(config))
-    assert killed, "no fetch process connected"
-    assert done.returncode == 0, done.stderr
-    assert re.search(rf"{SOURCES} sources: 0 new, 0 changed, 0 failed", done.stdout)
+    done, before = _update_until_lent(config, feeds, lambda: bool(killed))
+    _every_source_polled(done, before, tmp_path)
     assert "the fetch process failed" in done.stderr
-    after = _fetched_at(tmp_path)
-    assert [name for name in after if after[name] == before[name]] == []
 
 
 def test_a_fetch_process_ends_when_update_is_killed(feeds: Feeds, tmp_path: Path):
@@ -516,9 +535,8 @@ def test_a_fetch_process_ends_when_update_is_killed(feeds: Feeds, tmp_path: Path
 
     feeds.on_connection = kill_update
     feeds.stall_forked = True  # so that the fetch process is still there when update is gone
-    done = run_cli("update", "--config", str(config))
+    done, _ = _update_until_lent(config, feeds, lambda: bool(orphans))
     assert done.returncode == -signal.SIGKILL
-    assert orphans, "no fetch process connected"
     assert lock_free == [True]
     deadline = time.monotonic() + 10
     while alive(orphans[0]):
