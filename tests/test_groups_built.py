@@ -4,12 +4,16 @@ unchanged feed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 from feedworld import rsshub_feed, rsshub_item
 
-from aggregator.config.settings import Config
+from aggregator.config.settings import Config, load_config
 from aggregator.outputs import feed_groups, publisher
 from aggregator.poll.pipeline import Pipeline
 from aggregator.store.database import Store
@@ -29,13 +33,13 @@ def run_pass(config: Config) -> None:
 def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The folders of the group feeds built, in order."""
     folders: list[str] = []
-    publish_group: Callable = publisher.publish_group
+    publish_group: Callable = feed_groups.publish_group
 
     def counting(public, info, group, entries, sources) -> bool:  # type: ignore[no-untyped-def]
         folders.append(group.folder)
         return publish_group(public, info, group, entries, sources)
 
-    monkeypatch.setattr(publisher, "publish_group", counting)
+    monkeypatch.setattr(feed_groups, "publish_group", counting)
     return folders
 
 
@@ -196,3 +200,53 @@ def test_one_pipeline_rebuilds_only_the_groups_of_sources_that_moved(
     finally:
         pipeline.close()
         store.close()
+
+
+def test_group_feeds_built_in_the_parser_processes_are_those_built_here(
+    feed_server, tmp_path
+) -> None:
+    """A cold pass hands its group feeds to the parser processes, which read their entries
+    from the database themselves (store/reader.py): every file is what this process builds
+    from the entries the store reads, one article once per category among its sources."""
+    count = publisher.GROUPS_IN_WORKERS + 4
+    # When a feed says it was updated: the time its newest entry was first seen, today.
+    today = datetime.now(UTC)
+    iso, rfc822 = rf"{today:%Y-%m-%d}T[0-9:.]+(?:\+00:00|Z)", rf"{today:%a, %d %b %Y} [0-9:]+ \S+"
+    built_today = re.compile(f"{iso}|{rfc822}".encode())
+    shared = "https://example.com/one-story-everyone-carries"
+    sources = []
+    for index in range(count):
+        items = [rsshub_item(100 * index + i) for i in range(3)]
+        items.append(rsshub_item(90_000 + index, link=shared))
+        feed_server.serve(f"/f{index}", rsshub_feed(items, title=f"源 {index}"))
+        category = ["news", "sport"][index % 2]
+        sources.append({"name": f"s{index}", "url": feed_server.url(f"/f{index}"),
+                        "categories": [category, "all"]})  # fmt: skip
+
+    def public_files(folder: Path, parse_processes: int) -> dict[str, bytes]:
+        path = folder / "config.yaml"
+        data = {"database": "data/test.db", "sources": sources}
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        config = load_config(path)
+        store = Store(config.paths.database)
+        pipeline = Pipeline(config, store, parse_processes=parse_processes)
+        try:
+            pipeline.update_all()
+        finally:
+            pipeline.close()
+            store.close()
+        public = config.paths.public
+        return {
+            str(file.relative_to(public)): built_today.sub(b"(today)", file.read_bytes())
+            for file in sorted(public.rglob("*"))
+            if file.is_file() and file.parent != public
+        }
+
+    (tmp_path / "pool").mkdir()
+    (tmp_path / "here").mkdir()
+    in_workers = public_files(tmp_path / "pool", parse_processes=2)
+    here = public_files(tmp_path / "here", parse_processes=0)
+    assert len(here) == 3 * (count + 3)  # three files per source and per category
+    assert in_workers == here
+    everyone = here["category/all/feed.xml"].decode()
+    assert everyone.count(shared) == 1 and here["source/s5/feed.xml"].count(shared.encode()) == 1

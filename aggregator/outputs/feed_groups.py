@@ -15,6 +15,7 @@ no longer configured are removed, so a stale group feed never lingers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -31,6 +32,7 @@ from aggregator.models import FEED_FILES, JSON_FEED_NAME, MediaType, Source, Sto
 from aggregator.outputs.atomic import write_atomic
 from aggregator.outputs.feeds import FeedInfo, build_feeds
 from aggregator.outputs.jsonfeed import build_json_feed
+from aggregator.store.reader import newest_entries_of, open_reader
 from aggregator.text import slugify
 
 if TYPE_CHECKING:  # not imported at run time: parser processes build group feeds too
@@ -144,6 +146,24 @@ def publish_group(
     data = build_json_feed(info, entries, sources)
     files = dict(zip(GROUP_FILES, (rss, atom, data), strict=True))
     return _write(public / group.kind / group.slug, files)
+
+
+def publish_groups(
+    database: Path,
+    public: Path,
+    merged: FeedInfo,
+    max_items: int,
+    groups: Sequence[tuple[FeedGroup, Mapping[str, Source]]],
+) -> bool:
+    """`publish_group` for each of `groups` (with its configured sources), its newest
+    `max_items` entries read from `database` here, in whichever process this runs (see
+    store/reader.py); True when any file changed."""
+    changed = False
+    with contextlib.closing(open_reader(database)) as connection:
+        for group, sources in groups:
+            entries = newest_entries_of(connection, group.sources, max_items)
+            changed = publish_group(public, merged, group, entries, sources) or changed
+    return changed
 
 
 def group_settings(

@@ -32,7 +32,7 @@ from aggregator.outputs.feed_groups import (
     group_settings,
     group_signature,
     merged_settings,
-    publish_group,
+    publish_groups,
     publish_json_feed,
     read_groups_built,
     remove_stale_groups,
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_CHUNK = 100  # documents per job handed to `run_jobs`
 GROUPS_IN_WORKERS = 8  # fewer stale group feeds than this are built here
+GROUP_BATCH = 25  # group feeds per job handed to `run_jobs`: one database connection each
 
 # `function(*job)` for each job, in order; `worth_it` False: here, in this thread.
 RunJobs = Callable[[Callable[..., Any], Iterable[tuple], bool], Iterator[Any]]
@@ -182,6 +183,10 @@ class Publisher:
             return entries
         return self.images.localise_all(entries, self.sources)
 
+    def _sources_in(self, group: FeedGroup) -> dict[str, Source]:
+        """The configured sources of `group`: all a worker needs of the config for it."""
+        return {name: self.sources[name] for name in group.sources if name in self.sources}
+
     def _sources_of(self, entries: Iterable[StoredEntry]) -> dict[str, Source]:
         """The configured sources of `entries`: all a worker needs of the config for them."""
         names = {item.entry.source for item in entries}
@@ -290,13 +295,13 @@ class Publisher:
             if last != made_from or (round_.first and not (public / group.folder).is_dir()):
                 stale.append(group)
 
-        def job(group: FeedGroup) -> tuple:
-            chosen = self.store.newest_entries_of(group.sources, max_items)
-            return public, info, group, chosen, self._sources_of(chosen)
-
-        # A cold start builds a feed for every source: split over the parser processes.
-        jobs = (job(group) for group in stale)
-        changed = any(list(self.run_jobs(publish_group, jobs, len(stale) >= GROUPS_IN_WORKERS)))
+        # A cold start builds a feed for every source: split over the parser processes,
+        # which read the groups' entries themselves (store/reader.py).
+        jobs = [
+            (self.store.path, public, info, max_items, [(g, self._sources_in(g)) for g in batch])
+            for batch in (stale[i : i + GROUP_BATCH] for i in range(0, len(stale), GROUP_BATCH))
+        ]
+        changed = any(list(self.run_jobs(publish_groups, jobs, len(stale) >= GROUPS_IN_WORKERS)))
         if round_.first:
             remove_stale_groups(public, [group for group, _ in self._groups])
         return changed

@@ -572,33 +572,6 @@ class Store:
         with self._lock:
             return int(self.db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
-    def newest_entries_of(self, sources: Sequence[str], limit: int) -> list[StoredEntry]:
-        """The newest `limit` entries of some sources (one category, or one source), one per
-        article among them, so that a group feed never loses an article to an outside
-        source that carries it too."""
-        if not sources:
-            return []
-        if len(sources) == 1:
-            # One source's feed: no other source can carry its articles, and asking each
-            # row (a subquery per entry) made this 2.7x slower, ~1.6 ms a feed.
-            where, parameters = "e.source = ?", [*sources, limit]
-        else:
-            marks = ", ".join("?" for _ in sources)
-            where = (
-                f"e.source IN ({marks}) AND (e.article IS NULL OR NOT EXISTS (SELECT 1 FROM "
-                "entries o WHERE o.article = e.article AND o.source < e.source "
-                f"AND o.source IN ({marks})))"
-            )
-            parameters = [*sources, *sources, limit]
-        with self._lock:
-            rows = list(
-                self.db.query(
-                    f"{ENTRY_SELECT} WHERE {where} ORDER BY e.date DESC, e.id DESC LIMIT ?",
-                    parameters,
-                )
-            )
-        return [stored_entry(row) for row in rows]
-
     def entries_signatures(self) -> dict[str, tuple[Any, ...]]:
         """What each source's entries look like in a group feed, cheaply: when its entries
         last moved (see migration 4) and the title and address their items show."""

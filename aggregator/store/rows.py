@@ -4,6 +4,7 @@ between them and SQLite's text columns."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,25 @@ ENTRY_SELECT = (
     "SELECT e.*, s.title AS source_title, coalesce(s.current_url, s.url) AS source_url "
     "FROM entries e LEFT JOIN sources s ON s.name = e.source"
 )
+
+
+def newest_entries_query(sources: Sequence[str], limit: int) -> tuple[str, list[Any]]:
+    """The newest `limit` entries of some sources (one category, or one source), one per
+    article among them, so that a group feed never loses an article to an outside source
+    that carries it too: the statement and its parameters."""
+    if len(sources) == 1:
+        # One source's feed: no other source can carry its articles, and asking each row
+        # (a subquery per entry) made this 2.7x slower, ~1.6 ms a feed.
+        where, parameters = "e.source = ?", [*sources, limit]
+    else:
+        marks = ", ".join("?" for _ in sources)
+        where = (
+            f"e.source IN ({marks}) AND (e.article IS NULL OR NOT EXISTS (SELECT 1 FROM "
+            "entries o WHERE o.article = e.article AND o.source < e.source "
+            f"AND o.source IN ({marks})))"
+        )
+        parameters = [*sources, *sources, limit]
+    return f"{ENTRY_SELECT} WHERE {where} ORDER BY e.date DESC, e.id DESC LIMIT ?", parameters
 
 
 # An entry with whether another source's entry of the same article comes before it.
