@@ -61,8 +61,9 @@ def run_pipeline(body: bytes, content_type: str = "application/rss+xml") -> int:
             known = store.known_entries(SOURCE.name, [e.identity for e in parsed.entries])
             decision = decide(parsed.entries, known, NOW)
             store.save_poll(SourceState(SOURCE.name, SOURCE.url), decision.new, (), NOW)
+            owed = [item.id for item in store.owed_documents().write]
             written, failed = write_documents(
-                documents, store.owed_documents().write, {"fuzz": SOURCE}
+                documents, store.entries_by_id(owed), {"fuzz": SOURCE}
             )
             assert not failed
             store.mark_documents(written)

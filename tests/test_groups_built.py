@@ -202,12 +202,13 @@ def test_one_pipeline_rebuilds_only_the_groups_of_sources_that_moved(
         store.close()
 
 
-def test_group_feeds_built_in_the_parser_processes_are_those_built_here(
+def test_documents_and_group_feeds_written_in_the_parser_processes_are_those_written_here(
     feed_server, tmp_path
 ) -> None:
-    """A cold pass hands its group feeds to the parser processes, which read their entries
-    from the database themselves (store/reader.py): every file is what this process builds
-    from the entries the store reads, one article once per category among its sources."""
+    """A cold pass hands its documents and group feeds to the parser processes, which read
+    their entries from the database themselves (store/reader.py): every file is what this
+    process writes from the entries the store reads, one article once per category among
+    its sources."""
     count = publisher.GROUPS_IN_WORKERS + 4
     # When a feed says it was updated: the time its newest entry was first seen, today.
     today = datetime.now(UTC)
@@ -216,14 +217,14 @@ def test_group_feeds_built_in_the_parser_processes_are_those_built_here(
     shared = "https://example.com/one-story-everyone-carries"
     sources = []
     for index in range(count):
-        items = [rsshub_item(100 * index + i) for i in range(3)]
-        items.append(rsshub_item(90_000 + index, link=shared))
+        items = [rsshub_item(100 * index + i) for i in range(9)]
+        items.append(rsshub_item(90_000 + index, link=shared, date=today))
         feed_server.serve(f"/f{index}", rsshub_feed(items, title=f"源 {index}"))
         category = ["news", "sport"][index % 2]
         sources.append({"name": f"s{index}", "url": feed_server.url(f"/f{index}"),
                         "categories": [category, "all"]})  # fmt: skip
 
-    def public_files(folder: Path, parse_processes: int) -> dict[str, bytes]:
+    def written(folder: Path, parse_processes: int) -> dict[str, bytes]:
         path = folder / "config.yaml"
         data = {"database": "data/test.db", "sources": sources}
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -235,18 +236,22 @@ def test_group_feeds_built_in_the_parser_processes_are_those_built_here(
         finally:
             pipeline.close()
             store.close()
-        public = config.paths.public
+        public, documents = config.paths.public, config.paths.documents
         return {
-            str(file.relative_to(public)): built_today.sub(b"(today)", file.read_bytes())
-            for file in sorted(public.rglob("*"))
+            str(file.relative_to(folder)): built_today.sub(b"(today)", file.read_bytes())
+            for file in sorted([*public.rglob("*"), *documents.rglob("*")])
             if file.is_file() and file.parent != public
         }
 
     (tmp_path / "pool").mkdir()
     (tmp_path / "here").mkdir()
-    in_workers = public_files(tmp_path / "pool", parse_processes=2)
-    here = public_files(tmp_path / "here", parse_processes=0)
-    assert len(here) == 3 * (count + 3)  # three files per source and per category
+    in_workers = written(tmp_path / "pool", parse_processes=2)
+    here = written(tmp_path / "here", parse_processes=0)
+    feeds = [name for name in here if name.startswith("public/")]
+    assert len(feeds) == 3 * (count + 3)  # three files per source and per category
+    # A document per entry (more than a job's share), but one for the article they share.
+    assert len(here) - len(feeds) == 9 * count + 1 > publisher.DOCUMENT_CHUNK
     assert in_workers == here
-    everyone = here["category/all/feed.xml"].decode()
-    assert everyone.count(shared) == 1 and here["source/s5/feed.xml"].count(shared.encode()) == 1
+    everyone = here["public/category/all/feed.xml"].decode()
+    assert everyone.count(shared) == 1
+    assert here["public/source/s5/feed.xml"].count(shared.encode()) == 1

@@ -116,7 +116,8 @@ def test_a_schema_1_database_is_migrated_and_its_entries_indexed(tmp_path: Path)
         versions = [row[0] for row in store.db.execute("SELECT version FROM schema_version")]
         assert versions == list(range(1, SCHEMA_VERSION + 1))
         # Its document was never marked written, so it is still owed (migration 5).
-        assert [stored.entry.identity for stored in store.owed_documents().write] == ["1"]
+        owed = [item.id for item in store.owed_documents().write]
+        assert [stored.entry.identity for stored in store.entries_by_id(owed)] == ["1"]
     finally:
         store.close()
 

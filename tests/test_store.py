@@ -62,7 +62,8 @@ def test_changed_entry_updates_row_and_keeps_first_seen(store: Store) -> None:
     assert store.owed_documents().write == []
     later = datetime(2026, 2, 1, tzinfo=UTC)
     store.save_poll(state, [], [(entry("1", title="New"), "h2")], later)
-    (pending,) = store.owed_documents().write
+    (owed,) = store.owed_documents().write
+    (pending,) = store.entries_by_id([owed.id])
     assert pending.entry.title == "New"
     assert pending.first_seen == NOW
     assert pending.document == "d1.md"
@@ -161,12 +162,13 @@ def test_a_schema_4_database_keeps_which_documents_are_owed(tmp_path: Path) -> N
     conn.close()
     store = Store(path)
     try:
-        assert [stored.entry.identity for stored in store.owed_documents().write] == ["owed"]
-        store.mark_documents([stored.id for stored in store.owed_documents().write])
+        assert [owed.document for owed in store.owed_documents().write] == ["owed.md"]
+        store.mark_documents([owed.id for owed in store.owed_documents().write])
         assert store.owed_documents().write == []
         changed = [(entry("done", "New"), "h2")]
         store.save_poll(SourceState("a", "http://x.test/a"), [], changed, NOW)
-        assert [stored.entry.title for stored in store.owed_documents().write] == ["New"]
+        (owed,) = store.owed_documents().write
+        assert [stored.entry.title for stored in store.entries_by_id([owed.id])] == ["New"]
     finally:
         store.close()
 

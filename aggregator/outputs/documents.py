@@ -25,6 +25,7 @@ What every format (this one, `document_formats`' Hugo and Jekyll) also guarantee
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import html
@@ -41,6 +42,7 @@ from zoneinfo import ZoneInfo
 from aggregator.errors import OutputError
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.outputs.atomic import write_atomic
+from aggregator.store.reader import entries_by_id, open_reader
 from aggregator.text import slugify, strip_blank_lines
 
 MAX_SLUG_BYTES = 120  # with date, hash and ".md" the name stays far below 255 bytes
@@ -444,6 +446,22 @@ def write_documents(
             continue
         done.append(item.id)
     return done, failed
+
+
+def write_documents_of(
+    database: Path,
+    folder: Path,
+    ids: Sequence[int],
+    sources: Mapping[str, Source],
+    render: Callable[[StoredEntry, Source | None], str] = render_document,
+    only_if_changed: bool = True,
+) -> tuple[list[int], Failures]:
+    """`write_documents` for the entries `ids`, read from `database` here, in whichever
+    process this runs (see store/reader.py). An entry deleted meanwhile has no document to
+    write, and is neither done nor failed."""
+    with contextlib.closing(open_reader(database)) as connection:
+        entries = entries_by_id(connection, ids)
+    return write_documents(folder, entries, sources, render, only_if_changed)
 
 
 def _own_failure(exc: OutputError | OSError, doing: str) -> str:

@@ -17,14 +17,19 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
 from aggregator.config.settings import Config
-from aggregator.models import JSON_FEED_NAME, Published, Source, StoredEntry
+from aggregator.models import JSON_FEED_NAME, Published, Source
 from aggregator.outputs.document_formats import renderer_for
-from aggregator.outputs.documents import Failures, remove_documents, write_documents
+from aggregator.outputs.documents import (
+    Failures,
+    remove_documents,
+    write_documents,
+    write_documents_of,
+)
 from aggregator.outputs.feed_groups import (
     MERGED,
     FeedGroup,
@@ -43,9 +48,11 @@ from aggregator.outputs.images import ImageMirror
 from aggregator.outputs.websub import ping_hub
 from aggregator.sources.fetch import FetchLimits
 from aggregator.store.database import Store
-from aggregator.store.rows import DocumentsOwed
+from aggregator.store.rows import DocumentsOwed, OwedDocument
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DOCUMENT_CHUNK = 100  # documents per job handed to `run_jobs`
 GROUPS_IN_WORKERS = 8  # fewer stale group feeds than this are built here
@@ -132,7 +139,7 @@ class Publisher:
         total, after = 0, 0
         with self._lock:
             while (owed := self.store.owed_documents(limit=500, after=after)).done:
-                failed = self._write_pending(self._localised(owed.write), render)
+                failed = self._write(owed.write, render, pending=True)
                 total += len(owed.write) - self._settle(owed, failed)
                 after = owed.done[-1]
         return total
@@ -157,51 +164,53 @@ class Publisher:
         )
         return len(failing)
 
-    def _write_pending(
-        self, pending: Sequence[StoredEntry], render: Callable[..., str]
+    def _write(
+        self, owed: Sequence[OwedDocument], render: Callable[..., str], *, pending: bool
     ) -> Failures:
-        """`write_documents`, split over the parser processes when there are any: creating
-        50 files is as much of a cold poll's CPU as parsing it (most of it in the kernel),
-        and this process is already the busiest (it fetches and stores). Pending documents
-        are of new or changed entries, so they are written without reading the file first."""
+        """Write the documents `owed`. Pending ones (of new or changed entries) are split
+        over the parser processes when there are any: creating 50 files is as much of a cold
+        poll's CPU as parsing it (most of it in the kernel), and this process is already the
+        busiest (it fetches and stores); they are written without reading the file first,
+        since they almost never exist with the same text. Each job reads its entries from the
+        database where it runs (store/reader.py), unless `images` is configured: then they
+        are read here, where their images are mirrored into the site and pointed at (the
+        store, and so every published feed, keeps the original URLs), and handed over."""
         folder = self.config.paths.documents
-        chunks = [
-            pending[start : start + DOCUMENT_CHUNK]
-            for start in range(0, len(pending), DOCUMENT_CHUNK)
-        ]
-        jobs = [(folder, chunk, self._sources_of(chunk), render, False) for chunk in chunks]
+        jobs: list[tuple]
+        if self.images is None:
+            function: Callable[..., tuple[list[int], Failures]] = write_documents_of
+            jobs = []
+            for part in _chunks(owed, DOCUMENT_CHUNK):
+                sources = self._sources_named(item.source for item in part)
+                jobs.append((self.store.path, folder, [item.id for item in part], sources))
+        else:
+            function = write_documents
+            entries = self.store.entries_by_id([item.id for item in owed])
+            localised = self.images.localise_all(entries, self.sources)
+            jobs = [
+                (folder, part, self._sources_named(item.entry.source for item in part))
+                for part in _chunks(localised, DOCUMENT_CHUNK)
+            ]
+        worth_it = pending and len(owed) >= DOCUMENT_CHUNK
         failed: Failures = []
-        for _, failures in self.run_jobs(write_documents, jobs, len(pending) >= DOCUMENT_CHUNK):
+        for _, failures in self.run_jobs(
+            function, [(*job, render, not pending) for job in jobs], worth_it
+        ):
             failed += failures
         return failed
 
-    def _localised(self, entries: Sequence[StoredEntry]) -> Sequence[StoredEntry]:
-        """The entries as documents show them: with `images` configured, their images
-        mirrored into the site and pointing at the copies (the store, and so every
-        published feed, keeps the original URLs). Done here, before the rendering."""
-        if self.images is None:
-            return entries
-        return self.images.localise_all(entries, self.sources)
-
-    def _sources_in(self, group: FeedGroup) -> dict[str, Source]:
-        """The configured sources of `group`: all a worker needs of the config for it."""
-        return {name: self.sources[name] for name in group.sources if name in self.sources}
-
-    def _sources_of(self, entries: Iterable[StoredEntry]) -> dict[str, Source]:
-        """The configured sources of `entries`: all a worker needs of the config for them."""
-        names = {item.entry.source for item in entries}
-        return {name: self.sources[name] for name in names if name in self.sources}
+    def _sources_named(self, names: Iterable[str]) -> dict[str, Source]:
+        """The configured sources of these names: all a worker needs of the config."""
+        return {name: self.sources[name] for name in set(names) if name in self.sources}
 
     def render_all(self) -> int:
         """Rewrite every document from the database, in the configured format (after
         `documents_format` changed); return how many."""
         render = renderer_for(self.config.documents_format, self.config.document_options)
-        folder = self.config.paths.documents
         total = 0
         with self._lock:
             for owed in self.store.all_documents(batch=500):
-                localised = self._localised(owed.write)
-                _, failed = write_documents(folder, localised, self.sources, render)
+                failed = self._write(owed.write, render, pending=False)
                 total += len(owed.write) - self._settle(owed, failed)
         return total
 
@@ -298,8 +307,14 @@ class Publisher:
         # A cold start builds a feed for every source: split over the parser processes,
         # which read the groups' entries themselves (store/reader.py).
         jobs = [
-            (self.store.path, public, info, max_items, [(g, self._sources_in(g)) for g in batch])
-            for batch in (stale[i : i + GROUP_BATCH] for i in range(0, len(stale), GROUP_BATCH))
+            (
+                self.store.path,
+                public,
+                info,
+                max_items,
+                [(g, self._sources_named(g.sources)) for g in batch],
+            )
+            for batch in _chunks(stale, GROUP_BATCH)
         ]
         changed = any(list(self.run_jobs(publish_groups, jobs, len(stale) >= GROUPS_IN_WORKERS)))
         if round_.first:
@@ -330,3 +345,7 @@ class Publisher:
     def _groups_built_path(self) -> Path:
         database = self.config.paths.database
         return database.with_name(database.name + ".groups.json")
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

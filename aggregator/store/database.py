@@ -18,11 +18,13 @@ import sqlite_utils
 from aggregator.errors import StoreError
 from aggregator.models import Entry, ImageOutcome, SourceStatus, StoredEntry
 from aggregator.outputs.atomic import write_atomic
+from aggregator.store import reader
 from aggregator.store.rows import (
     ENTRY_SELECT,
-    ENTRY_SELECT_OWED,
+    OWED_SELECT,
     DocumentsOwed,
     KnownEntry,
+    OwedDocument,
     SourceState,
     canonical_link,
     iso,
@@ -487,7 +489,7 @@ class Store:
         with self._lock:
             rows = list(
                 self.db.query(
-                    f"{ENTRY_SELECT_OWED} WHERE e.id IN (SELECT id FROM documents_pending "
+                    f"{OWED_SELECT} WHERE e.id IN (SELECT id FROM documents_pending "
                     "WHERE id > ? ORDER BY id LIMIT ?) ORDER BY e.id",
                     [after, limit],
                 )
@@ -519,7 +521,7 @@ class Store:
             with self._lock:
                 rows = list(
                     self.db.query(
-                        f"{ENTRY_SELECT_OWED} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
+                        f"{OWED_SELECT} WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]
                     )
                 )
                 if not rows:
@@ -529,7 +531,11 @@ class Store:
             last = rows[-1]["id"]
 
     def _owed(self, rows: Sequence[dict[str, Any]]) -> DocumentsOwed:
-        write = [stored_entry(row) for row in rows if not row["superseded"]]
+        write = [
+            OwedDocument(row["id"], row["source"], row["document"])
+            for row in rows
+            if not row["superseded"]
+        ]
         remove = [(row["id"], row["document"]) for row in rows if row["superseded"]]
         firsts = {
             row["article"]: row["id"] for row in rows if row["article"] and not row["superseded"]
@@ -567,6 +573,11 @@ class Store:
                 )
             )
         return [stored_entry(row) for row in rows]
+
+    def entries_by_id(self, ids: Sequence[int]) -> list[StoredEntry]:
+        """The entries `ids` that are still stored, in the order of their ids."""
+        with self._lock:
+            return reader.entries_by_id(self.db.conn, ids)
 
     def count_entries(self) -> int:
         with self._lock:

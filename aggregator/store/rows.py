@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aggregator.models import Entry, HttpState, SourceStatus, StoredEntry
@@ -71,13 +71,27 @@ def newest_entries_query(sources: Sequence[str], limit: int) -> tuple[str, list[
     return f"{ENTRY_SELECT} WHERE {where} ORDER BY e.date DESC, e.id DESC LIMIT ?", parameters
 
 
-# An entry with whether another source's entry of the same article comes before it.
-ENTRY_SELECT_OWED = ENTRY_SELECT.replace(
-    " FROM entries e",
-    ", e.article IS NOT NULL AND EXISTS (SELECT 1 FROM entries o WHERE o.article = e.article "
-    "AND o.source < e.source) AS superseded FROM entries e",
-    1,
+def entries_by_id_query(ids: Sequence[int]) -> tuple[str, list[int]]:
+    """The entries `ids` (those still stored), in the order of their ids."""
+    marks = ", ".join("?" for _ in ids)
+    return f"{ENTRY_SELECT} WHERE e.id IN ({marks}) ORDER BY e.id", list(ids)
+
+
+# What a document owed needs known before it is written: whether another source's entry of
+# the same article comes first. The entry itself is read where its document is written.
+OWED_SELECT = (
+    "SELECT e.id, e.source, e.document, e.article, e.article IS NOT NULL AND EXISTS ("
+    "SELECT 1 FROM entries o WHERE o.article = e.article AND o.source < e.source) "
+    "AS superseded FROM entries e"
 )
+
+
+class OwedDocument(NamedTuple):
+    """An entry whose document is to be written."""
+
+    id: int
+    source: str
+    document: str
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,7 @@ class DocumentsOwed:
     """Documents to write and to remove for some entries, and the entries (ids) that are
     settled once both are done."""
 
-    write: list[StoredEntry]
+    write: list[OwedDocument]
     remove: list[tuple[int, str]]  # (the entry owing the removal, document name)
     done: list[int]
 
