@@ -466,6 +466,19 @@ def test_mutated_publisher_feeds_give_the_same_entries(body: bytes, content_type
     event(f"fast path taken: {taken}")
 
 
+def test_a_feed_that_quotes_libxml2s_depth_message_is_not_refused_as_too_deep() -> None:
+    """Found by the generated feeds above: a malformed feed whose text holds the words of
+    libxml2's depth error, which its error message quotes, was refused as nested too
+    deep instead of going to feedparser like any other malformed feed."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><item>'
+        b"<title><![CDATA[]]></title><description><![CDATA["
+        b'<p href="Excessive depth" href="https://example.org/a">\xef\xbf\xbe]]>'
+        b"</description></item></channel></rss>"
+    )
+    both_paths(body)
+
+
 def test_the_publisher_seeds_give_the_same_entries() -> None:
     for seed in EXTENSION_SEEDS:
         both_paths(seed)

@@ -186,9 +186,10 @@ def parse_plain_feed(body: bytes, response_headers: Mapping[str, str]) -> Any | 
         else:
             version, (feed, entries) = "rss20", _read_rss(root, base, prefixes)
     except etree.XMLSyntaxError as exc:
-        if "Excessive depth" in str(exc):
+        if str(exc).startswith("Excessive depth"):
             # No feed nests elements 256 deep; feedparser would walk every level in Python
-            # (a million of them took it 29 s).
+            # (a million of them took it 29 s). libxml2's message quotes the document after
+            # its own words, so only its first words say which error this is.
             raise ParseError("not a feed (elements nested more than 256 deep)") from None
         return None  # feedparser's whole path decides what such a feed gives
     except Exception:  # NotPlain, or any fault in feedparser's helpers: the same
