@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -211,21 +212,24 @@ def remove_stale_groups(public: Path, groups: Sequence[FeedGroup]) -> list[str]:
 
     Only folders holding nothing but our three files (and leftover temp files) are removed;
     anything else a user put there is left alone."""
-    wanted = {group.folder for group in groups}
     removed: list[str] = []
-    for kind in KINDS:
-        base = public / kind
-        if not base.is_dir():
-            continue
-        for folder in sorted(base.iterdir()):
-            relative = f"{kind}/{folder.name}"
-            if relative in wanted or not folder.is_dir():
-                continue
-            names = {path.name for path in folder.iterdir()}
-            if all(name in GROUP_FILES or name.startswith(".") for name in names):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(relative)
+    for relative in sorted(group_folders(public) - {group.folder for group in groups}):
+        folder = public / relative
+        names = {path.name for path in folder.iterdir()}
+        if all(name in GROUP_FILES or name.startswith(".") for name in names):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(relative)
     return removed
+
+
+def group_folders(public: Path) -> set[str]:
+    """The group folders under `public` ("kind/slug"), from one listing of each kind's
+    folder: a fresh process's publish looks for every group's (1,000 `stat`s took ~0.01 s)."""
+    found: set[str] = set()
+    for kind in KINDS:
+        with contextlib.suppress(OSError), os.scandir(public / kind) as entries:
+            found.update(f"{kind}/{entry.name}" for entry in entries if entry.is_dir())
+    return found
 
 
 def published_feeds(merged: FeedInfo, groups: Sequence[FeedGroup]) -> list[FeedLink]:

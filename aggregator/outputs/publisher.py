@@ -34,6 +34,7 @@ from aggregator.outputs.feed_groups import (
     MERGED,
     FeedGroup,
     configured_groups,
+    group_folders,
     group_settings,
     group_signature,
     merged_settings,
@@ -294,6 +295,7 @@ class Publisher:
         folder is missing, and remove the folders of groups no longer configured."""
         public, info, max_items = self.config.paths.public, self._info, self.config.feed.max_items
         stale: list[FeedGroup] = []
+        present = group_folders(public) if round_.first else set()
         for group, settings in self._groups:
             last = round_.before.get(group.folder)
             if last is None or not round_.moved.isdisjoint(group.sources):
@@ -301,7 +303,7 @@ class Publisher:
             else:
                 made_from = last
             round_.built[group.folder] = made_from
-            if last != made_from or (round_.first and not (public / group.folder).is_dir()):
+            if last != made_from or (round_.first and group.folder not in present):
                 stale.append(group)
 
         # A cold start builds a feed for every source: split over the parser processes,
