@@ -207,13 +207,16 @@ def write_groups_built(path: Path, built: Mapping[str, list]) -> None:
         log.warning("cannot record the group feeds built in %s: %s", path, exc)
 
 
-def remove_stale_groups(public: Path, groups: Sequence[FeedGroup]) -> list[str]:
-    """Delete the folders of groups no longer configured; return their relative paths.
+def remove_stale_groups(
+    public: Path, present: Iterable[str], groups: Sequence[FeedGroup]
+) -> list[str]:
+    """Delete the folders among `present` (`group_folders`) of groups no longer configured;
+    return their relative paths.
 
     Only folders holding nothing but our three files (and leftover temp files) are removed;
     anything else a user put there is left alone."""
     removed: list[str] = []
-    for relative in sorted(group_folders(public) - {group.folder for group in groups}):
+    for relative in sorted(set(present) - {group.folder for group in groups}):
         folder = public / relative
         names = {path.name for path in folder.iterdir()}
         if all(name in GROUP_FILES or name.startswith(".") for name in names):

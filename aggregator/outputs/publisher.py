@@ -176,27 +176,37 @@ class Publisher:
         database where it runs (store/reader.py), unless `images` is configured: then they
         are read here, where their images are mirrored into the site and pointed at (the
         store, and so every published feed, keeps the original URLs), and handed over."""
-        folder = self.config.paths.documents
-        jobs: list[tuple]
+        folder, only_if_changed = self.config.paths.documents, not pending
+        jobs: list[tuple[Any, ...]]
         if self.images is None:
             function: Callable[..., tuple[list[int], Failures]] = write_documents_of
-            jobs = []
-            for part in _chunks(owed, DOCUMENT_CHUNK):
-                sources = self._sources_named(item.source for item in part)
-                jobs.append((self.store.path, folder, [item.id for item in part], sources))
+            jobs = [
+                (
+                    self.store.path,
+                    folder,
+                    [item.id for item in part],
+                    self._sources_named(item.source for item in part),
+                    render,
+                    only_if_changed,
+                )
+                for part in _chunks(owed, DOCUMENT_CHUNK)
+            ]
         else:
             function = write_documents
             entries = self.store.entries_by_id([item.id for item in owed])
             localised = self.images.localise_all(entries, self.sources)
             jobs = [
-                (folder, part, self._sources_named(item.entry.source for item in part))
+                (
+                    folder,
+                    part,
+                    self._sources_named(item.entry.source for item in part),
+                    render,
+                    only_if_changed,
+                )
                 for part in _chunks(localised, DOCUMENT_CHUNK)
             ]
-        worth_it = pending and len(owed) >= DOCUMENT_CHUNK
         failed: Failures = []
-        for _, failures in self.run_jobs(
-            function, [(*job, render, not pending) for job in jobs], worth_it
-        ):
+        for _, failures in self.run_jobs(function, jobs, pending and len(owed) >= DOCUMENT_CHUNK):
             failed += failures
         return failed
 
@@ -320,7 +330,7 @@ class Publisher:
         ]
         changed = any(list(self.run_jobs(publish_groups, jobs, len(stale) >= GROUPS_IN_WORKERS)))
         if round_.first:
-            remove_stale_groups(public, [group for group, _ in self._groups])
+            remove_stale_groups(public, present, [group for group, _ in self._groups])
         return changed
 
     @functools.cached_property
