@@ -61,12 +61,12 @@ def run_pipeline(body: bytes, content_type: str = "application/rss+xml") -> int:
             known = store.known_entries(SOURCE.name, [e.identity for e in parsed.entries])
             decision = decide(parsed.entries, known, NOW)
             store.save_poll(SourceState(SOURCE.name, SOURCE.url), decision.new, (), NOW)
-            owed = [item.id for item in store.owed_documents().write]
+            owed = store.owed_documents()
             written, failed = write_documents(
-                documents, store.entries_by_id(owed), {"fuzz": SOURCE}
+                documents, store.entries_by_id([item.id for item in owed.write]), {"fuzz": SOURCE}
             )
-            assert not failed
-            store.mark_documents(written)
+            assert not failed and sorted(written) == [done.id for done in owed.done]
+            store.mark_documents(owed.done)
             newest = store.newest_entries(50)
             publish_feeds(public, INFO, newest, {"fuzz": SOURCE})
             check_feeds_as_feedgen_writes_them(INFO, newest, {"fuzz": SOURCE}, Fragments())

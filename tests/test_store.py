@@ -15,7 +15,7 @@ from aggregator.models import Entry
 from aggregator.store.database import Store
 from aggregator.store.reader import newest_entries_of, open_reader
 from aggregator.store.rows import SourceState, canonical_link
-from aggregator.store.schema import MIGRATIONS, entry_text, statements
+from aggregator.store.schema import MIGRATIONS, entry_text, link_key, statements, url_key
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def test_entry_is_stored_once_per_source_and_identity(store: Store) -> None:
 def test_changed_entry_updates_row_and_keeps_first_seen(store: Store) -> None:
     state = SourceState("a", "http://x.test/a")
     store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
-    store.mark_documents([1])
+    store.mark_documents(store.owed_documents().done)
     assert store.owed_documents().write == []
     later = datetime(2026, 2, 1, tzinfo=UTC)
     store.save_poll(state, [], [(entry("1", title="New"), "h2")], later)
@@ -102,6 +102,52 @@ def test_same_article_from_two_sources_is_one_item_in_the_merged_feed(store: Sto
         assert [s.entry.identity for s in newest_entries_of(reader, ["a", "b"], 10)] == ["1"]
         assert [s.entry.identity for s in newest_entries_of(reader, ["b"], 10)] == ["9"]
         assert [s.entry.identity for s in newest_entries_of(reader, ["a"], 10)] == ["1"]
+
+
+def test_an_entry_changed_while_its_document_is_written_stays_owed(store: Store) -> None:
+    """The daemon writes documents while it polls: a change stored between the listing of
+    what is owed and the marking of it written is owed again, not lost."""
+    state = SourceState("a", "http://x.test/a")
+    store.save_poll(state, [(entry("1"), "h1", "d1.md"), (entry("2"), "h2", "d2.md")], [], NOW)
+    listed = store.owed_documents()
+    store.save_poll(state, [], [(entry("1", title="New"), "h3")], NOW)
+    store.mark_documents(listed.done)
+    (owed,) = store.owed_documents().write
+    assert owed.document == "d1.md"
+    # Written from the new text, it is settled.
+    store.mark_documents(store.owed_documents().done)
+    assert store.owed_documents().done == []
+
+
+def test_an_article_whose_first_entry_goes_while_documents_are_written_keeps_one(
+    store: Store,
+) -> None:
+    """The listing says b's document of an article goes, a's comes first; a's entry is
+    pruned before the marking. b's entry is owed its document again, and stays so."""
+    link = "https://news.example/story"
+    store.save_poll(SourceState("a", "u"), [(entry("1", link=link), "h", "a.md")], [], NOW)
+    store.save_poll(
+        SourceState("b", "u"), [(entry("9", link=link, source="b"), "h", "b.md")], [], NOW
+    )
+    listed = store.owed_documents()
+    assert [owed.document for owed in listed.write] == ["a.md"]
+    assert {name for _, name in listed.remove} == {"b.md"}
+    assert store.prune_source("a", 0) == ["a.md"]
+    store.mark_documents(listed.done)
+    assert [owed.document for owed in store.owed_documents().write] == ["b.md"]
+
+
+def test_a_rewrite_of_every_document_does_not_settle_one_owed_since(store: Store) -> None:
+    """`render --all` lists entries that owe nothing; one that changes before the marking
+    stays owed."""
+    state = SourceState("a", "http://x.test/a")
+    store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)
+    store.mark_documents(store.owed_documents().done)
+    (listed,) = store.all_documents()
+    assert [done.stamp for done in listed.done] == [None]
+    store.save_poll(state, [], [(entry("1", title="New"), "h2")], NOW)
+    store.mark_documents(listed.done)
+    assert [owed.document for owed in store.owed_documents().write] == ["d1.md"]
 
 
 def test_canonical_link() -> None:
@@ -163,12 +209,60 @@ def test_a_schema_4_database_keeps_which_documents_are_owed(tmp_path: Path) -> N
     store = Store(path)
     try:
         assert [owed.document for owed in store.owed_documents().write] == ["owed.md"]
-        store.mark_documents([owed.id for owed in store.owed_documents().write])
+        store.mark_documents(store.owed_documents().done)
         assert store.owed_documents().write == []
         changed = [(entry("done", "New"), "h2")]
         store.save_poll(SourceState("a", "http://x.test/a"), [], changed, NOW)
         (owed,) = store.owed_documents().write
         assert [stored.entry.title for stored in store.entries_by_id([owed.id])] == ["New"]
+    finally:
+        store.close()
+
+
+def test_a_schema_10_database_keeps_its_owed_documents_and_stamps_them_from_then_on(
+    tmp_path: Path,
+) -> None:
+    """Migration 11 stamps rows owed anew; the rows owed before it have none, and are
+    settled by their marking as before."""
+    path = tmp_path / "v10.db"
+    conn = sqlite3.connect(path)
+    for name, function in (
+        ("entry_text", entry_text),
+        ("link_key", link_key),
+        ("url_key", url_key),
+    ):
+        conn.create_function(name, 1, function)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version in range(1, 11):
+        for statement in statements(MIGRATIONS[version]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?)", [version])
+    conn.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://x.test/a')")
+    for identity in ("1", "2"):
+        conn.execute(
+            "INSERT INTO entries (source, identity, title, date, content, content_hash, "
+            "first_seen, document) VALUES ('a', ?, 'T', '2022-01-01T00:00:00.000000Z', "
+            "'<p>x</p>', 'h', '2022-01-01T00:00:00.000000Z', ?)",
+            [identity, f"d{identity}.md"],
+        )
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    try:
+        listed = store.owed_documents()
+        assert [
+            (owed.document, done.stamp)
+            for owed, done in zip(listed.write, listed.done, strict=True)
+        ] == [
+            ("d1.md", None),
+            ("d2.md", None),
+        ]
+        store.save_poll(SourceState("a", "http://x.test/a"), [], [(entry("2", "New"), "h2")], NOW)
+        store.mark_documents(listed.done)
+        (owed,) = store.owed_documents().write
+        assert owed.document == "d2.md"
+        store.mark_documents(store.owed_documents().done)
+        assert store.owed_documents().done == []
     finally:
         store.close()
 

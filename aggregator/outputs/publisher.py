@@ -142,7 +142,7 @@ class Publisher:
             while (owed := self.store.owed_documents(limit=500, after=after)).done:
                 failed = self._write(owed.write, render, pending=True)
                 total += len(owed.write) - self._settle(owed, failed)
-                after = owed.done[-1]
+                after = owed.done[-1].id
         return total
 
     def _settle(self, owed: DocumentsOwed, failed: Failures) -> int:
@@ -156,7 +156,7 @@ class Publisher:
         for entry_id, error in failed:
             log.error("document of entry %d not written: %s; retried later", entry_id, error)
         failing = {entry_id for entry_id, _ in failed}
-        self.store.mark_documents([i for i in owed.done if i not in failing])
+        self.store.mark_documents([done for done in owed.done if done.id not in failing])
         self.store.note_document_failures(failed)
         unremoved = {name for name, _ in not_removed}
         self._note(

@@ -24,6 +24,7 @@ from aggregator.store.rows import (
     OWED_SELECT,
     DocumentsOwed,
     KnownEntry,
+    Listed,
     OwedDocument,
     SourceState,
     canonical_link,
@@ -549,15 +550,16 @@ class Store:
                 )
                 if entry_id != firsts[article]
             ]
-        return DocumentsOwed(write, remove, [row["id"] for row in rows])
+        return DocumentsOwed(write, remove, [Listed(row["id"], row["stamp"]) for row in rows])
 
-    def mark_documents(self, written: Sequence[int]) -> None:
-        """Entries (ids) whose documents are now safely on disk."""
+    def mark_documents(self, written: Sequence[Listed]) -> None:
+        """Entries whose documents are now safely on disk, as they were listed: one owed
+        anew since (changed while its document was written) stays owed."""
         if not written:
             return
         with self.transaction():
             self.db.conn.executemany(
-                "DELETE FROM documents_pending WHERE id = ?", [(entry_id,) for entry_id in written]
+                "DELETE FROM documents_pending WHERE id = ? AND stamp IS ?", written
             )
 
     def newest_entries(self, limit: int) -> list[StoredEntry]:

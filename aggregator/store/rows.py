@@ -78,11 +78,13 @@ def entries_by_id_query(ids: Sequence[int]) -> tuple[str, list[int]]:
 
 
 # What a document owed needs known before it is written: whether another source's entry of
-# the same article comes first. The entry itself is read where its document is written.
+# the same article comes first, and the stamp of its row in `documents_pending` (migration
+# 11; NULL when it is not owed, or was owed before that migration). The entry itself is read
+# where its document is written.
 OWED_SELECT = (
     "SELECT e.id, e.source, e.document, e.article, e.article IS NOT NULL AND EXISTS ("
     "SELECT 1 FROM entries o WHERE o.article = e.article AND o.source < e.source) "
-    "AS superseded FROM entries e"
+    "AS superseded, p.stamp FROM entries e LEFT JOIN documents_pending p ON p.id = e.id"
 )
 
 
@@ -94,14 +96,22 @@ class OwedDocument(NamedTuple):
     document: str
 
 
+class Listed(NamedTuple):
+    """An entry whose document was listed as owed, and the stamp its owing had then: the
+    document is settled only if the entry was not owed anew since (`Store.mark_documents`)."""
+
+    id: int
+    stamp: int | None
+
+
 @dataclass(frozen=True)
 class DocumentsOwed:
-    """Documents to write and to remove for some entries, and the entries (ids) that are
-    settled once both are done."""
+    """Documents to write and to remove for some entries, and the entries that are settled
+    once both are done."""
 
     write: list[OwedDocument]
     remove: list[tuple[int, str]]  # (the entry owing the removal, document name)
-    done: list[int]
+    done: list[Listed]
 
 
 def canonical_link(link: str | None) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 from aggregator.sources.sanitize import plain_text, valid_url
 from aggregator.store.rows import canonical_link
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -206,6 +206,43 @@ MIGRATIONS: dict[int, str] = {
     # one. Found again by canonical link, so that two sources never fetch one page twice.
     10: """
     ALTER TABLE entries ADD COLUMN full_text TEXT;
+    """,
+    # A document owed is owed again when its entry changes while it is being written (the
+    # daemon's writing trails its polls): each time a row is owed anew it gets a new random
+    # `stamp`, and marking a document written deletes the row only if its stamp is the one
+    # listed with it (`Store.mark_documents`). Before, the marking deleted the row whatever
+    # happened since, and the document kept the older text until the entry changed again.
+    # Random rather than counted: an id SQLite reuses (the newest entry deleted, another
+    # stored) starts a new row, which a count would start at the same value again.
+    11: """
+    ALTER TABLE documents_pending ADD COLUMN stamp INTEGER;
+    DROP TRIGGER documents_pending_insert;
+    DROP TRIGGER documents_pending_update;
+    DROP TRIGGER documents_pending_article_delete;
+    DROP TRIGGER documents_pending_article_update;
+    CREATE TRIGGER documents_pending_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO documents_pending (id, stamp) VALUES (new.id, random())
+        ON CONFLICT (id) DO UPDATE SET stamp = random();
+    END;
+    CREATE TRIGGER documents_pending_update
+    AFTER UPDATE OF link, title, author, published, updated, date, content, image, categories
+    ON entries BEGIN
+        INSERT INTO documents_pending (id, stamp) VALUES (new.id, random())
+        ON CONFLICT (id) DO UPDATE SET stamp = random();
+    END;
+    CREATE TRIGGER documents_pending_article_delete AFTER DELETE ON entries
+    WHEN old.article IS NOT NULL BEGIN
+        INSERT INTO documents_pending (id, stamp)
+        SELECT id, random() FROM entries WHERE article = old.article
+        ON CONFLICT (id) DO UPDATE SET stamp = random();
+    END;
+    CREATE TRIGGER documents_pending_article_update AFTER UPDATE OF article ON entries BEGIN
+        INSERT INTO documents_pending (id, stamp) VALUES (new.id, random())
+        ON CONFLICT (id) DO UPDATE SET stamp = random();
+        INSERT INTO documents_pending (id, stamp)
+        SELECT id, random() FROM entries WHERE article IN (old.article, new.article)
+        ON CONFLICT (id) DO UPDATE SET stamp = random();
+    END;
     """,
 }
 
