@@ -12,6 +12,7 @@ every byte and its timing (slow answers, dribbling, compressed bombs, endless bo
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import signal
 import socket
@@ -60,6 +61,7 @@ class RawServer:
         self.port = self.listener.getsockname()[1]
         self.routes: dict[str, Handler] = {}
         self.requests: list[str] = []
+        self.heads: list[bytes] = []  # each request's line and headers
         self.closed = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -94,6 +96,7 @@ class RawServer:
                     head += chunk
                 path = head.split(b" ", 2)[1].decode("latin-1")
                 self.requests.append(path)
+                self.heads.append(head.partition(b"\r\n\r\n")[0])
                 handler = self.routes.get(path)
                 if handler is None:
                     conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
@@ -303,6 +306,31 @@ def test_429_with_a_date_and_a_hostile_reason_phrase(raw_server: RawServer, run_
     assert "\x1b" not in done.result.error and "PWNED" not in done.result.error
     assert done.state.next_poll is not None
     assert done.state.next_poll - datetime.now(UTC) > timedelta(hours=2, minutes=50)
+
+
+def test_a_server_setting_new_cookies_at_every_poll_never_gets_them_back(
+    raw_server: RawServer, run_pass
+) -> None:
+    """90 new cookies of 4 KB with every answer: kept by the daemon's session, they piled
+    up for as long as it ran and went back with every poll (23 MB, and a 7 MB Cookie
+    header, after 30 polls). A cookie lives for one fetch and its redirects now."""
+    polls = itertools.count()
+
+    def answer(conn: socket.socket) -> None:
+        poll, body = next(polls), GOOD.replace(b"good", b"hostile")
+        lines = ["HTTP/1.1 200 OK", "Connection: close", "Content-Type: application/rss+xml"]
+        lines += [f"Content-Length: {len(body)}"]
+        lines += [f"Set-Cookie: t{poll}_{n}={'x' * 4000}; Path=/" for n in range(90)]
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+    done = run_pass(raw_server.route("/feed", answer))
+    for _ in range(4):
+        done.again()
+    assert done.state.status == "ok", done.state.error
+    assert done.state.entries == 3
+    assert len(raw_server.heads) >= 5
+    assert not [h for h in raw_server.heads if b"\r\ncookie:" in h.lower()]
+    assert len(done.pipeline.session.cookies) == 0
 
 
 def test_redirect_loop(feed_server: FeedServer, run_pass) -> None:
