@@ -184,18 +184,29 @@ def test_foreign_and_corrupt_files_are_refused_untouched(tmp_path: Path) -> None
     assert corrupt.read_bytes() == before
 
 
+def database_at(path: Path, version: int) -> sqlite3.Connection:
+    """A database as a release at schema `version` left it, with source "a"."""
+    conn = sqlite3.connect(path)
+    for name, function in (
+        ("entry_text", entry_text),
+        ("link_key", link_key),
+        ("url_key", url_key),
+    ):
+        conn.create_function(name, 1, function)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for step in range(1, version + 1):
+        for statement in statements(MIGRATIONS[step]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?)", [step])
+    conn.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://x.test/a')")
+    return conn
+
+
 def test_a_schema_4_database_keeps_which_documents_are_owed(tmp_path: Path) -> None:
     """Migration 5 moves "document not written yet" from `entries.document_hash` to its
     own table: what was owed stays owed, what was written is not written again."""
     path = tmp_path / "v4.db"
-    conn = sqlite3.connect(path)
-    conn.create_function("entry_text", 1, entry_text)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version in range(1, 5):
-        for statement in statements(MIGRATIONS[version]):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?)", [version])
-    conn.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://x.test/a')")
+    conn = database_at(path, 4)
     for identity, written in (("done", "abc"), ("owed", None)):
         conn.execute(
             "INSERT INTO entries (source, identity, title, date, content, content_hash, "
@@ -225,19 +236,7 @@ def test_a_schema_10_database_keeps_its_owed_documents_and_stamps_them_from_then
     """Migration 11 stamps rows owed anew; the rows owed before it have none, and are
     settled by their marking as before."""
     path = tmp_path / "v10.db"
-    conn = sqlite3.connect(path)
-    for name, function in (
-        ("entry_text", entry_text),
-        ("link_key", link_key),
-        ("url_key", url_key),
-    ):
-        conn.create_function(name, 1, function)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version in range(1, 11):
-        for statement in statements(MIGRATIONS[version]):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?)", [version])
-    conn.execute("INSERT INTO sources (name, url) VALUES ('a', 'http://x.test/a')")
+    conn = database_at(path, 10)
     for identity in ("1", "2"):
         conn.execute(
             "INSERT INTO entries (source, identity, title, date, content, content_hash, "
