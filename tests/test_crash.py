@@ -306,6 +306,81 @@ def test_sigkill_at_random_moments_loses_nothing(growing_feeds, tmp_path: Path) 
     assert min(landed.values()) >= KILLS // 5, landed
 
 
+def test_the_temp_files_a_killed_run_left_are_cleared_by_the_next_update(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A run killed mid-write leaves hidden temp files: of documents, of merged and group
+    feeds, of the files beside the database. Only the daemon's start cleared them; a site
+    updated by `aggregator update` from a timer kept every one. The next run that takes the
+    lock after a killed holder clears them now, and nothing of anyone else's."""
+    feed_server.serve("/feed-0", rsshub_feed([rsshub_item(i, guid=f"n-{i}") for i in range(3)]))
+    config_path = write_config(tmp_path, feed_server.url("").rstrip("/"))
+    assert run_cli("update", "--config", str(config_path)).returncode in (0, 1)
+    config = load_config(config_path)
+    paths = config.paths
+    group = paths.public / "source" / "feed-0"
+    assert group.is_dir()
+    database = paths.database
+    left = [
+        paths.documents / ".2026-01-01-a.md.0123456789abcdef.tmp",
+        paths.public / f".{config.feed.rss_name}.0123456789abcdef.tmp",
+        group / ".feed.json.0123456789abcdef.tmp",
+        database.with_name(f".{database.name}.groups.json.0123456789abcdef.tmp"),
+    ]
+    theirs = database.with_name(".another-program.0123456789abcdef.tmp")
+    for path in [*left, theirs]:
+        path.write_bytes(b"half")
+    killed = subprocess.run(
+        [
+            *AGGREGATOR[:1],
+            "-c",
+            "import os, signal, sys; from pathlib import Path; "
+            "from aggregator.service.instance_lock import InstanceLock; "
+            "InstanceLock(Path(sys.argv[1])).acquire(); os.kill(os.getpid(), signal.SIGKILL)",
+            str(database),
+        ],
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    again = run_cli("--log-level", "info", "update", "--config", str(config_path))
+    assert again.returncode in (0, 1), again.stderr
+    assert "stale temp files removed=4" in again.stderr
+    assert [path for path in left if path.exists()] == []
+    assert theirs.read_bytes() == b"half"
+
+
+def test_a_run_stopped_between_pruning_and_removing_leaves_no_document_behind(
+    feed_server: FeedServer, make_config
+) -> None:
+    """`keep` deletes a source's oldest entries, then their documents. A SIGKILL between
+    the two (found by a kill campaign) left documents of no entry on the site for good;
+    the next run removes them."""
+    feed_server.serve("/feed", rsshub_feed([rsshub_item(i, guid=f"n-{i}") for i in range(6)]))
+    config = make_config([{"name": "news", "url": feed_server.url("/feed")}])
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store, parse_processes=0)
+    try:
+        pipeline.update_all()
+        assert check_outputs(config) == 6
+        # What a run killed right after the pruning transaction leaves: entries gone,
+        # their documents still on disk.
+        pruned = store.prune_source("news", 2)
+        assert len(pruned) == 4
+        assert all((config.paths.documents / name).exists() for name in pruned)
+    finally:
+        pipeline.close()
+        store.close()
+    store = Store(config.paths.database)
+    pipeline = Pipeline(config, store, parse_processes=0)
+    try:
+        pipeline.update_all()
+        assert not [name for name in pruned if (config.paths.documents / name).exists()]
+        assert check_outputs(config) == 2
+    finally:
+        pipeline.close()
+        store.close()
+
+
 DAEMON_KILLS = 5
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -47,6 +50,33 @@ def test_one_lock_per_database(tmp_path: Path) -> None:
         first.release()
     with InstanceLock(database):  # free again once released
         pass
+
+
+def test_a_lock_tells_whether_its_last_holder_was_killed(tmp_path: Path) -> None:
+    """A release empties the lock file; a holder killed with SIGKILL leaves its pid there,
+    which tells the next holder to clear the temp files it may have left."""
+    database = tmp_path / "agg.db"
+    with InstanceLock(database) as lock:
+        assert not lock.interrupted  # a new file
+    with InstanceLock(database) as lock:
+        assert not lock.interrupted
+    assert lock.path.read_text() == ""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys; from pathlib import Path; "
+            "from aggregator.service.instance_lock import InstanceLock; "
+            "InstanceLock(Path(sys.argv[1])).acquire(); os.kill(os.getpid(), signal.SIGKILL)",
+            str(database),
+        ],
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    with InstanceLock(database) as lock:
+        assert lock.interrupted
+    with InstanceLock(database) as lock:
+        assert not lock.interrupted
 
 
 @pytest.fixture

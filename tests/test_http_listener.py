@@ -5,6 +5,7 @@ against the real daemon are in tests/e2e/test_daemon_attacks.py."""
 
 from __future__ import annotations
 
+import logging
 import re
 import resource
 import socket
@@ -318,6 +319,27 @@ def test_stop_closes_every_connection(serve: Callable[..., HttpListener]) -> Non
             socket.create_connection(listener.address, timeout=1).close()
     finally:
         sock.close()
+
+
+def test_stop_logs_no_error_for_the_connections_it_cancels(
+    serve: Callable[..., HttpListener], caplog: pytest.LogCaptureFixture
+) -> None:
+    """On Python 3.11 asyncio's own callback on a cancelled connection task logged
+    "Exception in callback ... CancelledError" with a traceback, at a daemon's SIGTERM
+    while a client was connected (fixed in 3.12): a connection ends uncancelled."""
+    listener = serve(limits=Limits(idle_timeout=30))
+    socks = [socket.create_connection(listener.address, timeout=5) for _ in range(3)]
+    try:
+        socks[0].sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")  # one answered, kept alive
+        assert statuses(socks[0].recv(1000)) == [200]
+        socks[1].sendall(b"GET /b HTTP/1.1\r\nHost: x\r\n")  # one half sent
+        time.sleep(0.1)
+        with caplog.at_level(logging.DEBUG):
+            listener.stop()
+    finally:
+        for sock in socks:
+            sock.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 CAP_CASES = [

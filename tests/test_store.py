@@ -266,6 +266,30 @@ def test_a_schema_10_database_keeps_its_owed_documents_and_stamps_them_from_then
         store.close()
 
 
+def test_the_documents_of_deleted_entries_are_recorded_until_removed(tmp_path: Path) -> None:
+    """Pruning (and purging) records the deleted entries' documents in the same
+    transaction (migration 12, here from a schema-11 database): a run stopped before the
+    files went leaves the next one the list. A name stored again since is no orphan."""
+    path = tmp_path / "v11.db"
+    conn = database_at(path, 11)
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    try:
+        state = SourceState("a", "http://x.test/a")
+        new = [(entry(str(n)), f"h{n}", f"d{n}.md") for n in range(4)]
+        store.save_poll(state, new, [], NOW)
+        assert store.orphaned_documents() == []
+        assert sorted(store.prune_source("a", 1)) == ["d0.md", "d1.md", "d2.md"]
+        assert sorted(store.orphaned_documents()) == ["d0.md", "d1.md", "d2.md"]
+        store.save_poll(state, [(entry("1"), "h1", "d1.md")], [], NOW)  # back in the feed
+        assert sorted(store.orphaned_documents()) == ["d0.md", "d2.md"]
+        store.forget_orphans(["d0.md", "d2.md"])
+        assert store.orphaned_documents() == []
+    finally:
+        store.close()
+
+
 def closed_store(path: Path) -> Path:
     """A database of 200 entries of 3 KB, closed cleanly; returns the note of that close."""
     store = Store(path)

@@ -22,12 +22,14 @@ from aggregator import __version__
 from aggregator.cli.output import CleanFormatter, echo
 from aggregator.config.settings import Config, load_config
 from aggregator.errors import AggregatorError, ConfigError
+from aggregator.outputs.publisher import remove_interrupted_writes
 from aggregator.poll.pipeline import Pipeline
 from aggregator.service.instance_lock import InstanceLock
 from aggregator.store.database import Store
 
 EXIT_OK, EXIT_SOURCES_FAILED, EXIT_CONFIG = 0, 1, 2
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+log = logging.getLogger(__name__)
 
 config_option = click.option(
     "--config",
@@ -81,6 +83,9 @@ def held_lock(config: Config) -> Iterator[None]:
     except AggregatorError as exc:
         fail(str(exc))
     try:
+        if lock.interrupted:  # the daemon sweeps at every start
+            removed = remove_interrupted_writes(config.paths)
+            log.info("the last run was interrupted: stale temp files removed=%d", removed)
         yield
     finally:
         lock.release()

@@ -35,7 +35,6 @@ from aggregator.config.subscriptions import (
 )
 from aggregator.errors import AggregatorError, ConfigError, FetchError, ParseError
 from aggregator.outputs.atomic import write_atomic
-from aggregator.outputs.documents import remove_documents
 from aggregator.sources.fetch import fetch_limits, make_session
 from aggregator.sources.opml import parse_opml, render_opml
 from aggregator.store.database import Store
@@ -150,7 +149,7 @@ def remove(config_path: Path, purge: bool, name: str) -> None:
     with held_lock(config), open_pipeline(config) as pipeline:
         try:
             documents = pipeline.store.delete_source(name)
-            removed, failed = remove_documents(config.paths.documents, documents)
+            removed, failed = pipeline.publisher.remove_orphans()
             pipeline.publisher.write_documents()  # another source's copy of an article it carried
             pipeline.publisher.publish()
         except AggregatorError as exc:

@@ -13,6 +13,7 @@ ever removed.
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import secrets
 from contextlib import suppress
@@ -81,12 +82,13 @@ def temp_tag() -> str:
     return secrets.token_hex(8)
 
 
-def remove_stale_temps(folder: Path) -> int:
-    """Delete temp files an interrupted run left in `folder`; return how many."""
+def remove_stale_temps(folder: Path, prefix: str = "") -> int:
+    """Delete the temp files an interrupted run left in `folder` (of the files whose names
+    start with `prefix`: in a folder this program shares); return how many."""
     removed = 0
     if not folder.is_dir():
         return 0
-    for candidate in folder.glob(f".*{TEMP_SUFFIX}"):
+    for candidate in folder.glob(f".{glob.escape(prefix)}*{TEMP_SUFFIX}"):
         candidate.unlink(missing_ok=True)
         removed += 1
     return removed

@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 import requests
 
 from aggregator.config.settings import Config
-from aggregator.models import JSON_FEED_NAME, Published, Source
+from aggregator.models import JSON_FEED_NAME, Paths, Published, Source
+from aggregator.outputs.atomic import remove_stale_temps
 from aggregator.outputs.document_formats import renderer_for
 from aggregator.outputs.documents import (
     Failures,
@@ -135,10 +136,12 @@ class Publisher:
             self._removed.add(name)
 
     def write_documents(self) -> int:
-        """Write every pending document; return how many were written or confirmed."""
+        """Write every pending document; return how many were written or confirmed. The
+        documents of deleted entries that a stopped run left are removed first."""
         render = renderer_for(self.config.documents_format, self.config.document_options)
         total, after = 0, 0
         with self._lock:
+            self._remove_orphans()
             while (owed := self.store.owed_documents(limit=500, after=after)).done:
                 failed = self._write(owed.write, render, pending=True)
                 total += len(owed.write) - self._settle(owed, failed)
@@ -227,19 +230,36 @@ class Publisher:
 
     def prune(self, source: Source) -> int:
         """Apply a source's `keep` cap: delete its oldest entries, then their documents.
-        A crash in between leaves documents without entries, never the reverse."""
+        A crash in between leaves the documents recorded as orphans (migration 12), which
+        the next writing of documents removes."""
         if source.keep is None:
             return 0
         with self._lock:
             names = self.store.prune_source(source.name, source.keep)
-            _, failed = remove_documents(self.config.paths.documents, names)
-            unremoved = {name for name, _ in failed}
-            self._note(removed=(name for name in names if name not in unremoved))
-        for name, error in failed:
-            log.error("source=%s pruned document %s not removed: %s", source.name, name, error)
+            self._remove_orphans()
         if names:
             log.info("source=%s pruned=%d keep=%d", source.name, len(names), source.keep)
         return len(names)
+
+    def remove_orphans(self) -> tuple[int, list[tuple[str, str]]]:
+        """Remove the documents of deleted entries (after a purge); see `_remove_orphans`."""
+        with self._lock:
+            return self._remove_orphans()
+
+    def _remove_orphans(self) -> tuple[int, list[tuple[str, str]]]:
+        """Remove the documents of the entries deleted since the last time (call with the
+        lock held). Return how many were removed, and those that could not be, with why:
+        they stay recorded, and are tried again next time."""
+        names = self.store.orphaned_documents()
+        if not names:
+            return 0, []
+        removed, failed = remove_documents(self.config.paths.documents, names)
+        unremoved = {name for name, _ in failed}
+        self.store.forget_orphans([name for name in names if name not in unremoved])
+        self._note(removed=(name for name in names if name not in unremoved))
+        for name, error in failed:
+            log.error("document %s of a deleted entry not removed: %s", name, error)
+        return removed, failed
 
     def publish(self) -> bool:
         """Rewrite the merged feeds (RSS, Atom, JSON Feed) and each category's and source's
@@ -357,6 +377,15 @@ class Publisher:
     def _groups_built_path(self) -> Path:
         database = self.config.paths.database
         return database.with_name(database.name + ".groups.json")
+
+
+def remove_interrupted_writes(paths: Paths) -> int:
+    """Delete the temp files a run stopped mid-write (SIGKILL, a power cut) left among the
+    outputs: documents, merged and group feeds, and the files kept beside the database.
+    Return how many. Hidden, they harm no site; they would only pile up."""
+    folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
+    beside = remove_stale_temps(paths.database.parent, prefix=paths.database.name)
+    return beside + sum(remove_stale_temps(folder) for folder in folders)
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:

@@ -40,10 +40,10 @@ from aggregator import __version__
 from aggregator.config.settings import Config, load_config
 from aggregator.errors import AggregatorError, OutputError
 from aggregator.models import FEED_FILES, PollStatus, Publishing, Source, SourceStatus
-from aggregator.outputs.atomic import remove_stale_temps
 from aggregator.outputs.feed_groups import configured_groups, published_feeds
 from aggregator.outputs.feeds import FeedInfo
 from aggregator.outputs.hooks import HookRunner
+from aggregator.outputs.publisher import remove_interrupted_writes
 from aggregator.poll.pipeline import Pipeline
 from aggregator.poll.schedule import (
     BACKOFF_BASE,
@@ -182,9 +182,7 @@ class Daemon:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
-        # The merged feeds, and the group feeds in category/<slug>/ and source/<name>/.
-        folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
-        removed = sum(remove_stale_temps(folder) for folder in folders)
+        removed = remove_interrupted_writes(paths)
         written = self.pipeline.publisher.write_documents()
         self.pipeline.publisher.publish()
         log.info(

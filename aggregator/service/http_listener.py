@@ -244,7 +244,10 @@ class HttpListener:
         except (ConnectionError, TimeoutError) as exc:
             log.debug("http %s: %s", peer, exc or type(exc).__name__)
         except asyncio.CancelledError:
-            raise
+            # The listener is stopping. The task ends as done, not cancelled: on Python
+            # 3.11 asyncio's own callback on a cancelled connection task logs an error with
+            # a traceback, once for each connection open at a stop (fixed in 3.12).
+            return
         except Exception:
             log.error("http %s: connection failed", peer, exc_info=True)
         finally:

@@ -4,6 +4,7 @@ at once."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -23,6 +24,10 @@ class InstanceLock:
         self.database = database
         self.path = database.with_name(database.name + ".lock")
         self._fd: int | None = None
+        # Whether the last holder ended without releasing the lock (SIGKILL, power loss):
+        # its pid is still in the file, which a release empties. Its writes may have left
+        # temp files behind.
+        self.interrupted = False
 
     def acquire(self) -> None:
         """Take the lock or raise StoreError naming the process that holds it."""
@@ -41,12 +46,15 @@ class InstanceLock:
                 f"another aggregator{who} is already running on {self.database}; "
                 f"stop it first (lock file {self.path})"
             ) from None
+        self.interrupted = bool(os.pread(fd, 32, 0).strip())
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
+            with contextlib.suppress(OSError):  # a full disk: the next start sweeps for nothing
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing the only descriptor drops the flock
             self._fd = None
 

@@ -673,6 +673,26 @@ class Store:
             )
         return [document for _, document in rows]
 
+    def orphaned_documents(self) -> list[str]:
+        """The documents of deleted entries not yet known removed (see migration 12); a
+        name an entry stored since owns again is no orphan, and is dropped from the list."""
+        with self._lock:
+            if self.db.execute("SELECT 1 FROM documents_orphaned LIMIT 1").fetchone() is None:
+                return []
+            with self.transaction():
+                self.db.execute(
+                    "DELETE FROM documents_orphaned WHERE name IN (SELECT document FROM entries)"
+                )
+                return [name for (name,) in self.db.execute("SELECT name FROM documents_orphaned")]
+
+    def forget_orphans(self, names: Sequence[str]) -> None:
+        """Documents of deleted entries now removed from disk."""
+        if names:
+            with self.transaction():
+                self.db.conn.executemany(
+                    "DELETE FROM documents_orphaned WHERE name = ?", [(name,) for name in names]
+                )
+
     def delete_source(self, name: str) -> list[str]:
         """Forget a source and every entry it brought; return their document names."""
         with self.transaction():

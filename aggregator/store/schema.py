@@ -10,7 +10,7 @@ from typing import Any
 from aggregator.sources.sanitize import plain_text, valid_url
 from aggregator.store.rows import canonical_link
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE sources (
@@ -242,6 +242,15 @@ MIGRATIONS: dict[int, str] = {
         INSERT INTO documents_pending (id, stamp)
         SELECT id, random() FROM entries WHERE article IN (old.article, new.article)
         ON CONFLICT (id) DO UPDATE SET stamp = random();
+    END;
+    """,
+    # The documents of deleted entries (pruned by `keep`, purged), recorded in the deleting
+    # transaction and forgotten once their files are gone (`Publisher.remove_orphans`): a
+    # run stopped between the two left the files for good, documents of no entry.
+    12: """
+    CREATE TABLE documents_orphaned (name TEXT PRIMARY KEY);
+    CREATE TRIGGER documents_orphaned_delete AFTER DELETE ON entries BEGIN
+        INSERT OR IGNORE INTO documents_orphaned (name) VALUES (old.document);
     END;
     """,
 }
