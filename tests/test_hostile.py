@@ -11,6 +11,7 @@ every byte and its timing (slow answers, dribbling, compressed bombs, endless bo
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -950,6 +952,40 @@ BROKEN_HTTP = [  # (id, the whole answer, the error a user reads)
         b"",
         "connection failed: the server closed the connection without answering",
     ),
+    # Found by a probe with servers the tests had not seen; each stopped the whole pass.
+    (
+        "a negative chunk length",
+        head(Transfer_Encoding="chunked", Content_Type="application/rss+xml") + b"-5\r\nabc",
+        "reading body failed: the server's chunked encoding is broken (a negative chunk length)",
+    ),
+    (
+        "a Location that is not UTF-8",
+        b"HTTP/1.1 302 Found\r\nLocation: /caf\xe9\r\nContent-Length: 0\r\n\r\n",
+        "the server's answer cannot be followed: its Location is not UTF-8 text",
+    ),
+    (
+        "a Location with a broken IPv6 address",
+        b"HTTP/1.1 302 Found\r\nLocation: http://[::1/feed\r\nContent-Length: 0\r\n\r\n",
+        "the server's answer cannot be followed: Invalid IPv6 URL",
+    ),
+    (
+        "a Location with a host label of 300 letters",
+        b"HTTP/1.1 302 Found\r\nLocation: http://" + b"a" * 300 + b".invalid/x\r\n"
+        b"Content-Length: 0\r\n\r\n",
+        "the server's answer cannot be followed: Failed to parse: '" + "a" * 241 + "…",
+    ),
+    (
+        "a Content-Length of 5,000 digits",
+        head(Content_Type="application/rss+xml").replace(b"\r\n\r\n", b"\r\nContent-Length: ")
+        + b"9" * 5000
+        + b"\r\n\r\n<rss/>",
+        "response larger than the 1 MiB limit (max_body)",
+    ),
+    (
+        "a Retry-After in superscript digits",
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: \xb2\xb3\r\nContent-Length: 0\r\n\r\n",
+        "HTTP 503 Service Unavailable",
+    ),
 ]
 
 
@@ -966,6 +1002,145 @@ def test_broken_http_is_told_in_words(
     for part in ("IncompleteRead", "InvalidChunkLength", "HTTPException", "LineTooLong", "Pool("):
         assert part not in (done.result.error or "")
     assert_error(done, message)
+
+
+NUMBERS = [  # (id, a header or a channel element with a number no one can use)
+    ("Content-Length in superscript digits", b"Content-Length: \xb2\r\n", b""),
+    ("max-age of 5,000 digits", b"Cache-Control: max-age=" + b"9" * 5000 + b"\r\n", b""),
+    ("a ttl of 23 digits", b"", b"<ttl>" + b"9" * 23 + b"</ttl>"),
+    ("a ttl of 5,000 digits", b"", b"<ttl>" + b"9" * 5000 + b"</ttl>"),
+]
+
+
+@pytest.mark.parametrize(
+    ("header", "element"), [c[1:] for c in NUMBERS], ids=[c[0] for c in NUMBERS]
+)
+def test_numbers_no_one_can_use_cost_only_their_meaning(
+    raw_server: RawServer, run_pass, header: bytes, element: bytes
+) -> None:
+    """`int` refuses `²` (which `isdigit` takes) and more than 4,300 digits; SQLite refuses
+    an integer past 2**63. Each stopped the whole pass with a traceback."""
+    body = GOOD.replace(b"good", b"hostile").replace(b"<ttl>5</ttl>", element or b"<ttl>5</ttl>")
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/rss+xml\r\n"
+        )
+        conn.sendall(header + b"\r\n" + body)
+
+    done = run_pass(raw_server.route("/feed", answer))
+    assert done.state.status == "ok", done.state.error
+    assert done.state.entries == 3
+    assert done.state.ttl == (366 * 86400 if element else 300)
+
+
+def test_a_chunk_of_length_minus_one_is_refused_without_reading_on(
+    raw_server: RawServer, run_pass
+) -> None:
+    """urllib3 read `-1` as a chunk's length and http.client read that as "to the end": an
+    endless body took 3.5 GB, whatever max_body said."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(head(Transfer_Encoding="chunked", Content_Type="application/rss+xml"))
+        conn.sendall(b"-1\r\n")
+        with contextlib.suppress(OSError):
+            while not raw_server.closed.is_set():
+                conn.sendall(b"x" * 65536)
+
+    tracemalloc.start()
+    try:
+        done = run_pass(raw_server.route("/feed", answer))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_error(
+        done,
+        "reading body failed: the server's chunked encoding is broken (a negative chunk length)",
+    )
+    assert peak < 50 * 2**20
+
+
+def test_a_redirects_body_is_not_read_whole(raw_server: RawServer, run_pass) -> None:
+    """requests reads a redirect's body, decompressed, before following it: a 302 carrying
+    a gzip bomb (1 GiB of zeros) cost 2 GB. The redirect is followed, the bomb left alone."""
+    bomb = gzip_bomb(1)
+    feed = GOOD.replace(b"good", b"hostile")
+    raw_server.route(
+        "/feed",
+        lambda conn: conn.sendall(
+            head(Content_Type="application/rss+xml", Content_Length=len(feed)) + feed
+        ),
+    )
+
+    def redirect(conn: socket.socket) -> None:
+        conn.sendall(
+            head("302 Found", Location="/feed", Content_Encoding="gzip", Content_Length=len(bomb))
+        )
+        with contextlib.suppress(OSError):
+            conn.sendall(bomb)
+
+    tracemalloc.start()
+    try:
+        done = run_pass(raw_server.route("/start", redirect))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert done.state.status == "ok", done.state.error
+    assert done.state.entries == 3
+    assert peak < 50 * 2**20
+
+
+def test_interim_answers_before_the_feed_are_skipped(raw_server: RawServer, run_pass) -> None:
+    """http.client skips `100 Continue` only: a `103 Early Hints` (or a `102 Processing`)
+    ahead of the feed left the source in error, "HTTP 103 Early Hints", for good."""
+    feed = GOOD.replace(b"good", b"hostile")
+    interim = (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 102 Processing\r\n\r\n"
+    )
+    answer = interim + head(Content_Type="application/rss+xml", Content_Length=len(feed)) + feed
+    done = run_pass(raw_server.route("/feed", lambda conn: conn.sendall(answer)))
+    assert done.state.status == "ok", done.state.error
+    assert done.state.entries == 3
+
+
+def test_a_feed_said_to_be_punycode_is_refused_at_once(feed_server: FeedServer, run_pass) -> None:
+    """Python decodes punycode in quadratic time: a 2.5 MB feed in it took 14 minutes (the
+    parsers' time limit was swallowed on the way). No feed is written in it."""
+    body = GOOD.replace(b"good", b"hostile")
+    feed_server.serve("/feed", body, content_type="application/rss+xml; charset=punycode")
+    done = run_pass(feed_server.url("/feed"))
+    assert_error(done, "not a feed (it says it is encoded as 'punycode', which no feed is)")
+
+
+def test_headers_urllib3_cannot_parse_do_not_flood_the_log(
+    raw_server: RawServer, tmp_path: Path
+) -> None:
+    """urllib3 warned, with a traceback quoting the header block twice, of header lines
+    without a colon: 12.6 MB of log a poll from 97 lines of 64 KB."""
+    feed = GOOD.replace(b"good", b"hostile")
+    junk = (b"no colon here " + b"q" * 65000 + b"\r\n") * 20
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n"
+        + junk
+        + b"Content-Length: "
+        + str(len(feed)).encode()
+        + b"\r\n\r\n"
+        + feed
+    )
+    url = raw_server.route("/feed", lambda conn: conn.sendall(answer))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": "data/a.db",
+                "sources": [{"name": "hostile", "url": url, "allow_private": True}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = run_cli("update", "--config", str(config))
+    assert len(done.stderr) < 10_000, done.stderr[:2000]
 
 
 def test_a_body_that_stops_coming_times_out_in_words(raw_server: RawServer, run_pass) -> None:

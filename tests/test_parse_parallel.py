@@ -7,7 +7,9 @@ first image, on every feed in tests/data and on generated ones.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from aggregator.config.settings import Config
 from aggregator.errors import ParseError
 from aggregator.models import Source
+from aggregator.poll import workers
 from aggregator.poll.pipeline import Pipeline
 from aggregator.poll.processes import ParserProcesses
 from aggregator.sources.markup_bounds import text_of, within_bounds
@@ -148,6 +151,27 @@ def test_the_normal_form_means_what_nh3_wrote_on_any_markup(
     assert same_tree(cleaned, nh3_wrote)
     assert image == first_image(nh3_wrote)
     assert clean_html(cleaned, base) == (cleaned, image)
+
+
+def test_the_time_limit_is_not_taken_for_a_failure_by_the_code_it_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path falls back to feedparser on any Exception: it took the limit's first
+    alarm, a ParseError, for a fault of its own, and feedparser read on with none left (14
+    minutes for a feed in punycode). Here the parsing swallows every Exception."""
+
+    def swallowing(*args: object) -> str:
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            with contextlib.suppress(Exception):
+                time.sleep(0.01)
+        return "read to the end"
+
+    monkeypatch.setattr(workers, "parse_task", swallowing)
+    started = time.monotonic()
+    with pytest.raises(ParseError, match=r"took longer than 0\.2 s"):
+        workers.limited_parse_task(0.2)
+    assert time.monotonic() - started < 2
 
 
 def test_a_feed_slow_to_read_is_refused_and_the_parser_process_goes_on() -> None:

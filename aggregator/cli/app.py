@@ -45,6 +45,10 @@ def setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(CleanFormatter(LOG_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    # urllib3 warns, with a traceback quoting the whole header block twice, of headers it
+    # cannot parse: a server sending 97 lines of 64 KB without a colon made 12.6 MB of log
+    # a poll. What a fetch meets is said once, on its source.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> None:

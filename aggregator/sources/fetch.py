@@ -28,6 +28,7 @@ import heapq
 import http.client
 import http.cookiejar
 import itertools
+import logging
 import re
 import socket
 import sys
@@ -62,6 +63,8 @@ from aggregator.text import parse_http_date
 if TYPE_CHECKING:
     from aggregator.config.settings import Config
 
+log = logging.getLogger(__name__)
+
 ENCODINGS = "gzip, deflate"
 READ_CODINGS = {"gzip", "x-gzip", "deflate", "identity"}  # what urllib3 decodes, as asked
 ACCEPT = (
@@ -70,7 +73,9 @@ ACCEPT = (
 )
 PERMANENT = {301, 308}
 CHUNK = 64 * 1024
-MAX_AGE_RE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+MAX_AGE_RE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?([0-9]+)", re.IGNORECASE)
+HUGE = 10**15  # what a header's number of more digits than this reads as
+REDIRECT_BODY = 64 * 1024  # raw bytes of a redirect's body read to keep its connection
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ def fetch_source(
     try:
         with _Deadline(limits.total_timeout) as deadline:
             result = _fetch(session, url, previous, limits, deadline, accept)
+    except Exception as exc:  # a library's failure on what a server sent costs this fetch only
+        log.warning("fetch of %s failed unexpectedly: %s: %s", url, type(exc).__name__, exc)
+        result = FetchResult(url=url, error=f"request failed: {type(exc).__name__}: {exc}")
     finally:
         _current.reach = None
     if result.error:
@@ -171,6 +179,11 @@ def _fetch(
         response = _get(session, url, headers, (limits.connect_timeout, limits.read_timeout))
     except requests.RequestException as exc:
         return FetchResult(url=url, error=_request_error(exc, limits, deadline))
+    except (ValueError, LocationParseError) as exc:
+        # What requests and urllib3 raise, not as a RequestException, for a Location they
+        # cannot follow: a raw byte that is not UTF-8, `http://[::1/`, a 300-letter label.
+        reason = "its Location is not UTF-8 text" if isinstance(exc, UnicodeError) else _reason(exc)
+        return FetchResult(url=url, error=f"the server's answer cannot be followed: {reason}")
 
     with response:
         try:
@@ -257,7 +270,7 @@ def _answer(
         )
     except _TooSlow:
         return FetchResult(**common, error=deadline.message, http=previous)
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:
         if deadline.fired:
             return FetchResult(**common, error=deadline.message, http=previous)
         if any(isinstance(cause, ReadTimeoutError) for cause in _causes(exc)):
@@ -430,6 +443,31 @@ _WATCHDOG = _Watchdog()
 _current = threading.local()
 
 
+class _NegativeLength(http.client.HTTPException):
+    """A chunk length below zero: urllib3 reads `-1` as a number and hands it to http.client,
+    which takes it as "everything up to the end", unbounded (3.5 GB of memory for an endless
+    body, whatever `max_body` says)."""
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's response, refusing a negative read length, and skipping every interim
+    (1xx) response before the real one, as it skips only `100 Continue`: a `103 Early
+    Hints` ahead of a feed left its source in error for good. (Both are private methods
+    of http.client, the same from Python 3.5 to 3.13; tests/test_hostile.py pins them.)"""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]
+        while 101 <= status < 200:  # 100: `begin` skips it, and its headers
+            http.client.parse_headers(self.fp)
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+        return version, status, reason
+
+    def _safe_read(self, amt: int) -> bytes:
+        if amt < 0:
+            raise _NegativeLength(amt)
+        return super()._safe_read(amt)  # type: ignore[misc]
+
+
 class _Watched:
     """Mixin for urllib3 connections: each puts itself under the current fetch's deadline.
 
@@ -439,6 +477,7 @@ class _Watched:
 
     sock: socket.socket | None
     last_socket: socket.socket | None = None
+    response_class = _Response
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
@@ -562,6 +601,28 @@ class _GuardedAdapter(HTTPAdapter):
             "https": _WatchedHTTPSPool,
         }
 
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """requests reads a redirect's body whole, decompressed, before it follows it: a
+        `302` with a 1 MiB gzip body of 1 GiB of zeros cost 2 GB of memory. A redirect's
+        body is no one's business here; at most `REDIRECT_BODY` raw bytes of it are read,
+        past that the connection is dropped, and requests finds it read (and empty)."""
+        response = super().build_response(req, resp)
+        if response.is_redirect:
+            _discard_body(response)
+        return response
+
+
+def _discard_body(response: requests.Response) -> None:
+    raw, read = response.raw, 0
+    try:
+        while read <= REDIRECT_BODY and (chunk := raw.read(CHUNK, decode_content=False)):
+            read += len(chunk)
+    except Exception:  # a broken body of a redirect only costs its connection
+        read = REDIRECT_BODY + 1
+    if read > REDIRECT_BODY:
+        raw.close()
+    response._content = b""  # what requests' own `content` reads as consumed
+
 
 class _TooBig(Exception):
     pass
@@ -573,9 +634,9 @@ class _TooSlow(Exception):
 
 def _read_capped(response: requests.Response, limit: int, deadline: float) -> bytes:
     """Read the decompressed body, stopping as soon as it passes `limit` or the deadline."""
-    declared = response.headers.get("Content-Length")
+    declared = _number(response.headers.get("Content-Length"))
     encoded = response.headers.get("Content-Encoding")
-    if declared and declared.isdigit() and not encoded and int(declared) > limit:
+    if declared is not None and not encoded and declared > limit:
         raise _TooBig
     chunks: list[bytes] = []
     size = 0
@@ -629,13 +690,23 @@ def _printable(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _number(value: str | None) -> int | None:
+    """A header's decimal number, or None. ASCII digits only: `isdigit` also takes `²`,
+    which `int` refuses, and Arabic-Indic digits, which it reads; and however many of them
+    (`int` refuses more than 4,300)."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    return int(value) if len(value) <= 15 else HUGE
+
+
 def _retry_after(value: str | None) -> int | None:
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    when = parse_http_date(value)
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds
+    when = parse_http_date(value.strip())
     return None if when is None else max(0, int((when - datetime.now(UTC)).total_seconds()))
 
 
@@ -643,7 +714,7 @@ def _max_age(value: str | None) -> int | None:
     if not value or "no-store" in value.lower():
         return None
     match = MAX_AGE_RE.search(value)
-    return int(match.group(1)) if match else None
+    return _number(match.group(1)) if match else None
 
 
 def _reason(exc: Exception) -> str:
@@ -665,6 +736,8 @@ def _broken_http(error: BaseException) -> str | None:
     their class and repr (`IncompleteRead(1123 bytes read, 98877 more expected)`)."""
     if isinstance(error, InvalidChunkLength):  # before IncompleteRead, its base class
         return "the server's chunked encoding is broken (a chunk length that is not a number)"
+    if isinstance(error, _NegativeLength):
+        return "the server's chunked encoding is broken (a negative chunk length)"
     if isinstance(error, IncompleteRead | http.client.IncompleteRead):
         partial = error.partial if isinstance(error.partial, int) else len(error.partial)
         expected = f", {error.expected} more expected" if error.expected else ""
