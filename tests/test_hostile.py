@@ -932,6 +932,11 @@ BROKEN_HTTP = [  # (id, the whole answer, the error a user reads)
         "connection failed: a response header line is too long (over 64 KiB)",
     ),
     (
+        "an HTTP/2 status line",
+        b"HTTP/2 200\r\ncontent-type: application/rss+xml\r\n\r\n<rss/>",
+        "connection failed: the server answers in HTTP/2, not HTTP/1.1",
+    ),
+    (
         "a garbage status line",
         b"HELLO THERE\r\n\r\n",
         "connection failed: not an HTTP response (its status line is not one)",

@@ -749,6 +749,8 @@ def _broken_http(error: BaseException) -> str | None:
         return "a response header line is too long (over 64 KiB)"
     if isinstance(error, http.client.RemoteDisconnected):  # a BadStatusLine too
         return "the server closed the connection without answering"
+    if isinstance(error, http.client.UnknownProtocol):
+        return f"the server answers in {_printable(str(error.args[0]), 20)}, not HTTP/1.1"
     if isinstance(error, http.client.BadStatusLine):
         return "not an HTTP response (its status line is not one)"
     if isinstance(error, http.client.HTTPException) and "more than 100 headers" in str(error):
