@@ -127,3 +127,20 @@ def start_daemon() -> Iterator[Callable[..., RunningDaemon]]:
     for daemon in started:
         daemon.close()
         print(f"--- {daemon.log} ---\n{daemon.text()}")  # shown when the test failed
+
+
+def kill_while_holding_the_lock(database: Path) -> None:
+    """What an `update` or a daemon killed with SIGKILL leaves in `<database>.lock`: a
+    process takes the lock with the real class and is killed holding it."""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys; from pathlib import Path; "
+            "from aggregator.service.instance_lock import InstanceLock; "
+            "InstanceLock(Path(sys.argv[1])).acquire(); os.kill(os.getpid(), signal.SIGKILL)",
+            str(database),
+        ],
+        timeout=60,
+    )
+    assert killed.returncode == -9

@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 import feedparser
 import pytest
 import yaml
-from conftest import FeedServer, run_cli
+from conftest import FeedServer, kill_while_holding_the_lock, run_cli
 from daemonworld import alive
 from feedworld import PARAGRAPH, rsshub_feed, rsshub_item
 from invariants import check_document, check_outputs, stored_entries, visible_files
@@ -330,18 +330,7 @@ def test_the_temp_files_a_killed_run_left_are_cleared_by_the_next_update(
     theirs = database.with_name(".another-program.0123456789abcdef.tmp")
     for path in [*left, theirs]:
         path.write_bytes(b"half")
-    killed = subprocess.run(
-        [
-            *AGGREGATOR[:1],
-            "-c",
-            "import os, signal, sys; from pathlib import Path; "
-            "from aggregator.service.instance_lock import InstanceLock; "
-            "InstanceLock(Path(sys.argv[1])).acquire(); os.kill(os.getpid(), signal.SIGKILL)",
-            str(database),
-        ],
-        timeout=60,
-    )
-    assert killed.returncode == -signal.SIGKILL
+    kill_while_holding_the_lock(database)
     again = run_cli("--log-level", "info", "update", "--config", str(config_path))
     assert again.returncode in (0, 1), again.stderr
     assert "stale temp files removed=4" in again.stderr

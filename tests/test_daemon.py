@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 from apscheduler.executors.debug import DebugExecutor
-from conftest import Feed, FeedServer
+from conftest import Feed, FeedServer, kill_while_holding_the_lock
 from feedworld import rsshub_feed, rsshub_item
 
 from aggregator.config.settings import Config
@@ -61,18 +58,7 @@ def test_a_lock_tells_whether_its_last_holder_was_killed(tmp_path: Path) -> None
     with InstanceLock(database) as lock:
         assert not lock.interrupted
     assert lock.path.read_text() == ""
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import os, signal, sys; from pathlib import Path; "
-            "from aggregator.service.instance_lock import InstanceLock; "
-            "InstanceLock(Path(sys.argv[1])).acquire(); os.kill(os.getpid(), signal.SIGKILL)",
-            str(database),
-        ],
-        timeout=60,
-    )
-    assert killed.returncode == -signal.SIGKILL
+    kill_while_holding_the_lock(database)
     with InstanceLock(database) as lock:
         assert lock.interrupted
     with InstanceLock(database) as lock:

@@ -1039,6 +1039,15 @@ def test_numbers_no_one_can_use_cost_only_their_meaning(
     assert done.state.ttl == (366 * 86400 if element else 300)
 
 
+def with_peak_memory(run: Callable[[], Pass]) -> tuple[Pass, int]:
+    """What `run` gave, and the most memory Python held while it ran (bytes)."""
+    tracemalloc.start()
+    try:
+        return run(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_chunk_of_length_minus_one_is_refused_without_reading_on(
     raw_server: RawServer, run_pass
 ) -> None:
@@ -1052,12 +1061,7 @@ def test_a_chunk_of_length_minus_one_is_refused_without_reading_on(
             while not raw_server.closed.is_set():
                 conn.sendall(b"x" * 65536)
 
-    tracemalloc.start()
-    try:
-        done = run_pass(raw_server.route("/feed", answer))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    done, peak = with_peak_memory(lambda: run_pass(raw_server.route("/feed", answer)))
     assert_error(
         done,
         "reading body failed: the server's chunked encoding is broken (a negative chunk length)",
@@ -1084,12 +1088,7 @@ def test_a_redirects_body_is_not_read_whole(raw_server: RawServer, run_pass) -> 
         with contextlib.suppress(OSError):
             conn.sendall(bomb)
 
-    tracemalloc.start()
-    try:
-        done = run_pass(raw_server.route("/start", redirect))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    done, peak = with_peak_memory(lambda: run_pass(raw_server.route("/start", redirect)))
     assert done.state.status == "ok", done.state.error
     assert done.state.entries == 3
     assert peak < 50 * 2**20

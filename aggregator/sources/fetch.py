@@ -28,7 +28,6 @@ import heapq
 import http.client
 import http.cookiejar
 import itertools
-import logging
 import re
 import socket
 import sys
@@ -62,8 +61,6 @@ from aggregator.text import parse_http_date
 
 if TYPE_CHECKING:
     from aggregator.config.settings import Config
-
-log = logging.getLogger(__name__)
 
 ENCODINGS = "gzip, deflate"
 READ_CODINGS = {"gzip", "x-gzip", "deflate", "identity"}  # what urllib3 decodes, as asked
@@ -152,7 +149,6 @@ def fetch_source(
         with _Deadline(limits.total_timeout) as deadline:
             result = _fetch(session, url, previous, limits, deadline, accept)
     except Exception as exc:  # a library's failure on what a server sent costs this fetch only
-        log.warning("fetch of %s failed unexpectedly: %s: %s", url, type(exc).__name__, exc)
         result = FetchResult(url=url, error=f"request failed: {type(exc).__name__}: {exc}")
     finally:
         _current.reach = None
