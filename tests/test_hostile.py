@@ -17,6 +17,7 @@ import itertools
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -1145,6 +1146,52 @@ def test_headers_urllib3_cannot_parse_do_not_flood_the_log(
     )
     done = run_cli("update", "--config", str(config))
     assert len(done.stderr) < 10_000, done.stderr[:2000]
+
+
+TLS = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1 (tests only)
+
+
+@contextlib.contextmanager
+def answering_server(tls: bool) -> Iterator[str]:
+    """An https:// URL on 127.0.0.1 whose server answers anything it is sent with a feed,
+    over TLS with a self-signed certificate, or (`tls=False`) in plain HTTP."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = head(Content_Type="application/rss+xml", Content_Length=len(GOOD)) + GOOD
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError):  # the client refusing the certificate, too
+                stream = context.wrap_socket(conn, server_side=True) if tls else conn
+                with stream:
+                    stream.recv(65536)
+                    stream.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}/feed"
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("tls", "message"),
+    [
+        (True, "the server's TLS certificate is not trusted (self-signed certificate)"),
+        (False, "the server does not speak TLS there (plain HTTP on an https:// URL?)"),
+    ],
+    ids=["self-signed", "plain HTTP"],
+)
+def test_tls_failures_are_told_in_words(tls: bool, message: str, run_pass) -> None:
+    """They read "connection failed: SSLError(SSLCertVerificationError(1, '[SSL:
+    CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006"."""
+    with answering_server(tls) as url:
+        assert_error(run_pass(url), message)
 
 
 def test_a_body_that_stops_coming_times_out_in_words(raw_server: RawServer, run_pass) -> None:

@@ -30,6 +30,7 @@ import http.cookiejar
 import itertools
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -316,6 +317,13 @@ def _request_error(exc: requests.RequestException, limits: FetchLimits, deadline
             return f"cannot resolve host {host} (DNS lookup failed)"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused (nothing listens at that address and port)"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = str(cause.verify_message or cause.reason or "").rstrip(".")
+            return f"the server's TLS certificate is not trusted ({reason})"
+        if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+            return "the server does not speak TLS there (plain HTTP on an https:// URL?)"
+        if isinstance(cause, ssl.SSLError):
+            return f"the TLS handshake failed ({cause.reason or type(cause).__name__})"
     if isinstance(exc, requests.ConnectionError):
         return f"connection failed: {_reason(exc)}"
     return f"request failed: {_reason(exc)}"
