@@ -44,6 +44,18 @@ def parse_http_date(value: str) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+def decimal_number(value: str | None, cap: int) -> int | None:
+    """A number a server wrote (a header, a `<ttl>`), at most `cap`; None when it is not
+    one. ASCII digits only: `isdigit` also takes `²`, which `int` refuses, and `int` reads
+    Arabic-Indic digits, `+5` and `5_0`; and however many digits (`int` refuses more than
+    4,300, and SQLite an integer past 2**63)."""
+    digits = (value or "").strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    digits = digits.lstrip("0") or "0"
+    return min(int(digits), cap) if len(digits) <= 15 else cap
+
+
 def strip_blank_lines(fragment: str) -> str:
     """Remove whitespace-only lines: in Markdown a blank line would end the HTML block."""
     return BLANK_LINES.sub("", fragment.strip("\n")).strip()

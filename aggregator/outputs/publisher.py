@@ -383,7 +383,8 @@ def remove_interrupted_writes(paths: Paths) -> int:
     """Delete the temp files a run stopped mid-write (SIGKILL, a power cut) left among the
     outputs: documents, merged and group feeds, and the files kept beside the database.
     Return how many. Hidden, they harm no site; they would only pile up."""
-    folders = [paths.documents, paths.public, *paths.public.glob("*/*/")]
+    groups = [paths.public / folder for folder in group_folders(paths.public)]
+    folders = [paths.documents, paths.public, *groups]
     beside = remove_stale_temps(paths.database.parent, prefix=paths.database.name)
     return beside + sum(remove_stale_temps(folder) for folder in folders)
 

@@ -58,7 +58,7 @@ from urllib3.util.connection import allowed_gai_family
 
 from aggregator.models import FetchResult, HttpState
 from aggregator.sources.reach import Reach, reach_for, reach_for_host
-from aggregator.text import parse_http_date
+from aggregator.text import decimal_number, parse_http_date
 
 if TYPE_CHECKING:
     from aggregator.config.settings import Config
@@ -72,7 +72,7 @@ ACCEPT = (
 PERMANENT = {301, 308}
 CHUNK = 64 * 1024
 MAX_AGE_RE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?([0-9]+)", re.IGNORECASE)
-HUGE = 10**15  # what a header's number of more digits than this reads as
+HUGE = 10**15  # a number in a header counts up to this
 REDIRECT_BODY = 64 * 1024  # raw bytes of a redirect's body read to keep its connection
 
 
@@ -638,7 +638,7 @@ class _TooSlow(Exception):
 
 def _read_capped(response: requests.Response, limit: int, deadline: float) -> bytes:
     """Read the decompressed body, stopping as soon as it passes `limit` or the deadline."""
-    declared = _number(response.headers.get("Content-Length"))
+    declared = decimal_number(response.headers.get("Content-Length"), HUGE)
     encoded = response.headers.get("Content-Encoding")
     if declared is not None and not encoded and declared > limit:
         raise _TooBig
@@ -694,20 +694,10 @@ def _printable(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _number(value: str | None) -> int | None:
-    """A header's decimal number, or None. ASCII digits only: `isdigit` also takes `²`,
-    which `int` refuses, and Arabic-Indic digits, which it reads; and however many of them
-    (`int` refuses more than 4,300)."""
-    value = (value or "").strip()
-    if not (value.isascii() and value.isdigit()):
-        return None
-    return int(value) if len(value) <= 15 else HUGE
-
-
 def _retry_after(value: str | None) -> int | None:
     if not value:
         return None
-    seconds = _number(value)
+    seconds = decimal_number(value, HUGE)
     if seconds is not None:
         return seconds
     when = parse_http_date(value.strip())
@@ -718,7 +708,7 @@ def _max_age(value: str | None) -> int | None:
     if not value or "no-store" in value.lower():
         return None
     match = MAX_AGE_RE.search(value)
-    return _number(match.group(1)) if match else None
+    return decimal_number(match.group(1), HUGE) if match else None
 
 
 def _reason(exc: Exception) -> str:

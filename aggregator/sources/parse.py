@@ -25,7 +25,7 @@ from aggregator.sources.markup_bounds import within_bounds
 from aggregator.sources.parse_fast import parse_plain_feed
 from aggregator.sources.parse_json import read_json_feed
 from aggregator.sources.sanitize import absolute_url, clean_html, plain_text, valid_url
-from aggregator.text import XML_INVALID
+from aggregator.text import XML_INVALID, decimal_number
 
 IMAGE_TYPES = ("image/",)
 # feedparser's fallbacks when the declared encoding fails; and the encodings (as `codecs`
@@ -399,10 +399,7 @@ def _title_from_content(content: str, limit: int = 80) -> str:
 
 
 def _ttl(value: Any) -> int | None:
-    """The feed's `<ttl>` in seconds: whole minutes in ASCII digits (`int` also reads `+5`,
-    `5_0` and Arabic-Indic digits), at most a year (23 digits overflowed SQLite's integer
-    and stopped the pass; the schedule caps any hint at `max_interval` anyway)."""
-    digits = str(value).strip().lstrip("0") if value is not None else ""
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    return min(int(digits) if len(digits) <= 15 else MAX_TTL_MINUTES, MAX_TTL_MINUTES) * 60
+    """The feed's `<ttl>` in seconds: whole minutes, at most a year (23 digits overflowed
+    SQLite's integer and stopped the pass; the schedule caps any hint at `max_interval`)."""
+    minutes = decimal_number(None if value is None else str(value), MAX_TTL_MINUTES)
+    return minutes * 60 if minutes else None
