@@ -925,7 +925,12 @@ BROKEN_HTTP = [  # (id, the whole answer, the error a user reads)
     (
         "1,000 headers",
         b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 1000 + b"\r\n",
-        "connection failed: the response has more than 100 headers",
+        "connection failed: the response has too many headers (100 or more)",
+    ),
+    (
+        "exactly 100 headers",
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 100 + b"\r\n",
+        "connection failed: the response has too many headers (100 or more)",
     ),
     (
         "a 70 KiB header line",
@@ -952,6 +957,27 @@ BROKEN_HTTP = [  # (id, the whole answer, the error a user reads)
         head(Content_Encoding="gzip", Content_Length=20) + b"not gzip at all....",
         "reading body failed: the body is not what its Content-Encoding says (it cannot be "
         "decompressed)",
+    ),
+    (
+        "six gzip layers",
+        head(Content_Encoding="gzip, gzip, gzip, gzip, gzip, gzip", Content_Length=20)
+        + b"\x1f\x8b" * 10,
+        "the body is coded 6 times over (Content-Encoding: gzip, gzip, gzip, gzip, gzip, "
+        "gzip); at most 5 codings are undone",
+    ),
+    (
+        "Transfer-Encoding: gzip",
+        head(Transfer_Encoding="gzip", Content_Type="application/rss+xml")
+        + gzip.compress(b"<rss version='2.0'><channel><title>t</title></channel></rss>"),
+        "the body is sent in a transfer coding that was not asked for (Transfer-Encoding: "
+        "gzip; only chunked is read)",
+    ),
+    (
+        "Transfer-Encoding: gzip, chunked",
+        head(Transfer_Encoding="gzip, chunked", Content_Type="application/rss+xml")
+        + b"5\r\nabcde\r\n0\r\n\r\n",
+        "the body is sent in a transfer coding that was not asked for (Transfer-Encoding: "
+        "gzip, chunked; only chunked is read)",
     ),
     (
         "closed without answering",

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
 ENCODINGS = "gzip, deflate"
 READ_CODINGS = {"gzip", "x-gzip", "deflate", "identity"}  # what urllib3 decodes, as asked
+MAX_CODINGS = 5  # content codings urllib3 undoes in a chain (MultiDecoder.max_decode_links)
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
@@ -246,15 +247,9 @@ def _answer(
         elif 300 <= response.status_code < 400 and not answer.get("location", "").strip():
             error += " with no Location to follow"
         return FetchResult(**common, error=error, retry_after=retry_after, http=previous)
-    codings = [c.strip().lower() for c in answer.get("content-encoding", "").split(",")]
-    unread = [c for c in codings if c and c not in READ_CODINGS]
-    if unread:  # passed through as it is, it would read as binary junk
-        return FetchResult(
-            **common,
-            error=f"the body is compressed as {unread[0]!r}, which was not asked for "
-            f"(Accept-Encoding: {ENCODINGS})",
-            http=previous,
-        )
+    refusal = _unreadable_codings(answer)
+    if refusal:  # passed through as it is, the body would read as binary junk
+        return FetchResult(**common, error=refusal, http=previous)
     try:
         body = _read_capped(response, limits.max_body, deadline.ends)
     except _TooBig:
@@ -289,6 +284,32 @@ def _answer(
     if digest == previous.body_hash:
         return FetchResult(**common, not_modified=True, http=state)
     return FetchResult(**common, body=body, http=state)
+
+
+def _unreadable_codings(answer: dict[str, str]) -> str | None:
+    """Why a body cannot be read as the headers say it is coded, before any of it is read;
+    None when it can. http.client undoes only `chunked` (any other transfer coding, which
+    no server may send unasked, is left in the body), and urllib3 at most `MAX_CODINGS`
+    content codings: past them its error only said "cannot be decompressed"."""
+    transfer = answer.get("transfer-encoding", "")
+    if any(c.strip().lower() not in ("", "chunked", "identity") for c in transfer.split(",")):
+        return (
+            f"the body is sent in a transfer coding that was not asked for "
+            f"(Transfer-Encoding: {transfer}; only chunked is read)"
+        )
+    codings = [c.strip().lower() for c in answer.get("content-encoding", "").split(",")]
+    unread = [c for c in codings if c and c not in READ_CODINGS]
+    if unread:
+        return (
+            f"the body is compressed as {unread[0]!r}, which was not asked for "
+            f"(Accept-Encoding: {ENCODINGS})"
+        )
+    if len(codings) > MAX_CODINGS:
+        return (
+            f"the body is coded {len(codings)} times over (Content-Encoding: "
+            f"{answer['content-encoding']}); at most {MAX_CODINGS} codings are undone"
+        )
+    return None
 
 
 def _request_error(exc: requests.RequestException, limits: FetchLimits, deadline: _Deadline) -> str:
@@ -748,7 +769,8 @@ def _broken_http(error: BaseException) -> str | None:
     if isinstance(error, http.client.BadStatusLine):
         return "not an HTTP response (its status line is not one)"
     if isinstance(error, http.client.HTTPException) and "more than 100 headers" in str(error):
-        return "the response has more than 100 headers"
+        # http.client counts the blank line that ends them: 100 headers are already too many.
+        return "the response has too many headers (100 or more)"
     if isinstance(error, DecodeError):
         return "the body is not what its Content-Encoding says (it cannot be decompressed)"
     return None

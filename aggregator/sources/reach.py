@@ -21,11 +21,14 @@ private address needs `allow_private`, which is what keeps a hostile domain from
 socket is made (`fetch._Guarded`): resolved once, every one checked, and only those
 connected to.
 
-Pure: nothing here resolves or connects.
+Pure: nothing here resolves or connects. So the two questions a pass asks again and again
+(each source's reach at each poll, and each pooled connection's peer before each request) are
+memoized: parsed anew each time, they were ~5% of a 304 poll's CPU.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,6 +95,7 @@ _FAKE_IP = ipaddress.ip_network("198.18.0.0/15")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
+@functools.lru_cache(maxsize=1024)
 def classify_address(address: str | IPAddress) -> AddressKind:
     """The kind of one IP address; IPv4 carried inside IPv6 (mapped, NAT64, 6to4) counts as
     the IPv4 address it carries."""
@@ -165,6 +169,7 @@ def reach_for(url: str, allow_private: bool = False) -> Reach:
     return reach_for_host(host, allow_private)
 
 
+@functools.lru_cache(maxsize=1024)
 def reach_for_host(host: str, allow_private: bool = False) -> Reach:
     """`reach_for` of a URL on `host`."""
     origin, home = _home(host.strip("[]").lower().rstrip("."))
