@@ -18,6 +18,20 @@ QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 # an entry's content would make every later merged feed unwritable, so they go at the door.
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*(?=\n)")
+# What a one-line text field (a title, an author, a category) cannot hold: controls, lone
+# surrogates, noncharacters, and line and paragraph separators. Not `str.isprintable()`,
+# which also refuses format characters (the zero-width non-joiner and joiner Persian words
+# and emoji sequences are made of, direction marks, soft hyphens) and every character newer
+# than this Python's Unicode tables (emoji of Unicode 15 and later).
+PLANE_ENDS = "".join(
+    chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0, 0x110000, 0x10000)
+)
+NOT_TEXT = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufdd0-\ufdef{PLANE_ENDS}]")
+
+
+def one_line(text: str) -> str:
+    """`text` as one line: what is not text, and each run of white space, as one space."""
+    return " ".join(NOT_TEXT.sub(" ", text).split())
 
 
 def rfc3339_utc(moment: datetime) -> str:

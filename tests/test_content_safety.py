@@ -177,6 +177,22 @@ def test_relative_urls_without_any_base_are_dropped() -> None:
         ("Line\nbreak\tand\x00control\x1b[31m", "Line break and control [31m"),
         ('<a href="javascript:x" onclick="y">Evil</a> Author', "Evil Author"),
         ("<img src=x onerror=alert(1)>", ""),
+        # What only looks like a tag is what the title says (feedparser gives it unescaped).
+        ("Option<T> and Result<T, E>", "Option<T> and Result<T, E>"),
+        ("Vec&lt;String&gt; in &amp;lt;Rust&amp;gt;", "Vec<String> in <Rust>"),
+        ("<T onmouseover=alert(1)>hover", "hover"),  # an attribute: a tag, dropped
+        ("a <x-widget>custom</x-widget> b", "a custom b"),  # a site may define it
+        ("History of the <blink> tag", "History of the tag"),  # the documented price
+        # An unclosed element an HTML parser reads as code took the rest of the title.
+        ("Why <script async> matters", "Why matters"),
+        ("Using <template> and <style> in 2026", "Using and in 2026"),
+        ("<style>p{}</style>Styled", "Styled"),
+        # Format characters are text: Persian's ZWNJ, emoji joiners, direction marks, the
+        # soft hyphen; so are characters newer than Python's tables (U+1FAE8, Unicode 15).
+        ("می\u200cخواهم", "می\u200cخواهم"),
+        ("👨\u200d👩\u200d👧 \u200fעברית\u200e x", "👨\u200d👩\u200d👧 \u200fעברית\u200e x"),
+        ("soft\u00adhyphen \U0001fae8", "soft\u00adhyphen \U0001fae8"),
+        ("no\u2028line\ufffebreak\ud800s", "no line break s"),
     ],
 )
 def test_titles_and_authors_are_plain_text(raw: str, text: str) -> None:

@@ -15,6 +15,7 @@ from werkzeug import Response
 from aggregator.config.settings import Config, load_config
 from aggregator.models import Publishing
 from aggregator.outputs.documents import document_name
+from aggregator.poll.decide import NOTHING_ASKED
 from aggregator.service.index_page import index_page_for
 from aggregator.service.status_report import status_report
 
@@ -155,6 +156,7 @@ def test_disabled_sources_are_not_polled(feed_server, make_config, pipeline_for)
 # -- a failed source stays failed until a feed is read -------------------------------------
 
 BROKEN = b"<head><title>Document Moved</title></head><body><h1>Object Moved</h1></body>"
+AN_HTML_PAGE = "not a feed (an HTML page; give the feed's own URL)"
 
 
 def _state(pipeline, name: str = "news") -> tuple:
@@ -165,8 +167,8 @@ def _state(pipeline, name: str = "news") -> tuple:
 @pytest.mark.parametrize(
     ("second", "expected"),
     [
-        ("same-broken-304", ("error", "not a feed (an HTML page; give the feed's own URL)", 2)),
-        ("same-broken-200", ("error", "not a feed (an HTML page; give the feed's own URL)", 2)),
+        ("same-broken-304", ("error", f"{NOTHING_ASKED}; before that: {AN_HTML_PAGE}", 2)),
+        ("same-broken-200", ("error", AN_HTML_PAGE, 2)),
         ("http-500", ("error", "HTTP 500 Internal Server Error", 2)),
         ("good-feed", ("ok", None, 0)),
     ],
@@ -193,6 +195,9 @@ def test_a_failed_source_stays_failed_until_a_feed_is_read(
     assert (result.status == "error") == (expected[0] == "error")
     if second == "same-broken-200":
         assert feed.requests == 2
+    if second == "same-broken-304":  # and so it reads on, poll after poll
+        pipeline.update_all()
+        assert _state(pipeline) == (expected[0], expected[1], 3)
 
 
 def test_a_failed_poll_leaves_no_validators_and_no_move(

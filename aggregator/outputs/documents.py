@@ -43,7 +43,7 @@ from aggregator.errors import OutputError
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.outputs.atomic import write_atomic
 from aggregator.store.reader import entries_by_id, open_reader
-from aggregator.text import slugify, strip_blank_lines
+from aggregator.text import one_line, slugify, strip_blank_lines
 
 MAX_SLUG_BYTES = 120  # with date, hash and ".md" the name stays far below 255 bytes
 PLAIN_SCALAR = re.compile(r"^[^\W\d_][\w .·・\-]*(?<![ ])$")
@@ -173,7 +173,7 @@ class EntryFacts:
         image = shown_image(entry, source)
         self.image = attribute_safe_url(image) if image else None
         self.link = attribute_safe_url(entry.link) if entry.link else None
-        self.author = _one_line(entry.author or "") or self.source_title
+        self.author = one_line(entry.author or "") or self.source_title
         self.content = entry.content
 
     @cached_property
@@ -199,7 +199,7 @@ def quoted(text: str) -> str:
     """A YAML string of one line. Single-quoted (only `'` needs escaping, doubled), unless
     it holds a template tag's opener or closer: then double-quoted with every brace as
     `\\x7B`/`\\x7D`, which YAML reads back as the braces."""
-    text = _one_line(text)
+    text = one_line(text)
     if TEMPLATE_TOKEN.search(text):
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')
         return '"' + escaped.replace("{", "\\x7B").replace("}", "\\x7D") + '"'
@@ -208,7 +208,7 @@ def quoted(text: str) -> str:
 
 def scalar(text: str) -> str:
     """Plain when YAML would read it back as the same string, quoted otherwise."""
-    text = _one_line(text)
+    text = one_line(text)
     if PLAIN_SCALAR.match(text) and text.lower() not in YAML_KEYWORDS:
         return text
     return quoted(text)
@@ -245,7 +245,7 @@ def _percent(ch: str) -> str:
 def safe_title(title: str) -> str:
     """The title with what breaks out of an HTML attribute or a script's string replaced by
     look-alikes, for themes that print titles unescaped: “quotes”, ’, ‹ ›, ‘, ⧵."""
-    text = _one_line(title).translate(SAFE_TITLE)
+    text = one_line(title).translate(SAFE_TITLE)
     if '"' not in text:
         return text
     pieces = text.split('"')
@@ -268,7 +268,7 @@ def excerpt_of(fragment: str) -> str:
     from selectolax.lexbor import LexborHTMLParser
 
     body = LexborHTMLParser(fragment).body
-    text = _one_line(body.text(separator=" ") if body is not None else "")
+    text = one_line(body.text(separator=" ") if body is not None else "")
     if len(text) > EXCERPT_CHARS:
         cut = text[: EXCERPT_CHARS - 1]
         space = cut.rfind(" ")
@@ -284,13 +284,6 @@ def wall_time(moment: datetime, zone: str) -> datetime:
 
 def rfc822(moment: datetime) -> str:
     return format_datetime(moment, usegmt=True)
-
-
-def _one_line(text: str) -> str:
-    folded = " ".join(text.split())
-    if not folded.isprintable():  # rare: control or format characters inside a word
-        folded = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return folded.encode("utf-8", "replace").decode("utf-8")
 
 
 # -- composing a document -------------------------------------------------------------------

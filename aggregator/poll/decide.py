@@ -139,10 +139,12 @@ def plan_poll(
     if fetched.error:
         return _failed(source, state, fetched, fetched.error, now, max_interval)
     if fetched.not_modified or fetched.body is None:
+        if fetched.status == 304 and failing:
+            # A failing source asks without validators (poller.py): a 304 confirms nothing.
+            # Said as such, beside the failure it confirms nothing about.
+            return _failed(source, state, fetched, _unasked(state.error), now, max_interval)
         if failing:
-            # A server that answers 304 to an unconditional GET confirms nothing either.
-            error = state.error or NO_FEED_READ
-            return _failed(source, state, fetched, error, now, max_interval)
+            return _failed(source, state, fetched, state.error or NO_FEED_READ, now, max_interval)
         if fetched.status == 304 and not (state.http.etag or state.http.last_modified):
             return _failed(source, state, fetched, NOTHING_ASKED, now, max_interval)
         kept = _succeeded(source, state, fetched, now, max_interval)
@@ -175,6 +177,12 @@ def plan_poll(
         http_status=fetched.status,
     )
     return PollPlan(new_state, result, entries, moved=fetched.permanent_redirect)
+
+
+def _unasked(before: str | None) -> str:
+    if not before or before.startswith(NOTHING_ASKED):
+        return before or NOTHING_ASKED
+    return f"{NOTHING_ASKED}; before that: {before}"
 
 
 def _succeeded(

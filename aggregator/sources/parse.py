@@ -165,7 +165,8 @@ def normalise_entry(
     identity = (raw.get("id") or "").strip() or resolved
     if not identity:
         stamp = (published or updated).isoformat() if (published or updated) else ""
-        digest = hashlib.sha256(f"{title}\0{stamp}\0{content}".encode()).hexdigest()
+        known_as = plain_text(raw.get("title"), as_of_0_3=True)
+        digest = hashlib.sha256(f"{known_as}\0{stamp}\0{content}".encode()).hexdigest()
         identity = f"sha256:{digest[:32]}"
     author = plain_text(raw.get("author")) or source.author or feed_author
     if not title:

@@ -30,6 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import nh3
 
 from aggregator.sources.markup_bounds import text_of, within_bounds
+from aggregator.text import one_line
 
 IFRAME_HOSTS = frozenset(
     {
@@ -72,6 +73,24 @@ URL_SCHEMES = {"http", "https", "mailto"}
 # What an HTML parser would take for the start of a tag, a comment or a declaration; and for
 # a character reference.
 TAG_LIKE = re.compile(r"<[A-Za-z/!?]")
+# A start or end tag without `=` (so without an attribute value), and its name as an HTML
+# parser reads it (`<T, E>`: "t,"); and the opening tag of an element whose content an HTML
+# parser takes as code, not text, up to its closing tag or the end.
+TAG_SHAPED = re.compile(r"</?([A-Za-z][^\s/<>=]*)[^<>=]*>")
+RAW_TEXT_OPENER = re.compile(r"<(script|style|template)\b[^<>]*>", re.IGNORECASE)
+# The elements of HTML (current and obsolete) and the roots of SVG and MathML in HTML.
+_ELEMENT_NAMES = """
+    a abbr acronym address applet area article aside audio b base basefont bdi bdo bgsound
+    big blink blockquote body br button canvas caption center cite code col colgroup data
+    datalist dd del details dfn dialog dir div dl dt em embed fieldset figcaption figure font
+    footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe image img
+    input ins isindex kbd keygen label legend li link listing main map mark marquee math menu
+    menuitem meta meter multicol nav nextid nobr noembed noframes noscript object ol optgroup
+    option output p param picture plaintext portal pre progress q rb rp rt rtc ruby s samp
+    script search section select slot small source spacer span strike strong style sub
+    summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u
+    ul var video wbr xmp"""
+HTML_ELEMENTS = frozenset(_ELEMENT_NAMES.split())
 ENTITY_LIKE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
 # An iframe whose source the filter refused, as html5ever serialises it; removed whole.
 BARE_IFRAME = re.compile(r"<iframe\b(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.DOTALL)
@@ -274,23 +293,31 @@ def _bare_ampersand(match: re.Match[str]) -> str:
     return "&"
 
 
-def plain_text(fragment: str | None) -> str:
+def plain_text(fragment: str | None, *, as_of_0_3: bool = False) -> str:
     """Titles and authors are text: drop any markup, decode entities, fold whitespace.
 
     Markup that arrives escaped, once or more (`&lt;img onerror=...&gt;`, which feedparser's
     lenient parser passes on as it is, or `&amp;lt;...`), is decoded and dropped too: a feed
     reader that takes a title for HTML, or decodes it once more, would otherwise run it.
-    Double-escaped entities (`AT&amp;amp;T`) come out decoded. The price is that a title
-    about a literal `<div>` loses it."""
+    Double-escaped entities (`AT&amp;amp;T`) come out decoded. What only looks like a tag
+    stays (`Option<T>`, `Result<T, E>`, `Vec<String>`: see `_as_text`); the price is that a
+    title about a literal `<div>` loses that word.
+
+    `as_of_0_3`: the text as releases up to 0.3 made it, which dropped every tag-shaped
+    word and the rest of a title after an unclosed `<script>`, and took format characters
+    (ZWNJ, ZWJ, direction marks) and characters newer than Python's Unicode tables for
+    controls. An entry with neither id nor link is known by a digest of its title: that
+    one stays as it was, or an upgrade would store such an entry a second time."""
     if not fragment:
         return ""
     if not within_bounds(fragment):
         fragment = text_of(fragment)
-    text = nh3.clean(fragment, tags=set()) if "<" in fragment else fragment
+    strip = _without_tags_0_3 if as_of_0_3 else _without_tags
+    text = strip(fragment) if "<" in fragment else fragment
     text = html.unescape(text)
     for _ in range(8):  # one layer of escaping a round; real titles need none
         if "<" in text and TAG_LIKE.search(text):
-            decoded = html.unescape(nh3.clean(text, tags=set()))
+            decoded = html.unescape(strip(text))
         elif "&" in text and ENTITY_LIKE.search(text):
             decoded = html.unescape(text)
         else:
@@ -298,11 +325,44 @@ def plain_text(fragment: str | None) -> str:
         if decoded == text:
             break
         text = decoded
-    folded = " ".join(text.split())
-    if folded.isprintable():  # the usual case, without a Python loop over every character
-        return folded
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    return " ".join(text.split())
+    if as_of_0_3:
+        return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return one_line(text)
+
+
+def _without_tags(fragment: str) -> str:
+    """The text of `fragment` (escaped), every tag dropped."""
+    return nh3.clean(_as_text(fragment), tags=set())
+
+
+def _without_tags_0_3(fragment: str) -> str:
+    return nh3.clean(fragment, tags=set())
+
+
+def _as_text(fragment: str) -> str:
+    """`fragment` with what a title means as text escaped, so that dropping tags keeps it:
+
+    - what looks like a tag but names no HTML element and sets no attribute (`<T>`,
+      `<T, E>`, `<String>`), which read as HTML is an unknown element that shows and hides
+      nothing, and read as text is what the title says;
+    - a `<script>`, `<style>` or `<template>` never closed, after which an HTML parser
+      takes the whole rest of the title for code ("Why <script async> matters" read
+      "Why"). Closed, their content goes with them."""
+    if "<" not in fragment:
+        return fragment
+    fragment = TAG_SHAPED.sub(_pseudo_tag, fragment)
+    lowered = fragment.lower()
+    for opener in reversed(list(RAW_TEXT_OPENER.finditer(fragment))):
+        if f"</{opener.group(1).lower()}" not in lowered[opener.end() :]:
+            fragment = fragment[: opener.start()] + " " + fragment[opener.end() :]
+    return fragment
+
+
+def _pseudo_tag(match: re.Match[str]) -> str:
+    name = match.group(1).lower()
+    if name in HTML_ELEMENTS or "-" in name:  # a custom element a site may define
+        return match.group(0)
+    return "&lt;" + match.group(0)[1:]
 
 
 def absolute_url(url: str | None, base: str | None) -> str | None:
