@@ -657,6 +657,36 @@ def test_wrong_declared_encoding_gbk_said_to_be_utf8(feed_server: FeedServer, ru
     assert done.state.error == "wrong encoding: declared as utf-8, read as gb18030"
 
 
+@pytest.mark.parametrize(
+    ("codec", "channel", "title"),
+    [
+        ("koi8-r", "Новости", "Правительство объявило о новых мерах поддержки экономики"),
+        ("cp1251", "Новини", "Уряд оголосив про нові заходи підтримки малого бізнесу"),
+        ("cp1253", "Ειδήσεις", "Η κυβέρνηση ανακοίνωσε νέα μέτρα στήριξης της οικονομίας"),
+        ("cp1256", "أخبار", "أعلنت الحكومة عن إجراءات جديدة لدعم الاقتصاد والشركات الصغيرة"),
+        ("tis-620", "ข่าว", "รัฐบาลประกาศมาตรการใหม่เพื่อสนับสนุนเศรษฐกิจและธุรกิจขนาดเล็ก"),
+    ],
+    ids=["koi8-r", "cp1251", "cp1253", "cp1256", "tis-620"],
+)
+def test_a_legacy_encoding_of_another_script_declared_nowhere(
+    feed_server: FeedServer, run_pass, codec: str, channel: str, title: str
+) -> None:
+    """Neither the XML nor the HTTP header names it, and it is not UTF-8: feedparser's
+    Latin fallback read every letter as an accented Latin one. Read as what a detector
+    finds, and said to be a guess."""
+    text = f"{title}. {title}."
+    body = (
+        f'<rss version="2.0"><channel><title>{channel}</title><item><title>{title}</title>'
+        f"<guid>g-1</guid><description>{text}</description></item></channel></rss>"
+    ).encode(codec)
+    feed_server.serve("/feed", body, content_type="application/rss+xml")
+    done = run_pass(feed_server.url("/feed"))
+    (document,) = done.documents().values()
+    assert front_matter(document)["title"] == title
+    assert done.state.status == "warning"
+    assert done.state.error.startswith("no encoding declared and not UTF-8 (the default): read as")
+
+
 # -- odd items -----------------------------------------------------------------------------
 
 

@@ -28,14 +28,18 @@ from aggregator.sources.sanitize import absolute_url, clean_html, plain_text, va
 from aggregator.text import XML_INVALID, decimal_number
 
 IMAGE_TYPES = ("image/",)
-# feedparser's fallbacks when the declared encoding fails; and the encodings (as `codecs`
-# names them) a detector may find instead: the legacy CJK ones real feeds are mislabelled in.
+# feedparser's fallbacks when the declared encoding fails (single-byte, Latin script); and
+# the encodings (as `codecs` names them) a detector may find instead: the legacy CJK ones
+# real feeds are mislabelled in, and the single-byte ones of other scripts (Cyrillic, Greek,
+# Hebrew, Arabic, Thai), whose letters a Latin fallback turns into accented junk.
 LAST_RESORT_ENCODINGS = {"windows-1252", "iso-8859-2"}
-MULTIBYTE_ENCODINGS = {
+DETECTABLE_ENCODINGS = {
     codecs.lookup(name).name
     for name in (
         "gb18030", "gbk", "gb2312", "hz", "big5", "big5hkscs", "cp950",
         "shift_jis", "cp932", "euc_jp", "iso2022_jp", "euc_kr", "cp949", "johab",
+        "koi8_r", "koi8_u", "cp1251", "iso8859_5", "cp866", "mac_cyrillic",
+        "cp1253", "iso8859_7", "cp1255", "iso8859_8", "cp1256", "iso8859_6", "cp874", "tis_620",
     )
 }  # fmt: skip
 DETECT_BYTES = 256 * 1024
@@ -88,7 +92,7 @@ def parse_feed(
     )
     misread = _misread_encoding(parsed)
     if misread:
-        guess = _multibyte_encoding(body)
+        guess = _detected_encoding(body)
         if guess:
             charset = {"content-type": f"application/xml; charset={guess}"}
             parsed = _feedparser(body, {**response_headers, **charset})
@@ -324,9 +328,11 @@ def _misread_encoding(parsed: Any) -> str | None:
     return None
 
 
-def _multibyte_encoding(body: bytes) -> str | None:
-    """The CJK encoding a detector finds in `body`, if any. feedparser's last resort is a
-    single-byte encoding, so a multi-byte finding is strictly more likely to be right."""
+def _detected_encoding(body: bytes) -> str | None:
+    """The encoding a detector finds in `body`, if it is one of `DETECTABLE_ENCODINGS`.
+    feedparser's last resort is a Latin single-byte encoding, so a multi-byte finding, or
+    one whose letters are of another script, is more likely to be right; a Latin finding
+    would only trade one guess for another."""
     import charset_normalizer  # only for the rare mislabelled feed: 4 MB a parser process
 
     best = charset_normalizer.from_bytes(body[:DETECT_BYTES]).best()
@@ -336,7 +342,7 @@ def _multibyte_encoding(body: bytes) -> str | None:
         name = codecs.lookup(best.encoding).name
     except LookupError:
         return None
-    return name if name in MULTIBYTE_ENCODINGS else None
+    return name if name in DETECTABLE_ENCODINGS else None
 
 
 def _bozo_message(parsed: Any) -> str | None:
