@@ -23,6 +23,7 @@ from aggregator.config.settings import Config
 from aggregator.models import Source, StoredEntry
 from aggregator.outputs import feeds as publish
 from aggregator.outputs.redact import public_url
+from aggregator.sources.sanitize import HTML_ELEMENTS
 from aggregator.store.database import Store
 from aggregator.store.rows import ENTRY_SELECT, stored_entry
 
@@ -203,8 +204,14 @@ def check_safe_html(fragment: str) -> None:
 
 def check_inert_text(text: str) -> None:
     """A title or author is inert even for a reader that takes it for HTML: parsed as HTML
-    it makes no element at all, only text."""
+    it makes no element of HTML, SVG or MathML, only text and what a title says between
+    angle brackets (`Option<T>`: an unknown element, which shows and hides nothing), never
+    with an attribute value."""
     tree = LexborHTMLParser(text)
     for part in (tree.head, tree.body):
-        elements = [node.tag for node in part.traverse()][1:] if part is not None else []
-        assert not elements, (text, elements)
+        nodes = list(part.traverse())[1:] if part is not None else []
+        for node in nodes:
+            if node.tag == "-text":
+                continue
+            assert node.tag not in HTML_ELEMENTS and "-" not in node.tag, (text, node.tag)
+            assert not any(node.attributes.values()), (text, node.attributes)
