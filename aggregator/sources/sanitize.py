@@ -340,14 +340,14 @@ def _without_tags_0_3(fragment: str) -> str:
 
 
 def _as_text(fragment: str) -> str:
-    """`fragment` with what a title means as text escaped, so that dropping tags keeps it:
+    """`fragment` made ready for dropping its tags without dropping what it says:
 
     - what looks like a tag but names no HTML element and sets no attribute (`<T>`,
-      `<T, E>`, `<String>`), which read as HTML is an unknown element that shows and hides
-      nothing, and read as text is what the title says;
-    - a `<script>`, `<style>` or `<template>` never closed, after which an HTML parser
-      takes the whole rest of the title for code ("Why <script async> matters" read
-      "Why"). Closed, their content goes with them."""
+      `<T, E>`, `<String>`) is escaped: read as HTML it is an unknown element that shows
+      and hides nothing, read as text it is what the title says;
+    - the opening tag of a `<script>`, `<style>` or `<template>` never closed is removed:
+      an HTML parser takes the whole rest of the title for code after it ("Why <script
+      async> matters" read "Why"). Closed, their content goes with them."""
     if "<" not in fragment:
         return fragment
     fragment = TAG_SHAPED.sub(_pseudo_tag, fragment)
