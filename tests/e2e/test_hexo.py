@@ -39,6 +39,8 @@ TRICKY_TITLES = [
     "yes",
     "C:\\path\\like & <tags>",
     "…省略号与「引号」：中文标点",
+    "Option<T> and Result<T, E> in Rust",  # tag-shaped, no element: kept as text
+    "می\u200cخواهم بدانم 👩\u200d💻",  # a zero-width non-joiner, an emoji sequence
 ]
 DATED_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 
@@ -131,6 +133,7 @@ def test_every_document_becomes_a_hexo_page(feed_server, tmp_path: Path, version
     write_documents(tmp_path, site, sources + probes)
     documents = sorted((site / "source/_posts").glob("*.md"))
     assert len(documents) == 1 + (len(TRICKY_TITLES) + 1) + 2 + 2 + PROBE_DOCUMENTS - 1
+    assert set(TRICKY_TITLES) <= {front_matter(document)["title"] for document in documents}
 
     generate(site, hexo)
 
