@@ -18,6 +18,10 @@ QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 # an entry's content would make every later merged feed unwritable, so they go at the door.
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*(?=\n)")
+LINE_BREAK = re.compile(r"\r\n?")
+PRE_BLOCK = re.compile(r"<pre\b.*?</pre>", re.DOTALL | re.IGNORECASE)
+FENCE = re.compile(r"^([ \t]*)([`~])(?=\2\2)", re.MULTILINE)
+FENCE_REFERENCE = {"`": "&#96;", "~": "&#126;"}
 # What a one-line text field (a title, an author, a category) cannot hold: controls, lone
 # surrogates, noncharacters, and line and paragraph separators. Not `str.isprintable()`,
 # which also refuses format characters (the zero-width non-joiner and joiner Persian words
@@ -70,9 +74,21 @@ def decimal_number(value: str | None, cap: int) -> int | None:
     return min(int(digits), cap) if len(digits) <= 15 else cap
 
 
-def strip_blank_lines(fragment: str) -> str:
-    """Remove whitespace-only lines: in Markdown a blank line would end the HTML block."""
-    return BLANK_LINES.sub("", fragment.strip("\n")).strip()
+def html_block(fragment: str) -> str:
+    """`fragment` as one HTML block of Markdown, which a blank line would end (and what
+    follows it be read as Markdown: `[x](javascript:…)` a live link), and in which Hexo
+    reads a line opening with three backticks or tildes as a code fence:
+
+    - a carriage return is a line break to Markdown renderers (marked turns it into one),
+      so it is written as one before blank lines are looked for;
+    - whitespace-only lines go, but inside `<pre>`, where they are the content, each is
+      kept as a character reference to a line break;
+    - a fence's first character is written as a character reference."""
+    fragment = LINE_BREAK.sub("\n", fragment)
+    if "<pre" in fragment:
+        fragment = PRE_BLOCK.sub(lambda block: BLANK_LINES.sub("&#10;", block.group(0)), fragment)
+    fragment = BLANK_LINES.sub("", fragment.strip("\n")).strip()
+    return FENCE.sub(lambda fence: fence.group(1) + FENCE_REFERENCE[fence.group(2)], fragment)
 
 
 def accept_weight(params: str) -> float:

@@ -8,7 +8,9 @@ shaped like what publishers send.
   configured categories with `/`, `|`, `:`;
 - quotes in titles and in image URLs (themes that write them into attributes unescaped);
 - `<br></br>` and `&#X61;` (kramdown showed them as text), a body far longer than an
-  excerpt, and escaped markup in its text that an excerpt printed as HTML must keep as text.
+  excerpt, and escaped markup in its text that an excerpt printed as HTML must keep as text;
+- carriage returns that made a blank line (and a `javascript:` link) to marked, markup in an
+  image's `alt` that landscape's script runs, and a code listing with a fence and blank lines.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ PROBE_BODY = (
     "<p>one<br></br>two &#X61;&#x62;c</p>\n"
     f"<p>{LONG_TEXT}</p>\n"
     "<pre><code>for i in {1..3}; do echo {{ $i }}; done</code></pre>\n"
+    # A CR pair is a blank line to marked, after which the rest was Markdown: a live link.
+    "<p>a&#13;&#13;[click me](javascript:alert(document.domain))</p>\n"
+    # landscape reads an image's alt into its caption as HTML.
+    '<p><img src="https://img.example/a.png" alt="&lt;img src=x onerror=alert(2)&gt;"></p>\n'
+    # Hexo's backtick_code_block took these lines for a fence; a listing's blank lines.
+    "<pre><code>```js\nlet a = 1;\n\n\nlet b = 2;\n```</code></pre>\n"
 )
 TITLES = [TEMPLATE_TITLE, QUOTED_TITLE, "yes", "…省略号与「引号」：中文标点"]
 CATEGORIES = ["News/World", "A | B", "Test: odd", "{{ cat }} {% x %}"]

@@ -175,7 +175,7 @@ def test_jekyll_front_matter_for_a_source_titled_with_a_colon() -> None:
     assert meta["categories"] == ["Varthabharathi Kanrnatakas Leading Kannada News"]
     assert meta["excerpt"] == "x"
     meta, _ = split(render_jekyll(stored, Source("s", "http://x/", categories=("?",))))
-    assert meta["categories"] == []
+    assert meta["categories"] == ["s"]  # punctuation alone: the source's name instead
     assert split(render_hugo(stored, source))[0]["categories"] == [source.title]  # Hugo: as is
 
 

@@ -43,7 +43,7 @@ from aggregator.errors import OutputError
 from aggregator.models import Entry, Source, StoredEntry
 from aggregator.outputs.atomic import write_atomic
 from aggregator.store.reader import entries_by_id, open_reader
-from aggregator.text import one_line, slugify, strip_blank_lines
+from aggregator.text import html_block, one_line, slugify
 
 MAX_SLUG_BYTES = 120  # with date, hash and ".md" the name stays far below 255 bytes
 PLAIN_SCALAR = re.compile(r"^[^\W\d_][\w .·・\-]*(?<![ ])$")
@@ -51,6 +51,14 @@ YAML_KEYWORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~
 # What Nunjucks (Hexo), Liquid (Jekyll) or Hugo's shortcodes take for a tag's opener or
 # closer; and the brace of each, to be written so that none of them sees it.
 TEMPLATE_TOKEN = re.compile(r"\{[{%#]|[}%#]\}")
+MAX_CATEGORY_BYTES = 120  # a folder name, with room for what a generator adds to it
+# Members of every JavaScript object: a generator's lookup by category name finds them.
+OBJECT_MEMBERS = frozenset({
+    "constructor", "__proto__", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable",
+    "toString", "toLocaleString", "valueOf", "__defineGetter__", "__defineSetter__",
+    "__lookupGetter__", "__lookupSetter__",
+})  # fmt: skip
+START_TAG = re.compile(r"<[A-Za-z][^<>]*>")  # in sanitised HTML, values hold no raw < >
 TEMPLATE_BRACE = re.compile(r"\{(?=[{%#])|(?<=[}%#])\}")
 BRACE_REFERENCE = {"{": "&#123;", "}": "&#125;"}
 # What may not stay as it is in a URL written into front matter: what ends or breaks out of
@@ -167,9 +175,8 @@ class EntryFacts:
         )
         self.source = entry.source
         self.title = entry.title
-        self.categories = (
-            list(source.categories) if source and source.categories else [self.source_title]
-        )
+        named = list(source.categories) if source and source.categories else [self.source_title]
+        self.categories = [site_category(name, entry.source) for name in named]
         image = shown_image(entry, source)
         self.image = attribute_safe_url(image) if image else None
         self.link = attribute_safe_url(entry.link) if entry.link else None
@@ -178,7 +185,7 @@ class EntryFacts:
 
     @cached_property
     def body(self) -> str:
-        return defuse_templates(strip_blank_lines(self.content))
+        return defuse_templates(quiet_attribute_angles(html_block(self.content)))
 
     @cached_property
     def excerpt(self) -> str:
@@ -218,6 +225,36 @@ def yaml_list(items: Iterable[str]) -> str:
     """What follows `key:` for a block list of strings (`[]` when empty)."""
     lines = "".join(f"\n - {scalar(item)}" for item in items)
     return lines or " []"
+
+
+def site_category(name: str, fallback: str) -> str:
+    """`name` as a category a site generator can build a page for (`fallback`, the source's
+    name, when it has no letter or digit). Hexo names a category's folder after it: past
+    255 bytes its whole build failed (a source's title is its category by default, and 86
+    Chinese characters are more); two names of punctuation alone wrote one page; and a
+    name that is a member of every JavaScript object (`constructor`) failed its lookup."""
+    text = one_line(name)
+    if not any(char.isalnum() for char in text):
+        text = one_line(fallback)
+    if len(text.encode("utf-8")) > MAX_CATEGORY_BYTES:
+        text = text.encode("utf-8")[: MAX_CATEGORY_BYTES - 3].decode("utf-8", "ignore")
+        text = text.rstrip() + "…"
+    if text in OBJECT_MEMBERS:
+        text = text[0].upper() + text[1:] if text[0].isalpha() else "_" + text
+    return text
+
+
+def quiet_attribute_angles(html: str) -> str:
+    """HTML whose attribute values hold no `<` or `>`, as look-alikes (‹ ›): themes read an
+    image's `alt` or `title` into a caption as HTML (landscape, Hexo's default theme, did
+    with `alt="&lt;img src=x onerror=…&gt;"`, and ran it)."""
+    if "&lt;" not in html and "&gt;" not in html:
+        return html
+    return START_TAG.sub(_quiet_angles, html)
+
+
+def _quiet_angles(tag: re.Match[str]) -> str:
+    return tag.group(0).replace("&lt;", "‹").replace("&gt;", "›")
 
 
 def defuse_templates(html: str) -> str:
