@@ -160,7 +160,7 @@ def test_every_document_becomes_a_hexo_page(feed_server, tmp_path: Path, version
         assert not [node for node in tree.css("*") if "onerror" in node.attributes]
         assert "javascript:" not in "".join(a.attributes.get("href") or "" for a in tree.css("a"))
         assert not [node for node in tree.css("[alt]") if "<" in (node.attributes["alt"] or "")]
-        assert "<figure class=\"highlight" not in body  # no fence taken out of a listing
+        assert '<figure class="highlight' not in body  # no fence taken out of a listing
         assert "&lt;/br&gt;" not in body and "&amp;#" not in body
 
     probe = next(d for d in documents if front_matter(d)["title"].startswith("Shell: echo"))
