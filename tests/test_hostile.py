@@ -1257,3 +1257,79 @@ def test_a_body_that_stops_coming_times_out_in_words(raw_server: RawServer, run_
 
     done = run_pass(raw_server.route("/stall", handler))
     assert_error(done, "timed out after 1 s waiting for the rest of the body")
+
+
+# -- found by a second probe with servers the tests had not seen ---------------------------
+
+
+def test_a_redirect_whose_body_dribbles_past_the_deadline_is_not_followed(
+    raw_server: RawServer, run_pass
+) -> None:
+    """The watchdog cut the redirect's body; requests followed it all the same, to a new
+    connection no watchdog would cut: 45 s for a 5 s limit, as long as the server liked."""
+
+    def dribbling(status: str, location: str = "") -> Handler:
+        def handler(conn: socket.socket) -> None:
+            extra = f"Location: {location}\r\n" if location else ""
+            conn.sendall(f"HTTP/1.1 {status}\r\n{extra}Content-Length: 100000\r\n\r\n".encode())
+            while not raw_server.closed.wait(0.2):
+                conn.sendall(b" ")
+
+        return handler
+
+    raw_server.route("/feed", dribbling("200 OK"))
+    done = run_pass(raw_server.route("/moved", dribbling("302 Found", "/feed")))
+    assert_error(done, "timed out after 2 s in total (the server sends too slowly)")
+    assert done.seconds < 4
+
+
+def test_redirects_with_huge_headers_are_refused_at_the_first(
+    raw_server: RawServer, run_pass
+) -> None:
+    """requests keeps each hop's headers in the answer's history: 30 hops of 97 headers of
+    64 KB each held 360 MB for one source."""
+    header = b"X-Big: " + b"b" * 65000 + b"\r\n"
+
+    def hop(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /hop\r\n" + header * 97)
+        conn.sendall(b"Content-Length: 0\r\n\r\n")
+
+    done, peak = with_peak_memory(lambda: run_pass(raw_server.route("/hop", hop), max_redirects=30))
+    assert_error(done, "the response headers are larger than 1 MiB")
+    assert raw_server.requests.count("/hop") == 1
+    assert peak < 100 * 2**20  # one hop's headers read and parsed (~50 MB); 30 were 360 MB
+
+
+def test_a_connection_reset_is_told_in_words(raw_server: RawServer, run_pass) -> None:
+    def reset(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<rss>")
+        time.sleep(0.1)
+
+    done = run_pass(raw_server.route("/reset", reset))
+    assert done.result.status == "error"
+    assert "ConnectionResetError" not in done.result.error and "'" not in done.result.error
+    assert "the server reset the connection" in done.result.error
+
+
+@pytest.mark.parametrize(
+    "validator", ['ETag: \xa0"abc"', 'ETag: \x85"abc"', "Last-Modified: \xa0Mon"]
+)
+def test_a_validator_that_cannot_be_sent_back_is_not_kept(
+    raw_server: RawServer, run_pass, validator: str
+) -> None:
+    """requests refuses a header value starting with white space (U+00A0, U+0085 too):
+    kept, it failed every other poll before any request was made."""
+    body = GOOD
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(
+            f"HTTP/1.1 200 OK\r\n{validator}\r\nContent-Type: application/rss+xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
+            + body
+        )
+
+    done = run_pass(raw_server.route("/feed", answer))
+    assert done.state.status == "ok"
+    assert done.state.http.etag is None and done.state.http.last_modified is None
+    assert done.again().state.status == "ok"

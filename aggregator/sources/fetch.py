@@ -72,9 +72,11 @@ ACCEPT = (
 )
 PERMANENT = {301, 308}
 CHUNK = 64 * 1024
+SENDABLE = re.compile(r"\S[^\r\n]*")  # requests' own rule for a header value
 MAX_AGE_RE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?([0-9]+)", re.IGNORECASE)
 HUGE = 10**15  # a number in a header counts up to this
 REDIRECT_BODY = 64 * 1024  # raw bytes of a redirect's body read to keep its connection
+MAX_HEADER_BYTES = 2**20  # of one response's headers; real servers send a few KB
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,8 @@ def _answer(
             **common,
             not_modified=True,
             http=HttpState(
-                etag=answer.get("etag") or previous.etag,
-                last_modified=answer.get("last-modified") or previous.last_modified,
+                etag=_sendable(answer.get("etag")) or previous.etag,
+                last_modified=_sendable(answer.get("last-modified")) or previous.last_modified,
                 body_hash=previous.body_hash,
             ),
         )
@@ -276,9 +278,10 @@ def _answer(
     digest = hashlib.sha256(body).hexdigest()
     # RSSHub sends a fresh Last-Modified each time; a validator that is only "now" is useless,
     # so ETag wins when both are present.
+    etag = _sendable(answer.get("etag"))
     state = HttpState(
-        etag=answer.get("etag"),
-        last_modified=None if answer.get("etag") else answer.get("last-modified"),
+        etag=etag,
+        last_modified=None if etag else _sendable(answer.get("last-modified")),
         body_hash=digest,
     )
     if digest == previous.body_hash:
@@ -312,10 +315,19 @@ def _unreadable_codings(answer: dict[str, str]) -> str | None:
     return None
 
 
+def _sendable(validator: str | None) -> str | None:
+    """A validator as it can be sent back (If-None-Match, If-Modified-Since); None when it
+    cannot: requests refuses a header value that starts with white space (a no-break space,
+    U+0085 too), and every poll that sent it failed before asking."""
+    return validator if validator and SENDABLE.fullmatch(validator) else None
+
+
 def _request_error(exc: requests.RequestException, limits: FetchLimits, deadline: _Deadline) -> str:
     """What went wrong before any response arrived, in a user's words."""
     if deadline.fired:
         return deadline.message
+    if isinstance(exc, _HeadersTooLarge):
+        return str(exc)
     if isinstance(exc, requests.TooManyRedirects):
         hops = [r.url for r in (exc.response.history if exc.response is not None else [])]
         if exc.response is not None:
@@ -511,6 +523,10 @@ class _Watched:
     def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = getattr(_current, "deadline", None)
         if deadline is not None:
+            if deadline.fired:
+                # Past the deadline nothing more is asked: a redirect whose body dribbled
+                # past it was followed, to a connection no watchdog would ever cut.
+                raise TimeoutError("the fetch's total time is up")
             deadline.watch(self)
         super().request(*args, **kwargs)  # type: ignore[misc]
 
@@ -631,6 +647,13 @@ class _GuardedAdapter(HTTPAdapter):
         `302` with a 1 MiB gzip body of 1 GiB of zeros cost 2 GB of memory. A redirect's
         body is no one's business here; at most `REDIRECT_BODY` raw bytes of it are read,
         past that the connection is dropped, and requests finds it read (and empty)."""
+        size = sum(len(name) + len(value) for name, value in resp.headers.items())
+        if size > MAX_HEADER_BYTES:
+            # requests keeps every redirect's headers in the answer's history: 30 hops of
+            # 100 headers of 64 KB each held 360 MB for one source.
+            resp.close()
+            limit = _size(MAX_HEADER_BYTES)
+            raise _HeadersTooLarge(f"the response headers are larger than {limit}")
         response = super().build_response(req, resp)
         if response.is_redirect:
             _discard_body(response)
@@ -650,6 +673,10 @@ def _discard_body(response: requests.Response) -> None:
 
 
 class _TooBig(Exception):
+    pass
+
+
+class _HeadersTooLarge(requests.RequestException):
     pass
 
 
@@ -764,6 +791,8 @@ def _broken_http(error: BaseException) -> str | None:
         return "a response header line is too long (over 64 KiB)"
     if isinstance(error, http.client.RemoteDisconnected):  # a BadStatusLine too
         return "the server closed the connection without answering"
+    if isinstance(error, ConnectionResetError | ConnectionAbortedError):
+        return "the server reset the connection"
     if isinstance(error, http.client.UnknownProtocol):
         return f"the server answers in {_printable(str(error.args[0]), 20)}, not HTTP/1.1"
     if isinstance(error, http.client.BadStatusLine):
